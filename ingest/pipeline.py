@@ -1,0 +1,210 @@
+"""Ingest files into the index: skip unchanged articles, replace changed ones, prune removed ones.
+
+Each file is read, cleaned, described, chunked and embedded before anything is written, so
+a bad file never touches the index; the write itself is committed per article (bot.store).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from bot.embeddings import Embedder, make_embedder
+from bot.errors import BotError
+from bot.settings import Settings
+from bot.store import Index, open_index
+from ingest.chunking import Passage, chunk_text
+from ingest.clean import clean_article
+from ingest.metadata import ArticleMeta, content_hash, describe
+from ingest.readers import SkipFile, find_files, read_article
+
+log = logging.getLogger(__name__)
+
+# Bump when cleaning or chunking changes, so the next run re-indexes every article.
+PIPELINE_VERSION = "1"
+STATUSES = ("added", "updated", "unchanged", "failed", "removed")
+
+
+@dataclass
+class FileResult:
+    name: str
+    doc_id: str
+    status: str
+    reason: str = ""
+    passages: int = 0
+
+
+@dataclass
+class Summary:
+    results: list[FileResult] = field(default_factory=list)
+    repaired: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    total_passages: int = 0
+    total_articles: int = 0
+
+    @property
+    def counts(self) -> Counter[str]:
+        return Counter(r.status for r in self.results)
+
+    @property
+    def written(self) -> int:
+        return sum(r.passages for r in self.results if r.status in ("added", "updated"))
+
+    @property
+    def ok(self) -> bool:
+        """False only when there were files and none of them could be ingested."""
+        counts = self.counts
+        return sum(counts[s] for s in ("added", "updated", "unchanged")) > 0 or not any(
+            r.status == "failed" for r in self.results
+        )
+
+    def report(self) -> str:
+        counts = self.counts
+        lines = [f"  failed  {r.name}: {r.reason}" for r in self.results if r.status == "failed"]
+        if self.repaired:
+            lines.append(f"  repaired half-written articles: {', '.join(self.repaired)}")
+        tally = ", ".join(f"{counts[s]} {s}" for s in STATUSES)
+        changed = self.written or counts["removed"] or self.repaired
+        lines.append(
+            f"Articles: {tally}. Passages written: {self.written}. "
+            f"Index: {self.total_articles} articles, {self.total_passages} passages. "
+            f"{self.seconds:.1f} s."
+        )
+        if not changed:
+            lines.append("Index is up to date: nothing written.")
+        return "\n".join(lines)
+
+
+def signature(settings: Settings, embedder: Embedder) -> str:
+    """What, besides the file, decides the passages: a change re-indexes every article."""
+    parts = [
+        PIPELINE_VERSION,
+        embedder.name,
+        str(settings.chunk_size),
+        str(settings.chunk_min),
+        str(settings.chunk_overlap),
+    ]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:12]
+
+
+@dataclass
+class Prepared:
+    meta: ArticleMeta
+    passages: list[Passage]
+
+
+def prepare(path: Path, settings: Settings, embedder: Embedder) -> tuple[Prepared, bytes]:
+    """Read, clean, describe and chunk one file (SkipFile when it holds no article)."""
+    raw, data = read_article(path, settings.max_file_bytes)
+    cleaned = clean_article(raw.text)
+    if not cleaned.paragraphs:
+        raise SkipFile("nothing left after removing site boilerplate")
+    meta = describe(path, data, cleaned, raw.meta)
+    passages = chunk_text(
+        cleaned.text,
+        embedder.count_tokens,
+        size=settings.chunk_size,
+        min_size=settings.chunk_min,
+        overlap=settings.chunk_overlap,
+        lang=meta.lang,
+    )
+    return Prepared(meta, passages), data
+
+
+def _write(index: Index, prepared: Prepared, embedder: Embedder, version: str,
+           previous: dict[str, Any] | None) -> None:  # fmt: skip
+    meta, passages = prepared.meta, prepared.passages
+    vectors = embedder.embed_passages([p.text for p in passages])
+    base = {**meta.as_chroma(), "version": version}
+    metadatas = [
+        {**base, "chunk_index": i, "n_chunks": len(passages), "start_char": p.start,
+         "end_char": p.end, "n_tokens": p.n_tokens}
+        for i, p in enumerate(passages)
+    ]  # fmt: skip
+    ids = [f"{meta.doc_id}:{version}:{i:04d}" for i in range(len(passages))]
+    record = {
+        **base,
+        "n_passages": len(passages),
+        "ingested_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    with index.writing(meta.doc_id, version, previous):
+        index.upsert_passages(ids, vectors, [p.text for p in passages], metadatas)
+        index.commit(meta.doc_id, record)
+
+
+def ingest_paths(
+    paths: list[Path],
+    settings: Settings,
+    embedder: Embedder | None = None,
+    prune: bool = False,
+    progress: bool = True,
+) -> Summary:
+    """Bring the index in line with the article files under `paths`."""
+    started = time.perf_counter()
+    embedder = embedder or make_embedder(settings)
+    index = open_index(settings, embedder.name, embedder.dim)
+    summary = Summary(repaired=index.repair())
+    catalog = index.articles()
+    sig = signature(settings, embedder)
+    seen: dict[str, Path] = {}
+    files = find_files(paths)
+    bar = tqdm(files, desc="Ingesting", unit="file", disable=not progress, leave=False)
+    for path in bar:
+        bar.set_postfix_str(path.name)
+        summary.results.append(_ingest_one(path, settings, embedder, index, catalog, sig, seen))
+    if prune:
+        for doc_id in sorted(set(catalog) - set(seen)):
+            index.remove(doc_id)
+            summary.results.append(FileResult(doc_id, doc_id, "removed"))
+    articles = index.articles()
+    summary.total_articles = len(articles)
+    summary.total_passages = index.count()
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _ingest_one(
+    path: Path,
+    settings: Settings,
+    embedder: Embedder,
+    index: Index,
+    catalog: dict[str, dict[str, Any]],
+    sig: str,
+    seen: dict[str, Path],
+) -> FileResult:
+    doc_id = path.stem
+    if doc_id in seen:
+        return FileResult(path.name, doc_id, "failed", f"same article id as {seen[doc_id]}")
+    seen[doc_id] = path
+    previous = catalog.get(doc_id)
+    try:
+        if previous and path.is_file() and path.stat().st_size <= settings.max_file_bytes:
+            version = _version(content_hash(path.read_bytes()), sig)
+            if previous.get("version") == version:
+                return FileResult(path.name, doc_id, "unchanged", passages=0)
+        prepared, data = prepare(path, settings, embedder)
+        version = _version(content_hash(data), sig)
+        _write(index, prepared, embedder, version, previous)
+    except BotError:
+        raise
+    except SkipFile as exc:
+        return FileResult(path.name, doc_id, "failed", str(exc))
+    except OSError as exc:
+        return FileResult(path.name, doc_id, "failed", f"cannot read: {exc.strerror or exc}")
+    except Exception as exc:  # one bad article must not stop the run
+        log.exception("ingesting %s failed", path)
+        return FileResult(path.name, doc_id, "failed", f"{type(exc).__name__}: {exc}")
+    status = "updated" if previous else "added"
+    return FileResult(path.name, doc_id, status, passages=len(prepared.passages))
+
+
+def _version(file_hash: str, sig: str) -> str:
+    return hashlib.sha256(f"{file_hash}|{sig}".encode()).hexdigest()[:16]

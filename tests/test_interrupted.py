@@ -1,0 +1,112 @@
+"""A run killed mid-write loses nothing already indexed, and the next run repairs the index.
+
+The ingestion runs in a child process that dies with os._exit (no cleanup, no finally blocks,
+like SIGKILL) at a chosen step of writing one article.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from bot.embeddings import FakeEmbedder
+from bot.store import open_index
+from ingest.pipeline import ingest_paths
+from tests.conftest import ROOT, make_settings
+
+VICTIM = "003_b526725865409856"
+
+_CHILD = """
+import os, sys
+from pathlib import Path
+from bot.store import Index
+from ingest.pipeline import ingest_paths
+from tests.conftest import make_settings
+
+step, victim, tmp, corpus, prune = sys.argv[1:6]
+original = getattr(Index, step)
+
+def die_on_victim(self, doc_id, *args, **kwargs):
+    if doc_id == victim:
+        if step == "remove":  # die half-way through the delete
+            self.catalog.upsert(ids=[doc_id], embeddings=[[1.0]],
+                                metadatas=[{**self.articles()[doc_id], "pending": "delete"}])
+        os._exit(137)
+    return original(self, doc_id, *args, **kwargs)
+
+setattr(Index, step, die_on_victim)
+settings = make_settings(Path(tmp), embedder="fake")
+ingest_paths([Path(corpus)], settings, prune=prune == "1", progress=False)
+"""
+
+
+def _run_child(step: str, tmp: Path, corpus: Path, prune: bool = False) -> None:
+    code = textwrap.dedent(_CHILD)
+    args = [sys.executable, "-c", code, step, VICTIM, str(tmp), str(corpus), "1" if prune else "0"]
+    done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 137, done.stderr
+
+
+def _snapshot(tmp: Path) -> tuple[dict[str, str], int, list[str]]:
+    index = open_index(make_settings(tmp, embedder="fake"), FakeEmbedder.name, FakeEmbedder.dim)
+    versions = {doc_id: str(rec["version"]) for doc_id, rec in index.articles().items()}
+    return versions, index.count(), index.problems()
+
+
+@pytest.mark.parametrize("step", ["commit", "_drop_other_versions"])
+def test_killed_while_adding_a_new_article(tmp_path: Path, corpus_copy: Path, step: str) -> None:
+    _run_child(step, tmp_path, corpus_copy)
+    versions, _, problems = _snapshot(tmp_path)
+    assert problems, "the kill left a half-written article behind"
+    assert {"000_dc2988f8c62b768a", "001_5e3177cbc2a4a8ec", "002_1ca994a0bc34cf02"} <= set(versions)
+
+    settings = make_settings(tmp_path, embedder="fake")
+    summary = ingest_paths([corpus_copy], settings, progress=False)
+    assert summary.repaired == [VICTIM]
+    versions, count, problems = _snapshot(tmp_path)
+    assert problems == []
+    assert len(versions) == 5
+    fresh = make_settings(tmp_path / "fresh", embedder="fake")
+    assert count == ingest_paths([corpus_copy], fresh, progress=False).total_passages
+
+
+@pytest.mark.parametrize("step", ["commit", "_drop_other_versions"])
+def test_killed_while_replacing_a_changed_article(
+    tmp_path: Path, corpus_copy: Path, step: str
+) -> None:
+    settings = make_settings(tmp_path, embedder="fake")
+    ingest_paths([corpus_copy], settings, progress=False)
+    before, count_before, _ = _snapshot(tmp_path)
+    victim = corpus_copy / f"{VICTIM}.txt"
+    victim.write_text(victim.read_text(encoding="utf-8") + "\nUne phrase ajoutée.", "utf-8")
+
+    _run_child(step, tmp_path, corpus_copy)
+    after_kill, _, problems = _snapshot(tmp_path)
+    assert problems
+    if step == "commit":  # killed before the commit: the old version is still the indexed one
+        assert after_kill == before
+
+    summary = ingest_paths([corpus_copy], settings, progress=False)
+    assert summary.repaired == [VICTIM]
+    versions, count, problems = _snapshot(tmp_path)
+    assert problems == []
+    assert versions[VICTIM] != before[VICTIM]
+    assert {k: v for k, v in versions.items() if k != VICTIM} == {
+        k: v for k, v in before.items() if k != VICTIM
+    }
+    assert count >= count_before
+
+
+def test_killed_while_pruning(tmp_path: Path, corpus_copy: Path) -> None:
+    settings = make_settings(tmp_path, embedder="fake")
+    ingest_paths([corpus_copy], settings, progress=False)
+    (corpus_copy / f"{VICTIM}.txt").unlink()
+    _run_child("remove", tmp_path, corpus_copy, prune=True)
+    summary = ingest_paths([corpus_copy], settings, progress=False)
+    assert summary.repaired == [VICTIM]
+    versions, _, problems = _snapshot(tmp_path)
+    assert problems == [] and VICTIM not in versions and len(versions) == 4
