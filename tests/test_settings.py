@@ -50,3 +50,9 @@ def test_the_shipped_corpus_is_the_shared_one() -> None:
     assert {p.name: p.read_bytes() for p in shared.glob("*.txt")} == {
         p.name: p.read_bytes() for p in CORPUS.glob("*.txt")
     }
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    undocumented = [n.upper() for n in Settings.model_fields if f"| `{n.upper()}` |" not in readme]
+    assert undocumented == []
