@@ -42,6 +42,11 @@ class Settings(BaseSettings):
         0, ge=0, description="CPU threads for the embedder; 0 uses every core."
     )
     embed_batch_size: int = Field(16, ge=1, description="Passages embedded per call.")
+    llm_backend: Literal["auto", "local", "openai", "fake"] = Field(
+        "auto",
+        description="`auto`: LLM_BASE_URL if set, else `local` (the embedded Qwen2.5-Coder-1.5B "
+        "started on 127.0.0.1); `openai`: LLM_BASE_URL; `fake`: scripted replies (tests, UI work).",
+    )
     llm_base_url: str | None = Field(
         None,
         description="OpenAI-compatible base URL of the LLM (OpenAI, vLLM, Ollama, llama.cpp). "
@@ -49,6 +54,15 @@ class Settings(BaseSettings):
     )
     llm_model: str = Field("qwen2.5-coder-1.5b-instruct", description="LLM model name.")
     llm_api_key: SecretStr | None = Field(None, description="API key for LLM_BASE_URL.")
+    llm_timeout: float = Field(
+        120.0, gt=0, description="Seconds to wait for the LLM before giving up on a request."
+    )
+    llm_max_tokens: int = Field(400, ge=16, description="Longest answer, in LLM tokens.")
+    llm_threads: int = Field(2, ge=1, description="CPU threads of the embedded LLM server.")
+    model_dir: Path = Field(
+        Path.home() / ".cache" / "newsqa",
+        description="Where the embedded LLM's GGUF file is assembled (1.1 GB) and its server logs.",
+    )
     chunk_size: int = Field(
         320,
         ge=32,
@@ -63,7 +77,23 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(
         40, ge=0, description="Tokens of context repeated when a paragraph is split."
     )
-    top_k: int = Field(5, ge=1, le=50, description="Passages retrieved per question.")
+    top_k: int = Field(5, ge=1, le=50, description="Passages retrieved and shown per question.")
+    context_passages: int = Field(
+        3,
+        ge=1,
+        le=20,
+        description="Of those, how many the LLM reads. The embedded LLM reads ~45 tokens/s, so "
+        "each passage adds about 6 s before the first token.",
+    )
+    context_tokens: int = Field(
+        700,
+        ge=50,
+        description="Token budget (embedder tokens) of the passages the LLM reads; the first "
+        "passage is always given.",
+    )
+    max_question_chars: int = Field(
+        2000, ge=10, description="Longer questions are refused with a message."
+    )
     max_file_mb: float = Field(
         10.0, gt=0, description="Files larger than this are skipped by ingestion."
     )

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bot.language import detect_language
 from ingest.chunking import split_sentences
 from ingest.clean import Cleaned
 
@@ -29,14 +30,6 @@ class ArticleMeta:
     def as_chroma(self) -> dict[str, str]:
         """Chroma metadata holds scalars only; a missing value is stored as ""."""
         return {key: str(value) for key, value in asdict(self).items()}
-
-
-def detect_language(text: str) -> str:
-    """ISO 639-1 code of `text`, from py3langid (its model ships inside the package)."""
-    import py3langid
-
-    lang, _score = py3langid.classify(text[:20000])
-    return str(lang)
 
 
 def content_hash(data: bytes) -> str:

@@ -1,0 +1,89 @@
+"""Citation markers [n] in a streamed answer: keep those that point at a passage the model was
+given, drop the rest before the user sees them; spot a refusal before it is shown."""
+
+from __future__ import annotations
+
+import re
+
+_MARKER = re.compile(r"\[(\s*\d+\s*(?:[,;]\s*\d+\s*)*)\]")
+_PARTIAL = re.compile(r"\[[\d\s,;]*")
+_CITED = re.compile(r"\[(\d+)\]")
+
+# How models say they cannot answer, in the languages the bot names (lower case, start of reply).
+REFUSAL_MARKER = "I don't know."
+_REFUSALS = (
+    "i don't know", "i do not know", "i dont know", "je ne sais pas", "ich weiß es nicht",
+    "ich weiß nicht", "ich weiss es nicht", "ฉันไม่ทราบ", "ไม่ทราบ", "tôi không biết",
+    "no lo sé", "no sé", "non lo so", "não sei",
+)  # fmt: skip
+
+
+class CitationFilter:
+    """Feed streamed text; get back text whose markers all point at passages 1..n_valid.
+
+    "[1, 3]" becomes "[1][3]"; a marker is held back until its closing bracket arrives.
+    """
+
+    def __init__(self, n_valid: int) -> None:
+        self.valid = set(range(1, n_valid + 1))
+        self._pending = ""
+
+    def feed(self, text: str) -> str:
+        self._pending += text
+        out: list[str] = []
+        while self._pending:
+            start = self._pending.find("[")
+            if start < 0:
+                out.append(self._pending)
+                self._pending = ""
+                break
+            out.append(self._pending[:start])
+            rest = self._pending[start:]
+            marker = _MARKER.match(rest)
+            if marker:
+                kept = self._kept(marker.group(1))
+                if not kept and out and out[-1].endswith(" "):
+                    out[-1] = out[-1].rstrip(" ")
+                out.append(kept)
+                self._pending = rest[marker.end() :]
+            elif _PARTIAL.fullmatch(rest) and len(rest) < 24:
+                self._pending = rest  # wait for the rest of the marker
+                break
+            else:
+                out.append("[")
+                self._pending = rest[1:]
+        return "".join(out)
+
+    def flush(self) -> str:
+        rest, self._pending = self._pending, ""
+        return "" if _PARTIAL.fullmatch(rest) else rest
+
+    def _kept(self, numbers: str) -> str:
+        seen: list[int] = []
+        for n in (int(x) for x in re.findall(r"\d+", numbers)):
+            if n in self.valid and n not in seen:
+                seen.append(n)
+        return "".join(f"[{n}]" for n in seen)
+
+
+def cited_numbers(text: str) -> list[int]:
+    """Distinct citation numbers in order of first appearance."""
+    numbers: list[int] = []
+    for n in (int(x) for x in _CITED.findall(text)):
+        if n not in numbers:
+            numbers.append(n)
+    return numbers
+
+
+def _normal(text: str) -> str:
+    return text.strip().lower().replace("’", "'").lstrip("*_\"' ")
+
+
+def is_refusal(text: str) -> bool:
+    return _normal(text).startswith(_REFUSALS)
+
+
+def may_become_refusal(text: str) -> bool:
+    """True while `text` could still be the start of a refusal: hold it back."""
+    normal = _normal(text)
+    return any(r.startswith(normal) or normal.startswith(r) for r in _REFUSALS)

@@ -1,0 +1,90 @@
+"""Lexical retrieval: BM25 (bm25s) over the indexed passages.
+
+Tokens are lower-cased and stripped of accents, so "Hải Phòng" matches "Hai Phong"; Thai,
+written without spaces between words, is segmented with pythainlp's dictionary tokenizer;
+codes such as "7/NQ-CP" are kept whole and also split into their parts. Stop words of every
+language are dropped: in a multilingual index, "the" or "der" mostly says which language a
+passage is in, which would pull a question towards passages in its own language.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from functools import cache
+
+import numpy as np
+
+_THAI_RUN = re.compile(r"[\u0e00-\u0e7f]+")
+_TOKEN = re.compile(r"\w+(?:[/\-.]\w+)*")
+
+
+def _fold(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.lower().replace("đ", "d"))
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+@cache
+def _stopwords() -> frozenset[str]:
+    import bm25s.stopwords as lists
+    from pythainlp.corpus import thai_stopwords
+
+    words: set[str] = set(thai_stopwords())
+    for name in dir(lists):
+        if name.startswith("STOPWORDS_"):
+            words.update(_fold(w) for w in getattr(lists, name))
+    return frozenset(words)
+
+
+def tokenize(text: str) -> list[str]:
+    stop = _stopwords()
+    return [t for t in _tokens(text) if t not in stop]
+
+
+def _tokens(text: str) -> list[str]:
+    tokens: list[str] = []
+    pos = 0
+    for thai in _THAI_RUN.finditer(text):
+        tokens.extend(_latin_tokens(text[pos : thai.start()]))
+        tokens.extend(_thai_tokens(thai.group()))
+        pos = thai.end()
+    tokens.extend(_latin_tokens(text[pos:]))
+    return tokens
+
+
+def _latin_tokens(text: str) -> list[str]:
+    tokens = []
+    for match in _TOKEN.finditer(_fold(text)):
+        token = match.group()
+        tokens.append(token)
+        parts = re.split(r"[/\-.]", token)
+        if len(parts) > 1:
+            tokens.extend(p for p in parts if p)
+    return tokens
+
+
+def _thai_tokens(text: str) -> list[str]:
+    from pythainlp.tokenize import word_tokenize
+
+    return [w for w in word_tokenize(text, engine="newmm") if w.strip()]
+
+
+class LexicalIndex:
+    """BM25 over a fixed list of passages, identified by position."""
+
+    def __init__(self, texts: Sequence[str]) -> None:
+        import bm25s
+
+        self.size = len(texts)
+        self._bm25 = bm25s.BM25()
+        if texts:
+            self._bm25.index([tokenize(t) or [""] for t in texts], show_progress=False)
+        self._vocab = set(getattr(self._bm25, "vocab_dict", {}) or {})
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every passage for `query` (zeros when no query word is indexed)."""
+        tokens = [t for t in tokenize(query) if t in self._vocab]
+        if not tokens or not self.size:
+            return np.zeros(self.size, dtype=np.float32)
+        return np.asarray(self._bm25.get_scores(tokens), dtype=np.float32)

