@@ -21,7 +21,8 @@ _REFUSALS = (
 class CitationFilter:
     """Feed streamed text; get back text whose markers all point at passages 1..n_valid.
 
-    "[1, 3]" becomes "[1][3]"; a marker is held back until its closing bracket arrives.
+    "[1, 3]" becomes "[1][3]"; a marker is held back until its closing bracket arrives, and
+    so are trailing spaces, which go with a marker that is dropped.
     """
 
     def __init__(self, n_valid: int) -> None:
@@ -52,11 +53,16 @@ class CitationFilter:
             else:
                 out.append("[")
                 self._pending = rest[1:]
-        return "".join(out)
+        text = "".join(out)
+        # Hold trailing spaces back: if a dropped marker follows, they go with it.
+        held = len(text) - len(text.rstrip(" "))
+        if held:
+            text, self._pending = text[:-held], text[-held:] + self._pending
+        return text
 
     def flush(self) -> str:
         rest, self._pending = self._pending, ""
-        return "" if _PARTIAL.fullmatch(rest) else rest
+        return re.sub(r" *\[[\d\s,;]*$", "", rest)  # an unfinished marker points nowhere
 
     def _kept(self, numbers: str) -> str:
         seen: list[int] = []

@@ -19,6 +19,9 @@ class Deps:
     retriever: Retriever
     llm: ChatModel
 
+    def close(self) -> None:
+        self.llm.close()
+
 
 def build_deps(settings: Settings | None = None, llm: ChatModel | None = None) -> Deps:
     settings = settings or Settings()

@@ -29,6 +29,8 @@ class ChatModel(Protocol):
 
     def complete(self, messages: list[Message], max_tokens: int) -> str: ...
 
+    def close(self) -> None: ...
+
 
 class OpenAIChat:
     """Any OpenAI-compatible chat completions endpoint."""
@@ -84,6 +86,12 @@ class OpenAIChat:
         except Exception as exc:
             raise self._readable(exc) from exc
 
+    def close(self) -> None:
+        """Stop the embedded server if this process started it."""
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
     def _readable(self, exc: Exception) -> Exception:
         """The openai client's errors as one BotError naming the URL and the setting."""
         import openai
@@ -131,6 +139,9 @@ class FakeChat:
 
     def complete(self, messages: list[Message], max_tokens: int) -> str:
         return self._reply(messages)
+
+    def close(self) -> None:
+        pass
 
 
 def make_llm(settings: Settings) -> ChatModel:

@@ -71,3 +71,11 @@ def shipped_index(
     settings = make_settings(tmp_path_factory.mktemp("shipped"))
     summary = ingest_paths([CORPUS], settings, embedder=nano, progress=False)
     return settings, summary
+
+
+@pytest.fixture(scope="session")
+def fake_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The shipped corpus indexed with the hashing embedder: fast answering tests."""
+    settings = make_settings(tmp_path_factory.mktemp("fake"), embedder="fake", llm_backend="fake")
+    ingest_paths([CORPUS], settings, progress=False)
+    return settings

@@ -1,0 +1,88 @@
+"""A small OpenAI-compatible HTTP server on 127.0.0.1 for tests: scripted chat replies,
+streamed as server-sent events like the real API, with failure modes on request."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections import deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class FakeOpenAI:
+    def __init__(self) -> None:
+        self.replies: deque[str] = deque()
+        self.requests: list[dict[str, Any]] = []
+        self.status = 200  # answer with this HTTP status
+        self.delay = 0.0  # seconds before answering
+        self.die_after: int | None = None  # close the stream after this many chunks
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.port = self.server.server_address[1]
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> FakeOpenAI:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:  # /v1/models
+                self._json({"object": "list", "data": [{"id": "fake", "object": "model"}]})
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                fake.requests.append({"path": self.path, "body": body,
+                                      "auth": self.headers.get("Authorization", "")})  # fmt: skip
+                time.sleep(fake.delay)
+                if fake.status != 200:
+                    self._json({"error": {"message": "boom", "type": "server_error"}}, fake.status)
+                    return
+                reply = fake.replies.popleft() if fake.replies else "I don't know."
+                if body.get("stream"):
+                    self._stream(reply)
+                else:
+                    message = {"role": "assistant", "content": reply}
+                    choice = {"index": 0, "finish_reason": "stop", "message": message}
+                    self._json({"id": "c1", "object": "chat.completion", "created": 0,
+                                "model": body["model"], "choices": [choice]})  # fmt: skip
+
+            def _json(self, data: dict[str, Any], status: int = 200) -> None:
+                raw = json.dumps(data).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def _stream(self, reply: str) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                pieces = re.findall(r"\S+\s*|\s+", reply)
+                for n, piece in enumerate(pieces):
+                    if fake.die_after is not None and n >= fake.die_after:
+                        self.wfile.flush()
+                        self.connection.shutdown(2)
+                        return
+                    choice = {"index": 0, "finish_reason": None, "delta": {"content": piece}}
+                    chunk = {"id": "c1", "object": "chat.completion.chunk", "created": 0,
+                             "model": "fake", "choices": [choice]}  # fmt: skip
+                    self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                    self.wfile.flush()
+                self.wfile.write(b"data: [DONE]\n\n")
+                self.wfile.flush()
+
+        return Handler

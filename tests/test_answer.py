@@ -1,0 +1,142 @@
+"""Answering logic with a scripted model (FakeChat) over the shipped corpus in a real Chroma."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from bot.answer import Done, Sources, Token, answer, stream_answer
+from bot.deps import Deps, build_deps
+from bot.errors import BotError
+from bot.llm import FakeChat, Message
+from bot.retrieval import Filters, Hit, fold_translations
+from bot.settings import Settings
+
+
+def _deps(settings: Settings, *replies: str) -> tuple[Deps, FakeChat]:
+    llm = FakeChat(replies)
+    return build_deps(settings, llm=llm), llm
+
+
+def test_sources_come_first_then_tokens_then_the_answer(fake_settings: Settings) -> None:
+    deps, _ = _deps(fake_settings, "Nguyen Van Tung chairs the People's Committee [1].")
+    events = list(stream_answer(deps, "Who is the Chairman of the People's Committee?"))
+    assert isinstance(events[0], Sources) and events[0].passages
+    assert all(isinstance(e, Token) for e in events[1:-1]) and len(events) > 3
+    done = events[-1]
+    assert isinstance(done, Done)
+    streamed = "".join(e.text for e in events if isinstance(e, Token))
+    assert streamed.strip() == done.answer.text
+    assert [c.n for c in done.answer.citations] == [1]
+    assert done.answer.citations[0].passage_id == done.answer.passages[0].id
+    assert not done.answer.refused
+
+
+def test_a_citation_beyond_the_given_passages_never_reaches_the_user(
+    fake_settings: Settings,
+) -> None:
+    deps, _ = _deps(fake_settings, "The city grew [1]. It also shrank [9].")
+    events = list(stream_answer(deps, "How did the city grow?"))
+    streamed = "".join(e.text for e in events if isinstance(e, Token))
+    assert "[9]" not in streamed
+    result = events[-1].answer  # type: ignore[union-attr]
+    assert result.text == "The city grew [1]. It also shrank."
+    assert [c.n for c in result.citations] == [1]
+
+
+def test_refusal_is_said_in_the_question_language_and_marked(fake_settings: Settings) -> None:
+    deps, _ = _deps(fake_settings, "I don't know.")
+    events = list(stream_answer(deps, "Qui a gagné la Coupe du monde de football en 2022 ?"))
+    tokens = [e.text for e in events if isinstance(e, Token)]
+    result = events[-1].answer  # type: ignore[union-attr]
+    assert result.refused and result.lang == "fr"
+    assert tokens == ["Je ne sais pas : les articles indexés ne le disent pas."]
+    assert result.citations == [] and result.passages, "the passages are still there to read"
+
+
+def test_a_follow_up_is_rewritten_before_retrieval(fake_settings: Settings) -> None:
+    deps, llm = _deps(
+        fake_settings,
+        "What did Tran Luu Quang say about the city's growth rate?",
+        "A growth rate of two digits [1].",
+    )
+    history = [
+        {"role": "user", "content": "Who concluded the July 15 conference?"},
+        {"role": "assistant", "content": "Mr. Tran Luu Quang concluded it [1]."},
+    ]
+    result = answer(deps, "What did he say about the growth rate?", history=history)
+    assert result.standalone_question == "What did Tran Luu Quang say about the city's growth rate?"
+    rewrite_prompt = llm.calls[0][0]["content"]
+    assert "Mr. Tran Luu Quang concluded it [1]." in rewrite_prompt
+    assert "What did Tran Luu Quang say" in llm.calls[1][-1]["content"]
+    assert "rewrite_s" in result.timings
+
+
+def test_no_rewrite_without_history(fake_settings: Settings) -> None:
+    deps, llm = _deps(fake_settings, "An answer [1].")
+    result = answer(deps, "What did he say about the growth rate?")
+    assert len(llm.calls) == 1 and "rewrite_s" not in result.timings
+
+
+@pytest.mark.parametrize(
+    ("question", "message"),
+    [("", "empty"), ("  \t\n ", "empty"), ("\x00\x01", "empty"), ("x" * 2001, "too long")],
+)
+def test_bad_questions_get_a_clear_message(
+    fake_settings: Settings, question: str, message: str
+) -> None:
+    deps, llm = _deps(fake_settings)
+    with pytest.raises(BotError, match=message):
+        answer(deps, question)
+    assert llm.calls == []
+
+
+class _DyingChat(FakeChat):
+    """Streams a few words, then the server goes away."""
+
+    def stream(self, messages: list[Message], max_tokens: int) -> Iterator[str]:
+        yield "Nguyen Van Tung "
+        yield "chairs [1]"
+        raise BotError("Cannot reach the LLM at http://127.0.0.1:9/v1 (LLM_BASE_URL).")
+
+
+def test_a_failing_llm_keeps_the_partial_answer_and_the_passages(fake_settings: Settings) -> None:
+    deps = build_deps(fake_settings, llm=_DyingChat())
+    result = answer(deps, "Who is the Chairman of the People's Committee?")
+    assert result.error.startswith("Cannot reach the LLM at http://127.0.0.1:9/v1")
+    assert result.text.startswith("Nguyen Van Tung chairs [1]")
+    assert result.passages and not result.refused
+
+
+def test_filters_restrict_language_article_and_date(fake_settings: Settings) -> None:
+    deps, _ = _deps(fake_settings)
+    retriever = deps.retriever
+    hits, _ = retriever.search("Hai Phong", 10, Filters(lang=["fr"]))
+    assert hits and {h.meta["lang"] for h in hits} == {"fr"}
+    hits, _ = retriever.search("Hai Phong", 10, Filters(doc_ids=["004_7234e428cdcd5127"]))
+    assert hits and {h.doc_id for h in hits} == {"004_7234e428cdcd5127"}
+    hits, _ = retriever.search("Hai Phong", 10, Filters(date_from="2025-01-01"))
+    assert hits and {h.doc_id for h in hits} == {"002_1ca994a0bc34cf02"}
+    hits, _ = retriever.search("Hai Phong", 10, Filters(date_to="2020-01-01"))
+    assert hits == []
+
+
+def test_exact_codes_are_found_by_the_lexical_side(fake_settings: Settings) -> None:
+    deps, _ = _deps(fake_settings)
+    hits, _ = deps.retriever.search("7/NQ-CP", 3)
+    assert "7/NQ-CP" in hits[0].text
+    assert hits[0].lexical_rank == 1
+
+
+def _hit(doc: str, story: str, index: int, n: int = 4) -> Hit:
+    meta = {"doc_id": doc, "story_id": story, "chunk_index": index, "n_chunks": n}
+    return Hit(f"{doc}:{index}", f"text {doc} {index}", meta, 0.0)
+
+
+def test_translations_of_the_same_passage_are_folded() -> None:
+    de, th, other = _hit("de", "s1", 1), _hit("th", "s1", 1), _hit("en", "s2", 1)
+    far = _hit("th", "s1", 3)
+    kept = fold_translations([de, other, th, far])
+    assert kept == [de, other, far]
+    assert de.alternatives == [th]
