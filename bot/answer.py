@@ -196,7 +196,7 @@ def _generate(deps: Deps, result: Answer, started: float) -> Iterator[Token]:
         result.text, result.refused = dont_know(result.lang), True
         yield Token(result.text)
     else:
-        tail = citations.feed(raw) if gate else citations.flush()
+        tail = (citations.feed(raw) if gate else "") + citations.flush()
         shown += tail
         if tail:
             yield Token(tail)

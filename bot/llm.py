@@ -86,6 +86,11 @@ class OpenAIChat:
         except Exception as exc:
             raise self._readable(exc) from exc
 
+    @property
+    def server_pid(self) -> int | None:
+        """Process id of the embedded server this client uses, if any."""
+        return self._server.pid if self._server else None
+
     def close(self) -> None:
         """Stop the embedded server if this process started it."""
         if self._server is not None:

@@ -140,3 +140,13 @@ def test_translations_of_the_same_passage_are_folded() -> None:
     kept = fold_translations([de, other, th, far])
     assert kept == [de, other, far]
     assert de.alternatives == [th]
+
+
+def test_a_short_reply_that_looks_like_a_refusal_start_is_still_shown(
+    fake_settings: Settings,
+) -> None:
+    deps, _ = _deps(fake_settings, "I do ")
+    events = list(stream_answer(deps, "Is Hai Phong a port city?"))
+    result = events[-1].answer  # type: ignore[union-attr]
+    assert not result.refused and result.text == "I do"
+    assert "".join(e.text for e in events if isinstance(e, Token)).strip() == "I do"

@@ -1,0 +1,82 @@
+"""Time every stage of answering over a question file and print the figures.
+
+    python -m eval.latency --questions eval/questions/dev.jsonl [--out latency.json]
+
+Uses the bot's own settings (LLM_BASE_URL etc.); with none, the embedded LLM is started and
+its peak memory (VmHWM) read from /proc when the run ends.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+STAGES = ["retrieve_s", "sources_s", "rewrite_s", "first_token_s", "total_s", "tokens_per_s"]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    line = next((x for x in status.splitlines() if x.startswith("VmHWM:")), "")
+    return int(line.split()[1]) / 1024 if line else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m eval.latency")
+    parser.add_argument("--questions", type=Path, required=True)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+    from bot.answer import answer
+    from bot.deps import build_deps
+
+    questions = [json.loads(line) for line in args.questions.read_text().splitlines() if line]
+    deps = build_deps()
+    rows: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    try:
+        for q in questions:
+            result = answer(deps, q["question"], history=q.get("history"))
+            rows.append({"id": q["id"], "refused": result.refused, "error": result.error,
+                         "cited": len(result.citations), **result.timings})  # fmt: skip
+            print(f"{q['id']}: " + " ".join(f"{k}={v:.2f}" for k, v in result.timings.items()),
+                  file=sys.stderr)  # fmt: skip
+        pid = getattr(deps.llm, "server_pid", None)
+        server_mb = peak_rss_mb(pid) if pid else None
+    finally:
+        deps.close()
+    summary: dict[str, Any] = {"questions": len(rows), "wall_s": time.perf_counter() - started}
+    for stage in STAGES:
+        values = [float(r[stage]) for r in rows if stage in r]
+        if values:
+            summary[stage] = {
+                "n": len(values),
+                "p50": statistics.median(values),
+                "p95": percentile(values, 0.95),
+                "mean": statistics.fmean(values),
+            }
+    summary["llm_server_peak_rss_mb"] = server_mb
+    summary["refused"] = sum(r["refused"] for r in rows)
+    summary["with_citations"] = sum(r["cited"] > 0 for r in rows)
+    summary["errors"] = sum(bool(r["error"]) for r in rows)
+    print(json.dumps(summary, indent=2))
+    if args.out:
+        args.out.write_text(json.dumps({"summary": summary, "rows": rows}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
