@@ -62,6 +62,8 @@ def _print_sources(done: Done) -> None:
         for c in shown:
             print(f"[{c.n}] {c.title} ({c.lang}) {c.source_url}".rstrip())
             print(textwrap.indent(textwrap.fill(c.text, 100), "    "))
+            for alt in c.alternatives:
+                print(f"    also in {alt['lang']}: {alt['title']} ({alt['doc_id']})")
     elif result.passages and not result.refused:
         print("\nMost relevant passages:")
         for n, hit in enumerate(result.passages[: result.context_n], 1):

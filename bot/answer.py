@@ -41,6 +41,8 @@ class Citation:
     lang: str
     source_url: str
     text: str
+    # The same passage in other translations of the story: {"id", "doc_id", "lang", "title"}.
+    alternatives: list[dict[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -213,8 +215,13 @@ def _generate(deps: Deps, result: Answer, started: float) -> Iterator[Token]:
 
 def _citation(n: int, hit: Hit) -> Citation:
     meta = hit.meta
+    alternatives = [
+        {"id": a.id, "doc_id": a.doc_id, "lang": str(a.meta.get("lang", "")),
+         "title": str(a.meta.get("title", ""))}
+        for a in hit.alternatives
+    ]  # fmt: skip
     return Citation(n, hit.id, hit.doc_id, str(meta.get("title", "")), str(meta.get("lang", "")),
-                    str(meta.get("source_url", "")), hit.text)  # fmt: skip
+                    str(meta.get("source_url", "")), hit.text, alternatives)  # fmt: skip
 
 
 def build_messages(question: str, passages: list[Hit], lang: str) -> list[dict[str, str]]:
