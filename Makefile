@@ -3,8 +3,11 @@ PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The browser test drives Debian's Chromium (a browser downloaded by a tool cannot be had here).
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install run ingest test lint clean
+.PHONY: install run ingest test lint browser clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found; set PYTHON=...)"; exit 1; }
@@ -27,8 +30,15 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: lint
-	$(VENV)/bin/pytest
+$(CHROMIUM):
+	@echo ">> Installing Debian's chromium and chromium-driver for the browser test (once)."
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
+
+browser: $(CHROMIUM)
+
+test: lint browser
+	CHROMIUM=$(CHROMIUM) $(VENV)/bin/pytest
 
 clean:
 	rm -rf $(VENV) data/index .pytest_cache .mypy_cache .ruff_cache

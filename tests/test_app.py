@@ -1,4 +1,4 @@
-"""`python app.py` (what `make run` calls) brings the index up to date before serving."""
+"""`python app.py` as scripts meet it: served on 127.0.0.1, asked through `gradio_client`."""
 
 from __future__ import annotations
 
@@ -7,27 +7,73 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import ROOT
+import pytest
+from gradio_client import Client
+
+from tests.conftest import ROOT, RunningApp, start_app, stop_app
+
+QUESTION = "What did To Lam ask of Hai Phong?"
 
 
-def test_app_ingests_when_the_index_is_missing_then_skips(tmp_path: Path) -> None:
-    env = {**os.environ, "INDEX_DIR": str(tmp_path / "index"), "EMBEDDER": "fake"}
-    run = [sys.executable, "app.py"]
-    first = subprocess.run(run, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert first.returncode == 0, first.stderr
-    assert "5 added" in first.stdout and "index is ready" in first.stdout.lower()
-    second = subprocess.run(run, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert "5 unchanged" in second.stdout and "nothing written" in second.stdout
+def test_gradio_client_gets_a_cited_answer_with_its_passages(app_server: RunningApp) -> None:
+    client = Client(app_server.url, verbose=False)
+    result = client.predict(question=QUESTION, top_k=4, api_name="/ask")
+    assert not result["refused"] and not result["error"]
+    assert result["answer"].endswith("[1]")
+    assert len(result["passages"]) == 4 and result["passages"][0]["given_to_model"]
+    cited = result["citations"][0]
+    assert cited["n"] == 1 and cited["text"] == result["passages"][0]["text"]
+    # the fake model quotes the first sentence of [1]: the answer stands on that passage
+    assert result["answer"].removesuffix("[1]").strip() in cited["text"]
+    assert cited["title"] and cited["lang"] in {"en", "fr", "de", "th"}
 
 
-def test_app_fails_clearly_when_no_article_can_be_ingested(tmp_path: Path) -> None:
-    data = tmp_path / "articles"
-    data.mkdir()
-    (data / "empty.txt").write_bytes(b"")
-    env = {**os.environ, "INDEX_DIR": str(tmp_path / "index"), "DATA_DIR": str(data)}
+def test_gradio_client_can_filter_by_language_and_send_history(app_server: RunningApp) -> None:
+    client = Client(app_server.url, verbose=False)
+    history = [{"role": "user", "content": QUESTION},
+               {"role": "assistant", "content": "He asked it to grow [1]."}]  # fmt: skip
+    result = client.predict(
+        question="And in French articles?", top_k=3, languages="fr", history=history,
+        api_name="/ask",
+    )  # fmt: skip
+    assert result["passages"] and {p["lang"] for p in result["passages"]} == {"fr"}
+    assert result["standalone_question"]
+
+
+def test_gradio_client_gets_a_readable_error_for_a_bad_question(app_server: RunningApp) -> None:
+    client = Client(app_server.url, verbose=False)
+    with pytest.raises(Exception, match="empty"):
+        client.predict(question="   ", api_name="/ask")
+    with pytest.raises(Exception, match="too long"):
+        client.predict(question="why " * 1000, api_name="/ask")
+
+
+def test_only_the_ask_endpoint_is_public(app_server: RunningApp) -> None:
+    info = Client(app_server.url, verbose=False).view_api(return_format="dict", print_info=False)
+    assert list(info["named_endpoints"]) == ["/ask"]
+    assert not info["unnamed_endpoints"]
+
+
+def test_the_app_will_not_listen_beyond_localhost_without_a_login(tmp_path: Path) -> None:
+    env = {**os.environ, "UI_HOST": "0.0.0.0", "INDEX_DIR": str(tmp_path / "index")}
+    env.pop("UI_USERNAME", None)
     done = subprocess.run(
-        [sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
     )
-    assert done.returncode == 1
-    assert "empty.txt: empty file" in done.stdout
-    assert "could be ingested" in done.stderr and "Traceback" not in done.stderr
+    assert done.returncode == 2
+    assert "UI_USERNAME and UI_PASSWORD" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "index").exists()  # refused before touching anything
+
+
+def test_with_a_login_set_the_app_asks_for_it(tmp_path: Path) -> None:
+    process, app = start_app(
+        tmp_path, EMBEDDER="fake", UI_USERNAME="reader", UI_PASSWORD="correct horse"
+    )
+    try:
+        with pytest.raises(Exception):  # noqa: B017 - gradio_client's error type varies
+            Client(app.url, verbose=False).predict(question=QUESTION, api_name="/ask")
+        client = Client(app.url, auth=("reader", "correct horse"), verbose=False)
+        assert client.predict(question=QUESTION, api_name="/ask")["citations"]
+        assert "correct horse" not in app.log.read_text(errors="replace")
+    finally:
+        stop_app(process)

