@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install run ingest test lint browser clean
+.PHONY: install run ingest test lint browser eval-check clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found; set PYTHON=...)"; exit 1; }
@@ -37,8 +37,14 @@ $(CHROMIUM):
 
 browser: $(CHROMIUM)
 
-test: lint browser
+# The dev questions, retrieval only (no LLM, ~10 s), must keep these figures (README: Evaluation).
+eval-check: install
+	rm -rf .eval/dev-retrieval
+	$(PY) -m eval --questions eval/questions/dev.jsonl --out .eval/dev-retrieval --retrieval-only \
+		--quiet --fail-under gold_hit@k=0.7 gold_mrr=0.5 doc_hit@k=0.8
+
+test: lint browser eval-check
 	CHROMIUM=$(CHROMIUM) $(VENV)/bin/pytest
 
 clean:
-	rm -rf $(VENV) data/index .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) data/index .eval .pytest_cache .mypy_cache .ruff_cache

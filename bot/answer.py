@@ -57,6 +57,7 @@ class Answer:
     citations: list[Citation] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     error: str = ""
+    raw_text: str = ""  # what the model wrote, before citation filtering (for evaluation)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -194,6 +195,7 @@ def _generate(deps: Deps, result: Answer, started: float) -> Iterator[Token]:
                 yield Token(text)
     except BotError as exc:
         result.error = str(exc)
+    result.raw_text = raw
     if not result.error and (is_refusal(raw) or not raw.strip()):
         result.text, result.refused = dont_know(result.lang), True
         yield Token(result.text)

@@ -1,1 +1,1 @@
-"""Measure answers: latency now (eval.latency); quality metrics arrive with issue #5."""
+"""Scripted evaluation (`python -m eval`, see eval/README.md) and latency (`eval.latency`)."""

@@ -1,0 +1,259 @@
+"""`python -m eval`: question files, metrics, resumable runs, reports, compare, thresholds,
+the llama-index baseline and the judge. Fast: hashing embedder and scripted LLM on the corpus."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.llm import FakeChat
+from bot.settings import Settings
+from eval.__main__ import main
+from eval.judge import Judge
+from eval.metrics import fact_holds, flat, normalize, score, summarize
+from eval.pipelines import Baseline, Ours
+from eval.questions import Question, QuestionFileError, load_questions
+from eval.run import RunConfig, RunError, run
+from tests.conftest import ROOT, make_settings
+from tests.fake_openai import FakeOpenAI
+
+DEV = ROOT / "eval" / "questions" / "dev.jsonl"
+
+
+def _q(**kw: Any) -> Question:
+    base: dict[str, Any] = {
+        "id": "q1", "question": "Who chairs it?", "lang": "en", "answerable": True,
+        "expected_docs": ["docA"], "gold": ["Nguyen Van Tung"],
+        "facts": [["Nguyen Van Tung"], ["2025"]],
+    }  # fmt: skip
+    return Question(**{**base, **kw})
+
+
+# -- question files ------------------------------------------------------------------------------
+def test_the_shipped_dev_set_is_valid_and_the_same_as_the_shared_one() -> None:
+    questions = load_questions(DEV)
+    assert len(questions) == 18 and sum(q.answerable for q in questions) == 15
+    shared = ROOT.parent / "shared" / "eval" / "dev.jsonl"
+    if shared.exists():
+        assert shared.read_text(encoding="utf-8") == DEV.read_text(encoding="utf-8")
+
+
+def test_a_bad_question_file_lists_every_problem_with_its_line(tmp_path: Path) -> None:
+    good = json.dumps({"id": "a", "question": "q?", "lang": "en", "answerable": False,
+                       "expected_docs": [], "gold": [], "facts": []})  # fmt: skip
+    lines = [
+        good,
+        "{not json",
+        json.dumps({"id": "b", "question": "q?", "lang": "en", "answerable": "yes"}),
+        good,
+        json.dumps(
+            {
+                "id": "c",
+                "question": "q?",
+                "lang": "en",
+                "answerable": False,
+                "expected_docs": [],
+                "gold": ["x"],
+                "facts": [[]],
+                "extra": 1,
+            }
+        ),
+    ]
+    path = tmp_path / "bad.jsonl"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    with pytest.raises(QuestionFileError) as caught:
+        load_questions(path)
+    message = str(caught.value)
+    assert f"{path}:2: not JSON" in message
+    assert f"{path}:3: missing 'expected_docs'" in message
+    assert f"{path}:3: 'answerable' must be a bool, not str" in message
+    assert f"{path}:4: duplicate id 'a'" in message
+    assert f"{path}:5: unknown field(s) extra" in message
+    assert main(["validate", str(path)]) == 1
+    assert main(["validate", str(DEV)]) == 0
+
+
+# -- metrics -------------------------------------------------------------------------------------
+def test_facts_match_case_space_and_digit_group_insensitively() -> None:
+    assert normalize("  1,000 \n People ") == "1000 people"
+    assert fact_holds("It has 1 000 000 people.", ["1,000,000"])
+    assert fact_holds("about 12.500 members", ["12500"])
+    assert fact_holds("NGUYEN  VAN TUNG", ["Nguyen Van Tung"])
+    assert not fact_holds("growth of 3.5 percent", ["35"])
+    assert not fact_holds("January 10, 2025", ["102025"])
+
+
+def _passage(rank: int, doc: str, text: str, **kw: Any) -> dict[str, Any]:
+    return {"rank": rank, "doc_id": doc, "text": text, "score": 0.1, "alternatives": [], **kw}
+
+
+def test_scores_of_an_answered_question() -> None:
+    ranking = [
+        _passage(1, "docB", "Nothing here."),
+        _passage(2, "docC", "Die Rede.",
+                 alternatives=[{"doc_id": "docA", "text": "said Nguyen Van Tung today"}]),
+        _passage(3, "docA", "Nguyen Van Tung chairs it."),
+    ]  # fmt: skip
+    result = {
+        "answer": "Nguyen Van Tung chairs it [2].", "raw_answer": "Nguyen Van Tung [2] [4].",
+        "refused": False, "ranking": ranking, "retrieved": ranking[:3],
+        "citations": [{"n": 2, **ranking[1]}],
+    }  # fmt: skip
+    s = score(_q(), result, k=3)
+    assert s["gold_rank"] == 2 and s["doc_rank"] == 2  # a translation counts as the passage
+    assert (s["gold_hit@1"], s["gold_hit@3"], s["gold_hit@k"], s["gold_mrr"]) == (
+        False, True, True, 0.5,
+    )  # fmt: skip
+    assert s["fact_recall"] == 0.5 and s["answered"] is True
+    assert s["citation_valid"] is False  # the model wrote [4] with 3 passages given
+    assert s["citation_support"] == 1.0 and s["cited"] is True and s["lang_match"] is True
+
+
+def test_scores_of_refusals() -> None:
+    refusal = {"answer": "I don't know: the indexed articles do not say.", "refused": True,
+               "ranking": [], "retrieved": [], "citations": []}  # fmt: skip
+    s = score(_q(), refusal, k=5)
+    assert s["answered"] is False and s["fact_recall"] == 0.0 and s["gold_hit@k"] is False
+    off = score(_q(answerable=False, expected_docs=[], gold=[], facts=[]), refusal, k=5)
+    assert off == {"refused_correctly": True, "lang_match": True}
+
+
+def test_summary_rates_and_latency_percentiles() -> None:
+    questions = [_q(id="a"), _q(id="b"), _q(id="c", answerable=False, gold=[], facts=[],
+                                            expected_docs=[])]  # fmt: skip
+    results = [
+        {"id": "a", "scores": {"answered": True, "fact_recall": 1.0},
+         "timings": {"total_s": 10.0}},
+        {"id": "b", "scores": {"answered": False, "fact_recall": 0.0},
+         "timings": {"total_s": 30.0}},
+        {"id": "c", "scores": {"refused_correctly": True}, "timings": {"total_s": 20.0},
+         "error": "BotError: dead"},
+    ]  # fmt: skip
+    summary = summarize(questions, results, {"pipeline": "ours"})
+    assert summary["metrics"]["answered"] == 0.5 and summary["metrics"]["fact_recall"] == 0.5
+    assert summary["metrics"]["gold_hit@k"] is None
+    assert summary["latency"]["total_s"] == {"p50": 20.0, "p95": 30.0}
+    assert summary["errors"] == 1 and summary["error_kinds"] == {"BotError": 1}
+    assert flat(summary)["total_s_p50"] == 20.0
+
+
+# -- runs ----------------------------------------------------------------------------------------
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path, embedder="fake", llm_backend="fake")
+
+
+class Counting:
+    """Ours with a scripted LLM, counting questions and failing the ones asked to."""
+
+    def __init__(self, fail: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+        self.asked: list[str] = []
+        self.fail = fail
+
+    def __call__(self, settings: Settings, retrieval_only: bool) -> Any:
+        outer = self
+        pipeline = Ours(settings, retrieval_only, llm=FakeChat())
+
+        class Wrapped:
+            k = pipeline.k
+
+            def run(self, q: Question) -> dict[str, Any]:
+                outer.asked.append(q.id)
+                if q.id in outer.fail:
+                    raise RuntimeError(f"boom on {q.id}")
+                return pipeline.run(q)
+
+            def close(self) -> None:
+                pipeline.close()
+
+        return Wrapped()
+
+
+def test_a_run_writes_results_summary_report_and_plot(settings: Settings, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    questions = load_questions(DEV)
+    summary = run(RunConfig(DEV, out, limit=4), questions, settings, Counting(), progress=False)
+    results = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in results] == ["d01", "d02", "d03", "d04"]
+    first = results[0]
+    for key in ("id", "question", "answer", "refused", "retrieved", "citations", "timings",
+                "scores"):  # fmt: skip
+        assert key in first
+    assert set(first["retrieved"][0]) >= {"rank", "doc_id", "text", "score"}
+    assert set(first["timings"]) == {"retrieve_s", "first_token_s", "total_s"}
+    if first["citations"]:
+        assert set(first["citations"][0]) >= {"n", "doc_id", "text"}
+    assert summary["done"] == 4 and summary["k"] == settings.top_k
+    saved = json.loads((out / "summary.json").read_text())
+    assert saved["metrics"] == summary["metrics"]
+    report = (out / "report.md").read_text()
+    assert "gold passage hit@3" in report and "| d04 |" in report and "metrics.png" in report
+    assert (out / "metrics.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_run_resumes_records_failures_and_retries_them(
+    settings: Settings, tmp_path: Path
+) -> None:
+    out, questions = tmp_path / "run", load_questions(DEV)[:5]
+    first = Counting(fail={"d02"})
+    summary = run(RunConfig(DEV, out, limit=3), questions, settings, first, progress=False)
+    assert first.asked == ["d01", "d02", "d03"]
+    assert summary["errors"] == 1 and summary["done"] == 3
+    failed = json.loads((out / "results.jsonl").read_text().splitlines()[1])
+    assert failed["id"] == "d02" and failed["error"] == "RuntimeError: boom on d02"
+    second = Counting()
+    summary = run(RunConfig(DEV, out), questions, settings, second, progress=False)
+    assert second.asked == ["d02", "d04", "d05"]  # finished ones skipped, the failed one retried
+    assert summary["errors"] == 0 and summary["done"] == 5
+    ids = [json.loads(x)["id"] for x in (out / "results.jsonl").read_text().splitlines()]
+    assert ids == ["d01", "d02", "d03", "d04", "d05"]
+    with pytest.raises(RunError, match="other settings"):
+        run(RunConfig(DEV, out, retrieval_only=True), questions, settings, Counting())
+
+
+def test_cli_thresholds_compare_and_reference(tmp_path: Path, capsys: Any) -> None:
+    common = ["--questions", str(DEV), "--retrieval-only", "--quiet",
+              "--set", "embedder=fake", "--set", f"index_dir={tmp_path / 'index'}"]  # fmt: skip
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main([*common, "--out", str(a), "--fail-under", "doc_hit@k=0.01"]) == 0
+    assert main([*common, "--out", str(b), "--set", "top_k=1", "--fail-under",
+                 "doc_hit@k=0.99"]) == 1  # fmt: skip
+    assert "FAIL doc_hit@k" in capsys.readouterr().err
+    assert main([*common, "--out", str(a), "--fail-under", "nonsense=1"]) == 2
+    assert "unknown metric(s) nonsense" in capsys.readouterr().err
+    assert main(["compare", str(a), str(b)]) == 0
+    printed = capsys.readouterr().out
+    assert "doc_hit@k" in printed and "question(s) changed outcome" in printed
+    assert main([*common, "--out", str(tmp_path / "c"), "--reference", str(a)]) == 0
+    assert "ours (retrieval only), k=5" in (tmp_path / "c" / "report.md").read_text()
+
+
+def test_the_baseline_is_llama_index_defaults_with_our_models(settings: Settings) -> None:
+    baseline = Baseline(settings, retrieval_only=False, llm=FakeChat(["It is Nguyen Van Tung."]))
+    try:
+        assert baseline.k == 2  # llama-index's default top-k
+        result = baseline.run(_q(question="Who is the Chairman of the People's Committee?"))
+        assert result["answer"] == "It is Nguyen Van Tung." and not result["refused"]
+        assert len(result["ranking"]) == 2 and result["ranking"][0]["doc_id"]
+        assert result["citations"] == [] and result["timings"]["first_token_s"] > 0
+        prompt = baseline.llm.calls[-1]  # type: ignore[attr-defined]
+        assert prompt[0]["role"] == "system" and "expert Q&A system" in prompt[0]["content"]
+    finally:
+        baseline.close()
+
+
+def test_the_judge_scores_each_cited_sentence() -> None:
+    result = {
+        "answer": "The port is big [1]. The city is old [2].",
+        "citations": [{"n": 1, "text": "A big port."}, {"n": 2, "text": "A new city."}],
+    }
+    with FakeOpenAI() as server:
+        server.replies.extend(["Yes.", "no"])
+        judge = Judge(server.base_url, "judge-model", None, 10)
+        assert judge.faithfulness(result) == 0.5
+        asked = server.requests[0]["body"]["messages"][0]["content"]
+        assert "[1] A big port." in asked and "Statement: The port is big." in asked
+    assert Judge("http://127.0.0.1:9/v1", "m", None, 1).faithfulness({"answer": "x"}) is None
