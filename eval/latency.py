@@ -16,14 +16,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from eval.metrics import percentile
+
 STAGES = ["retrieve_s", "sources_s", "rewrite_s", "first_token_s", "total_s", "tokens_per_s"]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def peak_rss_mb(pid: int) -> float | None:
