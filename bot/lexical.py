@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
 from functools import cache
 
 import numpy as np
@@ -71,20 +70,44 @@ def _thai_tokens(text: str) -> list[str]:
 
 
 class LexicalIndex:
-    """BM25 over a fixed list of passages, identified by position."""
+    """BM25 over passages given as token-id lists, stored as postings: for each term, the
+    passages holding it and their BM25 weight (CSC arrays: `indptr`, `rows`, `weights`).
 
-    def __init__(self, texts: Sequence[str]) -> None:
-        import bm25s
+    Scoring a question gathers the postings of its terms: no per-query work over the corpus.
+    Weights follow BM25 (k1=1.5, b=0.75, idf = ln(1 + (N - df + 0.5) / (df + 0.5))).
+    """
 
-        self.size = len(texts)
-        self._bm25 = bm25s.BM25()
-        if texts:
-            self._bm25.index([tokenize(t) or [""] for t in texts], show_progress=False)
-        self._vocab = set(getattr(self._bm25, "vocab_dict", {}) or {})
+    K1, B = 1.5, 0.75
+
+    def __init__(
+        self, vocab: dict[str, int], size: int, indptr: np.ndarray, rows: np.ndarray,
+        weights: np.ndarray,
+    ) -> None:  # fmt: skip
+        self.vocab, self.size = vocab, size
+        self.indptr, self.rows, self.weights = indptr, rows, weights
+
+    @classmethod
+    def build(cls, vocab: dict[str, int], offsets: np.ndarray, tokens: np.ndarray) -> LexicalIndex:
+        """From every passage's token ids: passage i holds tokens[offsets[i]:offsets[i+1]]."""
+        n, n_terms = len(offsets) - 1, max(len(vocab), 1)
+        lengths = np.diff(offsets).astype(np.float64)
+        rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(offsets))
+        pairs, tf = np.unique(tokens.astype(np.int64) * max(n, 1) + rows, return_counts=True)
+        terms, rows = pairs // max(n, 1), pairs % max(n, 1)  # sorted by term, then passage
+        df = np.bincount(terms, minlength=n_terms).astype(np.float64)
+        idf = np.log1p((n - df + 0.5) / (df + 0.5))
+        avg = float(lengths.mean()) if n else 1.0
+        norm = cls.K1 * (1 - cls.B + cls.B * lengths[rows] / max(avg, 1e-9))
+        weights = tf * (cls.K1 + 1) / (tf + norm) * idf[terms]
+        indptr = np.concatenate([[0], np.cumsum(df)]).astype(np.int64)
+        return cls(vocab, n, indptr, rows.astype(np.int32), weights.astype(np.float32))
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every passage for `query` (zeros when no query word is indexed)."""
-        tokens = [t for t in tokenize(query) if t in self._vocab]
-        if not tokens or not self.size:
+        terms = sorted({self.vocab[t] for t in tokenize(query) if t in self.vocab})
+        if not terms or not self.size:
             return np.zeros(self.size, dtype=np.float32)
-        return np.asarray(self._bm25.get_scores(tokens), dtype=np.float32)
+        spans = [slice(self.indptr[t], self.indptr[t + 1]) for t in terms]
+        rows = np.concatenate([self.rows[s] for s in spans])
+        weights = np.concatenate([self.weights[s] for s in spans])
+        return np.bincount(rows, weights=weights, minlength=self.size).astype(np.float32)

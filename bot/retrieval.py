@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from bot import search_state
 from bot.embeddings import Embedder
-from bot.lexical import LexicalIndex
+from bot.search_state import SearchState
 from bot.store import Index
 
 RRF_K = 60
@@ -31,18 +32,6 @@ class Filters:
     doc_ids: list[str] = field(default_factory=list)
     date_from: str = ""
     date_to: str = ""
-
-    def accepts(self, meta: dict[str, Any]) -> bool:
-        if self.lang and meta.get("lang") not in self.lang:
-            return False
-        if self.doc_ids and meta.get("doc_id") not in self.doc_ids:
-            return False
-        date = str(meta.get("date") or "")
-        if (self.date_from or self.date_to) and not date:
-            return False
-        return not (
-            (self.date_from and date < self.date_from) or (self.date_to and date > self.date_to)
-        )
 
 
 @dataclass
@@ -60,105 +49,93 @@ class Hit:
         return str(self.meta.get("doc_id", ""))
 
 
-@dataclass
-class _LangStats:
-    """Mean and covariance of one language's passage vectors: the mean and variance of a
-    query's cosine similarity to that language's passages follow from them exactly."""
-
-    mean: np.ndarray
-    cov: np.ndarray
-
-    def zscore(self, vector: np.ndarray, sims: np.ndarray) -> np.ndarray:
-        std = float(np.sqrt(max(float(vector @ self.cov @ vector), 1e-12)))
-        return (sims - float(vector @ self.mean)) / std
-
-
-@dataclass
-class _Corpus:
-    """Every passage's text and metadata in memory, for BM25 and filters; rebuilt when the
-    catalog changes."""
-
-    key: tuple[tuple[str, str], ...]
-    ids: list[str]
-    texts: list[str]
-    metas: list[dict[str, Any]]
-    lexical: LexicalIndex
-    position: dict[str, int]
-    langs: dict[str, _LangStats]
-
-
 class Retriever:
+    """Searches one index; its persisted search state (bot.search_state) is loaded once and
+    again only when an ingestion moves it on."""
+
     def __init__(self, index: Index, embedder: Embedder, candidates: int = 30) -> None:
         self.index = index
         self.embedder = embedder
         self.candidates = candidates
-        self._corpus: _Corpus | None = None
+        self._state: SearchState | None = None
         self._lock = threading.Lock()
 
-    def _load(self) -> _Corpus:
-        key = tuple(sorted((d, str(r.get("version"))) for d, r in self.index.articles().items()))
+    def state(self) -> SearchState:
+        """The search state in force (one small Chroma read to check it is current)."""
+        key = search_state.current_key(self.index)
         with self._lock:
-            if self._corpus is None or self._corpus.key != key:
-                got = self.index.passages.get(include=["documents", "metadatas", "embeddings"])
-                ids = list(got["ids"])
-                texts = [str(t) for t in got["documents"] or []]
-                metas = [dict(m) for m in got["metadatas"] or []]
-                vectors = np.asarray(got["embeddings"], dtype=np.float32)
-                langs = {}
-                for lang in sorted({str(m.get("lang")) for m in metas}):
-                    rows = vectors[[str(m.get("lang")) == lang for m in metas]]
-                    cov = np.cov(rows, rowvar=False) if len(rows) > 1 else np.eye(rows.shape[1])
-                    langs[lang] = _LangStats(rows.mean(axis=0), np.atleast_2d(cov))
-                position = {i: n for n, i in enumerate(ids)}
-                self._corpus = _Corpus(key, ids, texts, metas, LexicalIndex(texts), position, langs)
-            return self._corpus
+            if self._state is None or key is None or self._state.key != key:
+                state = search_state.load(self.index)
+                if state is None or state.key != search_state.catalog_key(self.index):
+                    state = search_state.refresh(self.index)  # older index, or a killed run
+                self._state = state
+            return self._state
 
     def search(self, query: str, k: int, filters: Filters | None = None) -> tuple[list[Hit], float]:
         """The best `k` hits for `query` and the seconds it took."""
         started = time.perf_counter()
         filters = filters or Filters()
-        corpus = self._load()
-        allowed = np.array([filters.accepts(m) for m in corpus.metas], dtype=bool)
+        state = self.state()
+        allowed = _allowed(state, filters)
         if not allowed.any():
             return [], time.perf_counter() - started
-        dense = self._dense(self.embedder.embed_query(query), filters, corpus, allowed)
-        lexical = corpus.lexical.scores(query)
+        dense = self._dense(self.embedder.embed_query(query), filters, state, allowed)
+        lexical = state.lexical.scores(query)
         lexical[~allowed] = 0.0
-        lexical_order = [int(i) for i in np.argsort(-lexical) if lexical[i] > 0][: self.candidates]
-        fused: dict[int, Hit] = {}
+        top = np.argpartition(-lexical, min(self.candidates, len(lexical) - 1))[: self.candidates]
+        lexical_order = [int(i) for i in top[np.argsort(-lexical[top])] if lexical[i] > 0]
+        fused: dict[int, list[Any]] = {}  # position -> [score, dense rank, lexical rank]
         for rank, pos in enumerate(dense, 1):
-            hit = fused.setdefault(pos, self._hit(corpus, pos))
-            hit.dense_rank, hit.score = rank, hit.score + 1.0 / (RRF_K + rank)
+            entry = fused.setdefault(pos, [0.0, None, None])
+            entry[0], entry[1] = entry[0] + 1.0 / (RRF_K + rank), rank
         for rank, pos in enumerate(lexical_order, 1):
-            hit = fused.setdefault(pos, self._hit(corpus, pos))
-            hit.lexical_rank, hit.score = rank, hit.score + 1.0 / (RRF_K + rank)
-        ranked = sorted(fused.values(), key=lambda h: -h.score)
-        return fold_translations(ranked)[:k], time.perf_counter() - started
+            entry = fused.setdefault(pos, [0.0, None, None])
+            entry[0], entry[2] = entry[0] + 1.0 / (RRF_K + rank), rank
+        ranked = sorted(fused.items(), key=lambda item: -item[1][0])
+        hits = self._hits(state, ranked)
+        return fold_translations(hits)[:k], time.perf_counter() - started
+
+    def _hits(self, state: SearchState, ranked: list[tuple[int, list[Any]]]) -> list[Hit]:
+        """Texts and metadata of the ranked passages, read from Chroma in one call."""
+        ids = [str(state.ids[pos]) for pos, _ in ranked]
+        got = self.index.passages.get(ids=ids, include=["documents", "metadatas"])
+        found = {
+            i: (str(d), dict(m or {}))
+            for i, d, m in zip(got["ids"], got["documents"] or [], got["metadatas"] or [],
+                               strict=True)
+        }  # fmt: skip
+        hits = []
+        for pid, (_, (score, dense_rank, lexical_rank)) in zip(ids, ranked, strict=True):
+            if pid in found:  # deleted since the state was built: skip
+                text, meta = found[pid]
+                hits.append(Hit(pid, text, meta, score, dense_rank, lexical_rank))
+        return hits
 
     def _dense(
-        self, vector: np.ndarray, filters: Filters, corpus: _Corpus, allowed: np.ndarray
+        self, vector: np.ndarray, filters: Filters, state: SearchState, allowed: np.ndarray
     ) -> list[int]:
         """Nearest passages of each language, ranked by similarity standardised within their
         language (a z-score), so no language wins by being the question's own."""
         scored: list[tuple[float, int]] = []
         dated = bool(filters.date_from or filters.date_to)
-        for lang, stats in corpus.langs.items():
+        for lang, stats in state.langs.items():
             if filters.lang and lang not in filters.lang:
                 continue
             where: dict[str, Any] = {"lang": lang}
             if filters.doc_ids:
                 where = {"$and": [where, {"doc_id": {"$in": filters.doc_ids}}]}
+            n_lang = int(np.count_nonzero(state.lang == lang))
             got = self.index.passages.query(
                 query_embeddings=[vector],
-                n_results=self.candidates if not dated else len(corpus.ids),
+                n_results=max(1, min(self.candidates if not dated else n_lang, n_lang)),
                 where=where,
                 include=["distances"],
             )
             distances = (got["distances"] or [[]])[0]
             found = [
-                (corpus.position[i], d)
+                (state.position[i], d)
                 for i, d in zip(got["ids"][0], distances, strict=True)
-                if i in corpus.position and allowed[corpus.position[i]]
+                if i in state.position and allowed[state.position[i]]
             ][: self.candidates]
             if not found:
                 continue
@@ -167,9 +144,21 @@ class Retriever:
             scored.extend((float(s), int(p)) for s, (p, _) in zip(z, found, strict=True))
         return [p for _, p in sorted(scored, key=lambda t: -t[0])][: self.candidates]
 
-    @staticmethod
-    def _hit(corpus: _Corpus, pos: int) -> Hit:
-        return Hit(corpus.ids[pos], corpus.texts[pos], corpus.metas[pos], 0.0)
+
+def _allowed(state: SearchState, filters: Filters) -> np.ndarray:
+    """Which passages the filters let through, computed over arrays (no per-passage Python)."""
+    allowed = np.ones(len(state.ids), dtype=bool)
+    if filters.lang:
+        allowed &= np.isin(state.lang, filters.lang)
+    if filters.doc_ids:
+        allowed &= np.isin(state.doc_id, filters.doc_ids)
+    if filters.date_from or filters.date_to:
+        allowed &= state.date != ""
+        if filters.date_from:
+            allowed &= state.date >= filters.date_from
+        if filters.date_to:
+            allowed &= state.date <= filters.date_to
+    return allowed
 
 
 def _span(hit: Hit) -> tuple[float, float]:

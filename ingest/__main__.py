@@ -61,7 +61,11 @@ def _inspect(settings: Settings, check: bool) -> int:
     embedder = make_embedder(settings)
     index = open_index(settings, embedder.name, embedder.dim)
     if check:
+        from bot import search_state
+
         problems = index.problems()
+        if search_state.current_key(index) != search_state.catalog_key(index):
+            problems.append("search state (BM25, filters) is out of date: the next run rebuilds it")
         for problem in problems:
             print(problem)
         print("index is consistent" if not problems else f"{len(problems)} problems")

