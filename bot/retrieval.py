@@ -68,6 +68,7 @@ class Retriever:
                 state = search_state.load(self.index)
                 if state is None or state.key != search_state.catalog_key(self.index):
                     state = search_state.refresh(self.index)  # older index, or a killed run
+                state.attach_vectors(self.index, self._state)
                 self._state = state
             return self._state
 
@@ -115,33 +116,22 @@ class Retriever:
         self, vector: np.ndarray, filters: Filters, state: SearchState, allowed: np.ndarray
     ) -> list[int]:
         """Nearest passages of each language, ranked by similarity standardised within their
-        language (a z-score), so no language wins by being the question's own."""
+        language (a z-score), so no language wins by being the question's own. Exact: one
+        matrix product over the vectors the state holds."""
+        assert state.vectors is not None
+        sims = state.vectors @ vector.astype(np.float32)
         scored: list[tuple[float, int]] = []
-        dated = bool(filters.date_from or filters.date_to)
         for lang, stats in state.langs.items():
             if filters.lang and lang not in filters.lang:
                 continue
-            where: dict[str, Any] = {"lang": lang}
-            if filters.doc_ids:
-                where = {"$and": [where, {"doc_id": {"$in": filters.doc_ids}}]}
-            n_lang = int(np.count_nonzero(state.lang == lang))
-            got = self.index.passages.query(
-                query_embeddings=[vector],
-                n_results=max(1, min(self.candidates if not dated else n_lang, n_lang)),
-                where=where,
-                include=["distances"],
-            )
-            distances = (got["distances"] or [[]])[0]
-            found = [
-                (state.position[i], d)
-                for i, d in zip(got["ids"][0], distances, strict=True)
-                if i in state.position and allowed[state.position[i]]
-            ][: self.candidates]
-            if not found:
+            rows = state.lang_rows[lang]
+            rows = rows[allowed[rows]]
+            if not len(rows):
                 continue
-            sims = 1.0 - np.array([d for _, d in found], dtype=np.float64)
-            z = stats.zscore(vector.astype(np.float64), sims)
-            scored.extend((float(s), int(p)) for s, (p, _) in zip(z, found, strict=True))
+            if len(rows) > self.candidates:
+                rows = rows[np.argpartition(-sims[rows], self.candidates - 1)[: self.candidates]]
+            z = stats.zscore(vector.astype(np.float64), sims[rows].astype(np.float64))
+            scored.extend((float(s), int(p)) for s, p in zip(z, rows, strict=True))
         return [p for _, p in sorted(scored, key=lambda t: -t[0])][: self.candidates]
 
 

@@ -58,9 +58,37 @@ class SearchState:
     vocab: list[str]
     offsets: np.ndarray  # passage i's token ids: tokens[offsets[i]:offsets[i+1]]
     tokens: np.ndarray
+    # passage vectors by position, float32 [N, dim]: read from the passages collection (not
+    # stored twice), so dense search is one matrix product in process
+    vectors: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.position = {str(i): n for n, i in enumerate(self.ids)}
+        self.lang_rows = {lang: np.flatnonzero(self.lang == lang) for lang in self.langs}
+
+    def attach_vectors(self, index: Index, previous: SearchState | None, batch: int = 5000) -> None:
+        """Read the vectors, reusing those `previous` already holds."""
+        if self.vectors is not None:
+            return
+        dim = None
+        rows: dict[int, np.ndarray] = {}
+        missing: list[str] = []
+        for n, pid in enumerate(self.ids.tolist()):
+            old = previous.position.get(pid) if previous is not None else None
+            if old is not None and previous is not None and previous.vectors is not None:
+                rows[n] = previous.vectors[old]
+            else:
+                missing.append(pid)
+        for start in range(0, len(missing), batch):
+            got = index.passages.get(ids=missing[start : start + batch], include=["embeddings"])
+            for pid, vec in zip(got["ids"], got["embeddings"], strict=True):  # type: ignore[arg-type]
+                rows[self.position[pid]] = np.asarray(vec, dtype=np.float32)
+        if rows:
+            dim = len(next(iter(rows.values())))
+        vectors = np.zeros((len(self.ids), dim or 1), dtype=np.float32)
+        for n, vec in rows.items():
+            vectors[n] = vec
+        self.vectors = vectors
 
     def passage_tokens(self) -> dict[str, np.ndarray]:
         return {str(i): self.tokens[self.offsets[n] : self.offsets[n + 1]]
@@ -121,12 +149,11 @@ def load(index: Index) -> SearchState | None:
         key = current_key(index)
         if key is None:
             return None
-        got = col.get(where={"key": key}, include=["documents", "metadatas"])
-        parts = sorted(zip(got["metadatas"] or [], got["documents"] or [], strict=True),
-                       key=lambda p: int(p[0]["part"]))  # fmt: skip
-        if parts and len(parts) == int(parts[0][0]["parts"]):
+        got = col.get(where={"key": key}, include=["metadatas"])
+        parts = sorted((dict(m) for m in got["metadatas"] or [] if m), key=lambda m: int(m["part"]))
+        if parts and len(parts) == int(parts[0]["parts"]):
             try:
-                return SearchState.loads(base64.b64decode("".join(doc for _, doc in parts)))
+                return SearchState.loads(base64.b64decode("".join(str(m["blob"]) for m in parts)))
             except Exception as exc:
                 log.warning("search snapshot %s unreadable (%s): rebuilding", key, exc)
                 return None
@@ -139,8 +166,9 @@ def save(index: Index, state: SearchState) -> None:
     chunks = [text[i : i + _PART_CHARS] for i in range(0, len(text), _PART_CHARS)] or [""]
     ids = [f"{state.key}:{n:04d}" for n in range(len(chunks))]
     for n, (pid, chunk) in enumerate(zip(ids, chunks, strict=True)):
-        col.upsert(ids=[pid], embeddings=_UNIT, documents=[chunk],
-                   metadatas=[{"key": state.key, "part": n, "parts": len(chunks)}])  # fmt: skip
+        # in metadata, not as a document: Chroma would full-text index a document
+        meta = {"key": state.key, "part": n, "parts": len(chunks), "blob": chunk}
+        col.upsert(ids=[pid], embeddings=_UNIT, metadatas=[meta])
     col.upsert(ids=[_POINTER], embeddings=_UNIT, metadatas=[{"current": state.key}])
     col.delete(where={"$and": [{"key": {"$ne": state.key}}, {"part": {"$gte": 0}}]})
 
@@ -154,6 +182,7 @@ def build(index: Index, previous: SearchState | None = None, batch: int = 5000) 
     ids: list[str] = []
     metas: list[dict[str, Any]] = []
     per_passage: list[np.ndarray] = []
+    all_vectors: list[np.ndarray] = []
     sums: dict[str, list[Any]] = {}
     total = index.count()
     for start in range(0, max(total, 1), batch):
@@ -161,11 +190,12 @@ def build(index: Index, previous: SearchState | None = None, batch: int = 5000) 
         new = [i for i in got["ids"] if i not in known]
         texts = dict(zip(new, _documents(index, new), strict=True))
         vectors = np.asarray(got["embeddings"], dtype=np.float64)
+        all_vectors.append(vectors.astype(np.float32))
         batch_langs = []
         for pid, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
             ids.append(pid)
             metas.append(dict(meta or {}))
-            batch_langs.append(str((meta or {}).get("lang")))
+            batch_langs.append(str((meta or {}).get("lang") or ""))
             if pid in known:
                 per_passage.append(known[pid])
             else:
@@ -192,9 +222,10 @@ def build(index: Index, previous: SearchState | None = None, batch: int = 5000) 
     def column(name: str) -> np.ndarray:
         return np.array([str(m.get(name) or "") for m in metas], dtype=str)
 
+    matrix = np.concatenate(all_vectors) if all_vectors else None
     return SearchState(
         key, np.array(ids, dtype=str), column("lang"), column("doc_id"), column("date"), langs,
-        LexicalIndex.build(vocab, offsets, tokens), vocab_list, offsets, tokens,
+        LexicalIndex.build(vocab, offsets, tokens), vocab_list, offsets, tokens, matrix,
     )  # fmt: skip
 
 
