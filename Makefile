@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install run ingest test lint browser eval-check clean
+.PHONY: install run ingest test lint browser eval-check bench clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found; set PYTHON=...)"; exit 1; }
@@ -42,6 +42,9 @@ eval-check: install
 	rm -rf .eval/dev-retrieval
 	$(PY) -m eval --questions eval/questions/dev.jsonl --out .eval/dev-retrieval --retrieval-only \
 		--quiet --fail-under gold_hit@k=0.7 gold_mrr=0.5 doc_hit@k=0.8
+
+bench: install
+	$(PY) -m eval.bench --out bench.json
 
 test: lint browser eval-check
 	CHROMIUM=$(CHROMIUM) $(VENV)/bin/pytest

