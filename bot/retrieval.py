@@ -82,6 +82,7 @@ class Retriever:
                     # an index from before the search state, or a run killed before its end
                     state = search_state.rebuild(self.index, state)
                 state.attach_vectors(self.index, self._state)
+                state.drop_tokens()
                 self._state = state
             return self._state
 

@@ -68,7 +68,7 @@ class SearchState:
         self.position = {str(i): n for n, i in enumerate(self.ids)}
         self.lang_rows = {lang: np.flatnonzero(self.lang == lang) for lang in self.langs}
 
-    def attach_vectors(self, index: Index, previous: SearchState | None, batch: int = 5000) -> None:
+    def attach_vectors(self, index: Index, previous: SearchState | None, batch: int = 1000) -> None:
         """Read the vectors, reusing those `previous` already holds."""
         if self.vectors is not None:
             return
@@ -93,8 +93,15 @@ class SearchState:
         self.vectors = vectors
 
     def passage_tokens(self) -> dict[str, np.ndarray]:
+        if not len(self.tokens) and self.offsets[-1]:
+            return {}  # dropped by a searcher (see drop_tokens): nothing to reuse
         return {str(i): self.tokens[self.offsets[n] : self.offsets[n + 1]]
                 for n, i in enumerate(self.ids)}  # fmt: skip
+
+    def drop_tokens(self) -> None:
+        """Forget the per-passage token lists: only a rebuild reuses them, searches never
+        (~40 MB at 100k passages)."""
+        self.tokens = np.zeros(0, dtype=np.int32)
 
     # -- bytes ----------------------------------------------------------------------------
     def dumps(self) -> bytes:
@@ -155,7 +162,9 @@ def load(index: Index) -> SearchState | None:
         parts = sorted((dict(m) for m in got["metadatas"] or [] if m), key=lambda m: int(m["part"]))
         if parts and len(parts) == int(parts[0]["parts"]):
             try:
-                return SearchState.loads(base64.b64decode("".join(str(m["blob"]) for m in parts)))
+                text = "".join(str(m.pop("blob")) for m in parts)
+                del got, parts
+                return SearchState.loads(base64.b64decode(text))
             except Exception as exc:
                 log.warning("search snapshot %s unreadable (%s): rebuilding", key, exc)
                 return None

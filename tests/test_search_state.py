@@ -37,6 +37,7 @@ def test_a_new_process_loads_the_state_instead_of_rebuilding_it(
     hits, _ = retriever.search("Nguyen Van Tung", 5)
     assert hits[0].lexical_rank == 1 and "Nguyen Van Tung" in hits[0].text
     assert len(retriever.state().ids) == summary.total_passages
+    assert not len(retriever.state().tokens), "a searcher keeps no token lists"
 
 
 def test_ingestion_tokenizes_only_new_passages_and_drops_removed_ones(
@@ -108,7 +109,8 @@ def test_bm25_ranks_as_bm25s_does(
 ) -> None:
     """Our postings give the scores of bm25s (lucene variant) up to its constant factor."""
     settings, _ = shipped_index
-    state = Retriever(open_index(settings, nano.name, nano.dim), nano).state()
+    state = search_state.load(open_index(settings, nano.name, nano.dim))
+    assert state is not None
     passages = [
         state.tokens[state.offsets[i] : state.offsets[i + 1]] for i in range(len(state.ids))
     ]
