@@ -132,7 +132,8 @@ class OpenAIChat:
 
 class FakeChat:
     """A scripted model: replies come from a queue, or, when it is empty, an extractive answer
-    that quotes the first source sentence and cites it (for UI development and load tests)."""
+    that quotes the first source sentence and cites it (for UI development and load tests);
+    asked to rewrite a follow-up question, it returns that question unchanged."""
 
     where = "the fake LLM (LLM_BACKEND=fake)"
 
@@ -144,6 +145,9 @@ class FakeChat:
         self.calls.append(messages)
         if self.replies:
             return self.replies.popleft()
+        last = re.search(r"^Last question: (.+)$", messages[-1]["content"], re.M)
+        if last:
+            return last.group(1).strip()
         source = re.search(r"^\[1\] .*\n([\s\S]*?)(?:\n\[2\] |\Z)", messages[-1]["content"], re.M)
         sentence = re.search(r"[^\s.!?][^\n]*?[.!?](?=\s|$)", source.group(1) if source else "")
         return f"{sentence.group(0)} [1]" if sentence else "I don't know."

@@ -150,3 +150,12 @@ def test_a_short_reply_that_looks_like_a_refusal_start_is_still_shown(
     result = events[-1].answer  # type: ignore[union-attr]
     assert not result.refused and result.text == "I do"
     assert "".join(e.text for e in events if isinstance(e, Token)).strip() == "I do"
+
+
+def test_the_fake_model_keeps_a_follow_up_question_as_it_is(fake_settings: Settings) -> None:
+    deps, llm = _deps(fake_settings)
+    history = [{"role": "user", "content": "Who is the Chairman?"},
+               {"role": "assistant", "content": "Nguyen Van Tung [1]."}]  # fmt: skip
+    result = answer(deps, "Where does the floating library moor?", history=history)
+    assert result.standalone_question == "Where does the floating library moor?"
+    assert len(llm.calls) == 2  # the rewrite, then the answer
