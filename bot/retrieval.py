@@ -134,6 +134,7 @@ class Retriever:
         matrix product over the vectors the state holds."""
         assert state.vectors is not None
         sims = state.vectors @ vector.astype(np.float32)
+        query = vector.astype(np.float64)
         scored: list[tuple[float, int]] = []
         for lang, stats in state.langs.items():
             if filters.lang and lang not in filters.lang:
@@ -144,7 +145,7 @@ class Retriever:
                 continue
             if len(rows) > self.candidates:
                 rows = rows[np.argpartition(-sims[rows], self.candidates - 1)[: self.candidates]]
-            z = stats.zscore(vector.astype(np.float64), sims[rows].astype(np.float64))
+            z = stats.zscore(query, sims[rows].astype(np.float64))
             scored.extend((float(s), int(p)) for s, p in zip(z, rows, strict=True))
         return [p for _, p in sorted(scored, key=lambda t: -t[0])][: self.candidates]
 

@@ -72,25 +72,23 @@ class SearchState:
         """Read the vectors, reusing those `previous` already holds."""
         if self.vectors is not None:
             return
-        dim = None
+        held = previous.vectors if previous is not None else None
         rows: dict[int, np.ndarray] = {}
         missing: list[str] = []
         for n, pid in enumerate(self.ids.tolist()):
             old = previous.position.get(pid) if previous is not None else None
-            if old is not None and previous is not None and previous.vectors is not None:
-                rows[n] = previous.vectors[old]
-            else:
+            if old is None or held is None:
                 missing.append(pid)
+            else:
+                rows[n] = held[old]
         for start in range(0, len(missing), batch):
             got = index.passages.get(ids=missing[start : start + batch], include=["embeddings"])
             for pid, vec in zip(got["ids"], got["embeddings"], strict=True):  # type: ignore[arg-type]
                 rows[self.position[pid]] = np.asarray(vec, dtype=np.float32)
-        if rows:
-            dim = len(next(iter(rows.values())))
-        vectors = np.zeros((len(self.ids), dim or 1), dtype=np.float32)
+        dim = len(next(iter(rows.values()))) if rows else 1
+        self.vectors = np.zeros((len(self.ids), dim), dtype=np.float32)
         for n, vec in rows.items():
-            vectors[n] = vec
-        self.vectors = vectors
+            self.vectors[n] = vec
 
     def passage_tokens(self) -> dict[str, np.ndarray]:
         if not len(self.tokens) and self.offsets[-1]:
@@ -257,10 +255,15 @@ def rebuild(index: Index, previous: SearchState | None) -> SearchState:
     return state
 
 
+def is_current(index: Index) -> bool:
+    """Whether the snapshot in force describes the index as it is (two small reads)."""
+    return current_key(index) == catalog_key(index)
+
+
 def refresh(index: Index) -> bool:
     """After ingestion: bring the stored snapshot in line with the index; True when it had to
-    be rebuilt. Cheap when nothing changed (two small reads, nothing loaded)."""
-    if current_key(index) == catalog_key(index):
+    be rebuilt. Cheap when nothing changed (nothing loaded)."""
+    if is_current(index):
         return False
     rebuild(index, load(index))
     return True

@@ -64,7 +64,7 @@ def _inspect(settings: Settings, check: bool) -> int:
         from bot import search_state
 
         problems = index.problems()
-        if search_state.current_key(index) != search_state.catalog_key(index):
+        if not search_state.is_current(index):
             problems.append("search state (BM25, filters) is out of date: the next run rebuilds it")
         for problem in problems:
             print(problem)
