@@ -24,6 +24,7 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
+from bot import redact
 from bot.answer import Answer, Done, Sources, Token, answer, stream_answer
 from bot.deps import Deps, build_deps
 from bot.embeddings import Embedder, make_embedder
@@ -31,6 +32,7 @@ from bot.errors import BotError
 from bot.llm import ChatModel, make_llm
 from bot.retrieval import Filters
 from bot.settings import Settings
+from bot.store_errors import IndexUnavailable
 from bot.ui import (
     EXAMPLES,
     LIBRARY_HEADERS,
@@ -51,6 +53,7 @@ from ingest.readers import find_files
 
 log = logging.getLogger("newsqa.app")
 WAIT_S = 900  # longest a question waits for the index and model to get ready
+RETRY_S = 5.0  # seconds between attempts to reach a Chroma server that is down at start
 _VECTOR_CACHE = 20_000
 
 CSS = """
@@ -85,6 +88,7 @@ class Backend:
         self.ready = threading.Event()  # index open: retrieval works
         self.settled = threading.Event()  # nothing more will happen in the background
         self._upload_lock = threading.Lock()
+        self._closing = threading.Event()
         self._vectors: dict[str, np.ndarray] = {}
 
     # -- start-up --------------------------------------------------------------------------------
@@ -97,11 +101,7 @@ class Backend:
         try:
             self.stage = "Loading the embedding model…"
             embedder = self._embedder or make_embedder(self.settings)
-            self.stage = f"Checking the index against {self.settings.data_dir}…"
-            summary = ingest_paths(
-                [self.settings.data_dir], self.settings, embedder, progress=False,
-                on_file=self._indexing,
-            )  # fmt: skip
+            summary = self._check_library(embedder)
             log.info("index check:\n%s", summary.report())
             self.notes = [f"{r.name}: {r.reason}" for r in summary.results if r.status == "failed"]
             if not summary.total_articles:
@@ -119,6 +119,25 @@ class Backend:
             self._failed(f"start-up failed ({type(exc).__name__}: {exc}); see the server log.")
         finally:
             self.settled.set()
+
+    def _check_library(self, embedder: Embedder) -> Summary:
+        """Bring the index in line with DATA_DIR; while the Chroma server is unreachable, say
+        so and try again every RETRY_S seconds."""
+        while True:
+            self.stage = f"Checking the index against {self.settings.data_dir}…"
+            try:
+                summary = ingest_paths(
+                    [self.settings.data_dir], self.settings, embedder, progress=False,
+                    on_file=self._indexing,
+                )  # fmt: skip
+            except IndexUnavailable as exc:
+                self.error = f"{exc} Trying again every {RETRY_S:.0f} s."
+                log.warning("%s", exc)
+                if self._closing.wait(RETRY_S):
+                    raise
+                continue
+            self.error = ""
+            return summary
 
     def _indexing(self, i: int, n: int, path: Path) -> None:
         self.stage = f"Indexing the library: file {i + 1} of {n} ({path.name})…"
@@ -140,11 +159,14 @@ class Backend:
         return "\n".join(lines)
 
     def wait(self, timeout: float = WAIT_S) -> Deps:
+        if self.error and not self.ready.is_set():
+            raise BotError(self.error)
         if not self.ready.wait(timeout) or self.deps is None:
             raise BotError(self.error or f"Still preparing after {timeout:.0f} s: {self.stage}")
         return self.deps
 
     def close(self) -> None:
+        self._closing.set()
         if self.deps is not None:
             self.deps.close()
 
@@ -175,7 +197,13 @@ class Backend:
 
     # -- library ---------------------------------------------------------------------------------
     def articles(self) -> dict[str, dict[str, Any]]:
-        return self.deps.index.articles() if self.ready.is_set() and self.deps else {}
+        if not self.ready.is_set() or self.deps is None:
+            return {}
+        try:
+            return self.deps.index.articles()
+        except BotError as exc:  # the Chroma server is down: the status line says so
+            log.warning("cannot list the library: %s", exc)
+            return {}
 
     def add_files(
         self, uploads: list[Path], names: list[str], progress: Callable[[int, int, str], None]
@@ -352,12 +380,15 @@ def make_ask(backend: Backend) -> Callable[..., dict[str, Any]]:
         """
         try:
             deps = backend.wait()
-            langs = [code.strip() for code in (languages or "").split(",") if code.strip()]
-            result = answer(deps, question, history or [], Filters(lang=langs), int(top_k))
+            langs = [code.strip() for code in str(languages or "").split(",") if code.strip()]
+            k = int(top_k) if isinstance(top_k, int | float) else 0  # 0: TOP_K
+            result = answer(deps, question, history or [], Filters(lang=langs), k)
         except BotError as exc:
-            raise gr.Error(str(exc)) from None
+            log.info("/ask refused: %s", exc)
+            raise gr.Error(str(exc), print_exception=False) from None
         if result.error:
-            raise gr.Error(result.error)
+            log.warning("/ask failed: %s", result.error)
+            raise gr.Error(result.error, print_exception=False)
         return result.to_dict()
 
     return ask
@@ -477,6 +508,7 @@ def theme() -> gr.themes.Base:
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = Settings()
+    redact.install(settings)
     try:
         options = launch_options(settings)
     except BotError as exc:

@@ -8,12 +8,15 @@ for event in stream_answer(deps, question, history=[...]):   # Sources, Token...
 
 from __future__ import annotations
 
+import logging
 import re
 import time
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot import guard
 from bot.citations import (
     REFUSAL_MARKER,
     CitationFilter,
@@ -27,7 +30,9 @@ from bot.language import detect_question_language, dont_know, language_name
 from bot.prompts import render
 from bot.retrieval import Filters, Hit
 
+log = logging.getLogger(__name__)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+MAX_TOP_K = 50  # passages a caller may ask for (the API takes any number)
 _HISTORY_TURNS = 6
 _TURN_CHARS = 600
 
@@ -57,6 +62,7 @@ class Answer:
     citations: list[Citation] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     error: str = ""
+    guard: str = ""  # why a reply was replaced by the refusal: "uncited", "prompt leak"
     raw_text: str = ""  # what the model wrote, before citation filtering (for evaluation)
 
     def to_dict(self) -> dict[str, Any]:
@@ -67,6 +73,7 @@ class Answer:
             "answer": self.text,
             "refused": self.refused,
             "error": self.error,
+            "guard": self.guard,
             "citations": [vars(c) for c in self.citations],
             "passages": [
                 {
@@ -111,7 +118,19 @@ Event = Sources | Token | Done
 
 
 def check_question(question: str, max_chars: int) -> str:
-    cleaned = _CONTROL.sub(" ", question or "").strip()
+    """The question as the bot reads it: NFC, control and invisible format characters (bidi
+    overrides, zero-width) turned into spaces; a BotError when nothing is left or it is too
+    long. The length is checked before any model sees it, so a huge question costs nothing."""
+    if not isinstance(question, str):
+        raise BotError("Please type a question: this one is not text.")
+    if len(question) > 4 * max_chars:  # not worth cleaning
+        cleaned = question
+    else:
+        cleaned = "".join(
+            " " if _CONTROL.match(c) or unicodedata.category(c) == "Cf" else c
+            for c in unicodedata.normalize("NFC", question)
+        )
+        cleaned = re.sub(r"\s+", " ", cleaned).strip()
     if not cleaned:
         raise BotError("Please type a question: this one is empty.")
     if len(cleaned) > max_chars:
@@ -133,16 +152,15 @@ def stream_answer(
     settings = deps.settings
     started = time.perf_counter()
     question = check_question(question, settings.max_question_chars)
-    history = [t for t in history or [] if t.get("content")]
+    history = _clean_history(history)
     asked = [t["content"] for t in history if t.get("role") == "user"]
     previous_lang = detect_question_language(asked[-1]) if asked else "en"
     result = Answer(question, question, detect_question_language(question, previous_lang))
     timings = result.timings
     if history:
         result.standalone_question = _rewrite(deps, question, history, timings)
-    hits, timings["retrieve_s"] = deps.retriever.search(
-        result.standalone_question, top_k or settings.top_k, filters
-    )
+    k = min(max(1, int(top_k or settings.top_k)), MAX_TOP_K)
+    hits, timings["retrieve_s"] = deps.retriever.search(result.standalone_question, k, filters)
     result.passages = hits
     result.context_n = _context_size(hits, settings.context_passages, settings.context_tokens)
     timings["sources_s"] = time.perf_counter() - started
@@ -154,6 +172,18 @@ def stream_answer(
         yield from _generate(deps, result, started)
     timings["total_s"] = time.perf_counter() - started
     yield Done(result)
+
+
+def _clean_history(history: Any) -> list[dict[str, str]]:
+    """The last turns that are {"role": "user" | "assistant", "content": text}, each cut to
+    _TURN_CHARS: whatever an API caller sends, the rewrite prompt stays small."""
+    turns = [
+        {"role": t["role"], "content": t["content"][:_TURN_CHARS]}
+        for t in (history if isinstance(history, list) else [])
+        if isinstance(t, dict) and t.get("role") in ("user", "assistant")
+        and isinstance(t.get("content"), str) and t["content"].strip()
+    ]  # fmt: skip
+    return turns[-_HISTORY_TURNS:]
 
 
 def _context_size(hits: list[Hit], most: int, budget: int) -> int:
@@ -172,6 +202,7 @@ def _generate(deps: Deps, result: Answer, started: float) -> Iterator[Token]:
     messages = build_messages(
         result.standalone_question, result.passages[: result.context_n], result.lang
     )
+    leaked = guard.LeakCheck(messages[0]["content"], messages[1]["content"])
     citations = CitationFilter(result.context_n)
     raw, shown, tokens = "", "", 0
     gate = True  # hold text back while it may still be a refusal
@@ -183,6 +214,9 @@ def _generate(deps: Deps, result: Answer, started: float) -> Iterator[Token]:
                 timings["first_token_s"] = first - started
             tokens += 1
             raw += piece
+            if leaked(raw):
+                result.guard = "prompt leak"
+                break
             if gate:
                 if is_refusal(raw):
                     break  # no need to hear the rest
@@ -196,11 +230,18 @@ def _generate(deps: Deps, result: Answer, started: float) -> Iterator[Token]:
     except BotError as exc:
         result.error = str(exc)
     result.raw_text = raw
-    if not result.error and (is_refusal(raw) or not raw.strip()):
-        result.text, result.refused = dont_know(result.lang), True
+    tail = "" if result.guard or is_refusal(raw) else (
+        (citations.feed(raw) if gate else "") + citations.flush()
+    )  # fmt: skip
+    numbers = [n for n in cited_numbers(shown + tail) if n <= result.context_n]
+    if not result.error and raw.strip() and not is_refusal(raw) and not numbers:
+        result.guard = result.guard or "uncited"  # an answer that rests on no source
+    if result.guard:
+        log.warning("reply replaced by the refusal (%s): %r", result.guard, raw[:300])
+    if result.guard or (not result.error and (is_refusal(raw) or not raw.strip())):
+        result.text, result.refused, numbers = dont_know(result.lang), True, []
         yield Token(result.text)
     else:
-        tail = (citations.feed(raw) if gate else "") + citations.flush()
         shown += tail
         if tail:
             yield Token(tail)
@@ -211,7 +252,6 @@ def _generate(deps: Deps, result: Answer, started: float) -> Iterator[Token]:
     timings["tokens"] = tokens
     if first is not None and tokens > 1 and timings["generate_s"] > 0:
         timings["tokens_per_s"] = (tokens - 1) / timings["generate_s"]
-    numbers = [n for n in cited_numbers(result.text) if n <= result.context_n]
     result.citations = [_citation(n, result.passages[n - 1]) for n in numbers]
 
 
@@ -230,7 +270,8 @@ def build_messages(question: str, passages: list[Hit], lang: str) -> list[dict[s
     name = language_name(lang)
     sources = "\n\n".join(
         render("source", n=n, title=h.meta.get("title", ""),
-               language=language_name(str(h.meta.get("lang", ""))), text=h.text)
+               language=language_name(str(h.meta.get("lang", ""))),
+               text=guard.for_model(h.text))
         for n, h in enumerate(passages, 1)
     )  # fmt: skip
     return [

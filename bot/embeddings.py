@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from bot.errors import BotError
+from bot.redact import redact
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -215,10 +216,11 @@ class OpenAIEmbedder:
                 got = client.embeddings.create(model=self.model, input=batch)
                 rows.extend(item.embedding for item in sorted(got.data, key=lambda d: d.index))
         except OpenAIError as exc:
-            raise BotError(
+            message = (
                 f"The embeddings server at {self.base_url} (EMBED_BASE_URL) failed: "
                 f"{type(exc).__name__}: {_first_line(exc)}"
-            ) from exc
+            )
+            raise BotError(redact(message, self._key)) from exc
         vectors = np.asarray(rows, dtype=np.float32).reshape(len(texts), -1)
         norms = np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         return vectors / norms

@@ -7,6 +7,7 @@ LLM_BACKEND=fake -> a scripted model for tests and UI development.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections import deque
@@ -14,12 +15,14 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.errors import BotError
+from bot.redact import redact
 
 if TYPE_CHECKING:
     from bot.local_llm import LocalServer
     from bot.settings import Settings
 
 Message = dict[str, str]
+log = logging.getLogger(__name__)
 
 
 class ChatModel(Protocol):
@@ -59,6 +62,10 @@ class OpenAIChat:
 
         if self._local is not None:
             with self._lock:
+                if self._server is not None and not self._server.alive():
+                    log.warning("the embedded LLM server (pid %s) is gone; starting it again",
+                                self._server.pid)  # fmt: skip
+                    self._server = None
                 if self._server is None:
                     from bot.local_llm import start_local_server
 
@@ -75,10 +82,14 @@ class OpenAIChat:
                 model=self.model, messages=messages, max_tokens=max_tokens, temperature=0,
                 stream=True,
             )  # fmt: skip
+            finished = False
             with response:  # closed when the caller stops early: the server stops generating
                 for chunk in response:
                     if chunk.choices and chunk.choices[0].delta.content:
                         yield chunk.choices[0].delta.content
+                    finished = finished or bool(chunk.choices and chunk.choices[0].finish_reason)
+            if not finished:  # the connection closed before the model said it was done
+                raise BotError(f"The LLM at {self.where} stopped answering mid-reply.")
         except Exception as exc:
             raise self._readable(exc) from exc
 
@@ -107,16 +118,26 @@ class OpenAIChat:
             self._server = None
 
     def _readable(self, exc: Exception) -> Exception:
-        """The openai client's errors as one BotError naming the URL and the setting."""
+        """The openai client's errors as one BotError naming the URL and the setting; the API
+        key never appears in it, even when a server echoes it back."""
+        error = self._describe(exc)
+        if isinstance(error, BotError):
+            return BotError(redact(str(error), self.api_key))
+        return error
+
+    def _describe(self, exc: Exception) -> Exception:
+        import httpx
         import openai
 
         where = self.where
         if isinstance(exc, BotError):
             return exc
-        if isinstance(exc, openai.APITimeoutError):
+        if isinstance(exc, openai.APITimeoutError | httpx.TimeoutException):
             return BotError(
                 f"The LLM at {where} did not answer within {self.timeout:.0f} s (LLM_TIMEOUT)."
             )
+        if isinstance(exc, httpx.TransportError):  # the connection broke while streaming
+            return BotError(f"The LLM at {where} stopped answering mid-reply ({exc!r}).")
         if isinstance(exc, openai.APIConnectionError):
             return BotError(f"Cannot reach the LLM at {where}. Is it running? Check LLM_BASE_URL.")
         if isinstance(exc, openai.AuthenticationError):

@@ -106,9 +106,17 @@ def _alive(pid: int) -> bool:
 class LocalServer:
     """A running llama.cpp server; `base_url` is what the OpenAI client talks to."""
 
-    def __init__(self, port: int, pid: int, owned: bool) -> None:
-        self.port, self.pid, self.owned = port, pid, owned
+    def __init__(
+        self, port: int, pid: int, owned: bool, proc: subprocess.Popen[bytes] | None = None
+    ) -> None:
+        self.port, self.pid, self.owned, self._proc = port, pid, owned, proc
         self.base_url = f"http://127.0.0.1:{port}/v1"
+
+    def alive(self) -> bool:
+        """Whether the process still runs (a killed child of ours counts as gone)."""
+        if self._proc is not None:
+            return self._proc.poll() is None
+        return _alive(self.pid)
 
     def stop(self) -> None:
         if self.owned and _alive(self.pid):
@@ -139,7 +147,7 @@ def start_local_server(
                  "--n_ctx", str(N_CTX), "--n_threads", str(threads), "--verbose", "False"],
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
-        server = LocalServer(port, proc.pid, owned=True)
+        server = LocalServer(port, proc.pid, owned=True, proc=proc)
         atexit.register(server.stop)
         deadline = time.monotonic() + wait_s
         while not _answers(port):

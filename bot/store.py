@@ -13,12 +13,14 @@ killed at any point can be repaired by the next one without touching other artic
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
+from bot import store_errors
 from bot.errors import BotError
 
 if TYPE_CHECKING:
@@ -27,35 +29,42 @@ if TYPE_CHECKING:
 
     from bot.settings import Settings
 
+log = logging.getLogger(__name__)
 _BATCH = 256
 _UNIT = np.ones(
     (1, 1), dtype=np.float32
 )  # the catalog stores no meaning in vectors; Chroma still wants one
 
 
+def where(settings: Settings) -> str:
+    """The index's place, as messages name it."""
+    if settings.chroma_host:
+        return f"{settings.chroma_host}:{settings.chroma_port}"
+    return str(settings.index_dir)
+
+
 def open_client(settings: Settings) -> ClientAPI:
-    """An embedded on-disk client, or an HTTP client when CHROMA_HOST is set."""
+    """An embedded on-disk client, or an HTTP client when CHROMA_HOST is set; either one's
+    calls raise BotErrors that say what failed (bot.store_errors)."""
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
     chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    place = where(settings)
     if settings.chroma_host:
-        try:
-            return chromadb.HttpClient(
-                host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings
-            )
-        except Exception as exc:
-            raise BotError(
-                f"Cannot reach the Chroma server at {settings.chroma_host}:{settings.chroma_port} "
-                f"({exc}). Start it, or unset CHROMA_HOST to use the on-disk index."
-            ) from exc
-    try:
+        host, port = settings.chroma_host, settings.chroma_port
+        client = store_errors.call(
+            lambda: chromadb.HttpClient(host=host, port=port, settings=chroma_settings),
+            place, None,
+        )  # fmt: skip
+        return cast("ClientAPI", store_errors.guarded(client, place, None))
+
+    def persistent() -> ClientAPI:
         settings.index_dir.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(settings.index_dir), settings=chroma_settings)
-    except Exception as exc:
-        raise BotError(
-            f"Cannot open the index in {settings.index_dir} ({exc}). Check INDEX_DIR."
-        ) from exc
+
+    client = store_errors.call(persistent, place, settings.index_dir)
+    return cast("ClientAPI", store_errors.guarded(client, place, settings.index_dir))
 
 
 class Index:
@@ -110,7 +119,10 @@ class Index:
         try:
             yield
         except BaseException:
-            self._settle(doc_id, self.record(doc_id) or {})
+            try:
+                self._settle(doc_id, self.record(doc_id) or {})
+            except BotError as exc:  # the store itself failed: the next run's repair() settles it
+                log.warning("could not roll back %s now (%s); the next run will", doc_id, exc)
             raise
         self._drop_other_versions(doc_id, version)
         self._mark(doc_id, {**(self.record(doc_id) or {}), "pending": ""})
@@ -195,9 +207,4 @@ def open_index(settings: Settings, embedder_name: str, dim: int) -> Index:
     except BotError:
         raise
     except Exception as exc:
-        where = (
-            f"the Chroma server {settings.chroma_host}:{settings.chroma_port}"
-            if settings.chroma_host
-            else str(settings.index_dir)
-        )
-        raise BotError(f"Cannot open the index at {where} ({exc}).") from exc
+        raise BotError(f"Cannot open the index at {where(settings)} ({exc}).") from exc

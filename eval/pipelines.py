@@ -60,6 +60,7 @@ class Ours:
             "answer": result.text,
             "raw_answer": result.raw_text,
             "refused": result.refused,
+            "guard": result.guard,
             "error": result.error,
             "standalone_question": result.standalone_question,
             "ranking": ranking,

@@ -16,6 +16,7 @@ import logging
 import sys
 from pathlib import Path
 
+from bot import redact
 from bot.errors import BotError
 from bot.settings import Settings
 
@@ -31,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     settings = Settings()
+    redact.install(settings)
     try:
         if args.list or args.check:
             return _inspect(settings, check=args.check)

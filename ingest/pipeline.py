@@ -18,7 +18,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from bot import search_state
+from bot import search_state, store_errors
 from bot.embeddings import Embedder, make_embedder
 from bot.errors import BotError
 from bot.settings import Settings
@@ -201,6 +201,7 @@ def _ingest_one(
                 return FileResult(path.name, doc_id, "unchanged", passages=0)
         prepared, data = prepare(path, settings, embedder)
         version = _version(content_hash(data), sig)
+        _check_space(settings, prepared, embedder.dim)
         _write(index, prepared, embedder, version, previous)
     except BotError:
         raise
@@ -213,6 +214,25 @@ def _ingest_one(
         return FileResult(path.name, doc_id, "failed", f"{type(exc).__name__}: {exc}")
     status = "updated" if previous else "added"
     return FileResult(path.name, doc_id, status, passages=len(prepared.passages))
+
+
+def _check_space(settings: Settings, prepared: Prepared, dim: int) -> None:
+    """Stop before an article whose write would leave the index's disk below INDEX_MIN_FREE_MB
+    (embedded index only; a Chroma server minds its own disk). 0 turns the check off."""
+    if settings.chroma_host or not settings.index_min_free_mb:
+        return
+    texts = sum(len(p.text.encode()) for p in prepared.passages)
+    # vector, text and metadata, then written again by Chroma's log, its segments and the
+    # search state: four times over is what the shipped corpus took.
+    need_mb = 4 * (texts + len(prepared.passages) * (dim * 4 + 1024)) / 2**20
+    free = store_errors.free_mb(settings.index_dir)
+    if free - need_mb < settings.index_min_free_mb:
+        raise BotError(
+            f"The disk of the index in {settings.index_dir} is nearly full ({free:.1f} MB free; "
+            f"{prepared.meta.doc_id} needs about {need_mb:.1f} MB and INDEX_MIN_FREE_MB="
+            f"{settings.index_min_free_mb:g} stays free). Free some space and run again: "
+            "articles written before this one are kept."
+        )
 
 
 def _version(file_hash: str, sig: str) -> str:

@@ -1,5 +1,9 @@
 """A small OpenAI-compatible HTTP server on 127.0.0.1 for tests: scripted chat replies,
-streamed as server-sent events like the real API, with failure modes on request."""
+streamed as server-sent events like the real API, with failure modes on request.
+
+As a process (for tests that kill it): python -m tests.fake_openai PORT [--chunk-delay S]
+[--reply TEXT] [--status N] [--delay S] [--echo-key]
+"""
 
 from __future__ import annotations
 
@@ -16,15 +20,18 @@ from bot.embeddings import FakeEmbedder
 
 
 class FakeOpenAI:
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.replies: deque[str] = deque()
         self.requests: list[dict[str, Any]] = []
         self.status = 200  # answer with this HTTP status
         self.delay = 0.0  # seconds before answering
         self.die_after: int | None = None  # close the stream after this many chunks
+        self.chunk_delay = 0.0  # seconds between streamed chunks
+        self.default_reply = "I don't know."  # when `replies` is empty
+        self.echo_key = False  # a careless server: errors quote the Authorization header
         # /v1/embeddings: texts -> vectors (default: the hashing FakeEmbedder)
         self.embed: Callable[[list[str]], Any] = FakeEmbedder().embed_passages
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self.port = self.server.server_address[1]
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -53,7 +60,10 @@ class FakeOpenAI:
                                       "auth": self.headers.get("Authorization", "")})  # fmt: skip
                 time.sleep(fake.delay)
                 if fake.status != 200:
-                    self._json({"error": {"message": "boom", "type": "server_error"}}, fake.status)
+                    said = (
+                        f"bad key {self.headers.get('Authorization')}" if fake.echo_key else "boom"
+                    )
+                    self._json({"error": {"message": said, "type": "server_error"}}, fake.status)
                     return
                 if self.path.endswith("/embeddings"):
                     texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
@@ -62,7 +72,7 @@ class FakeOpenAI:
                     self._json({"object": "list", "data": data, "model": body["model"],
                                 "usage": {"prompt_tokens": 0, "total_tokens": 0}})  # fmt: skip
                     return
-                reply = fake.replies.popleft() if fake.replies else "I don't know."
+                reply = fake.replies.popleft() if fake.replies else fake.default_reply
                 if body.get("stream"):
                     self._stream(reply)
                 else:
@@ -94,7 +104,33 @@ class FakeOpenAI:
                              "model": "fake", "choices": [choice]}  # fmt: skip
                     self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                     self.wfile.flush()
-                self.wfile.write(b"data: [DONE]\n\n")
+                    time.sleep(fake.chunk_delay)
+                done = {"index": 0, "finish_reason": "stop", "delta": {}}
+                last = {"id": "c1", "object": "chat.completion.chunk", "created": 0,
+                        "model": "fake", "choices": [done]}  # fmt: skip
+                self.wfile.write(f"data: {json.dumps(last)}\n\ndata: [DONE]\n\n".encode())
                 self.wfile.flush()
 
         return Handler
+
+
+def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("port", type=int)
+    parser.add_argument("--chunk-delay", type=float, default=0.0)
+    parser.add_argument("--reply", default="Hai Phong is a port city in the north of Vietnam [1].")
+    parser.add_argument("--status", type=int, default=200)
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds before answering")
+    parser.add_argument("--echo-key", action="store_true")
+    args = parser.parse_args()
+    fake = FakeOpenAI(args.port)
+    fake.chunk_delay, fake.default_reply = args.chunk_delay, args.reply
+    fake.status, fake.echo_key, fake.delay = args.status, args.echo_key, args.delay
+    print(f"fake OpenAI server on {fake.base_url}", flush=True)
+    fake.server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -145,11 +145,19 @@ def test_translations_of_the_same_passage_are_folded() -> None:
 def test_a_short_reply_that_looks_like_a_refusal_start_is_still_shown(
     fake_settings: Settings,
 ) -> None:
-    deps, _ = _deps(fake_settings, "I do ")
+    deps, _ = _deps(fake_settings, "I do [1]")
     events = list(stream_answer(deps, "Is Hai Phong a port city?"))
     result = events[-1].answer  # type: ignore[union-attr]
-    assert not result.refused and result.text == "I do"
-    assert "".join(e.text for e in events if isinstance(e, Token)).strip() == "I do"
+    assert not result.refused and result.text == "I do [1]"
+    assert "".join(e.text for e in events if isinstance(e, Token)).strip() == "I do [1]"
+
+
+def test_a_reply_that_cites_no_passage_is_replaced_by_the_refusal(fake_settings: Settings) -> None:
+    deps, _ = _deps(fake_settings, "Hai Phong was founded by pirates in 1066.")
+    result = answer(deps, "Who founded Hai Phong?")
+    assert result.refused and result.guard == "uncited" and result.citations == []
+    assert result.text.startswith("I don't know") and "pirates" not in result.text
+    assert result.raw_text == "Hai Phong was founded by pirates in 1066."
 
 
 def test_the_fake_model_keeps_a_follow_up_question_as_it_is(fake_settings: Settings) -> None:

@@ -1,0 +1,64 @@
+"""Defences against text in the articles that tries to steer the model (prompt injection).
+
+Before the model reads a passage, sentences that address an AI (\"ignore previous instructions\",
+\"reveal your system prompt\", chat-template tokens) are withheld; the user still sees the
+whole passage, escaped. After the model writes, an answer that repeats the system prompt is
+replaced by the refusal. (An answer without any citation is also refused: bot.answer.)
+"""
+
+from __future__ import annotations
+
+import re
+
+WITHHELD = "(…)"
+
+# Sentences written to a model rather than to a reader, in the corpus' languages.
+_ADDRESSED_TO_MODEL = re.compile(
+    r"\b(?:ignore|disregard|forget|override)\b[^.!?\n]{0,40}?\b(?:instructions?|rules|prompts?|"
+    r"directions|guidelines)\b"
+    r"|\b(?:reveal|print|show|repeat|output|display|leak)\b[^.!?\n]{0,40}?\b(?:system prompt|"
+    r"instructions|prompt)\b"
+    r"|\bsystem prompt\b|\byou are now\b|\bnew instructions\b"
+    r"|\b(?:ignorez|oubliez)\b[^.!?\n]{0,40}?\binstructions\b"
+    r"|\b(?:ignoriere|vergiss)\b[^.!?\n]{0,40}?\b(?:anweisungen|regeln)\b",
+    re.IGNORECASE,
+)
+# Chat-template markers (Qwen's <|im_start|>, Llama's [INST]) and role labels opening a line.
+_TEMPLATE = re.compile(
+    r"<\|[^|>]{1,40}\|>|\[/?INST\]|<</?SYS>>|^\s*(?:system|assistant|user)\s*:",
+    re.IGNORECASE | re.MULTILINE,
+)
+_SENTENCE = re.compile(r"[^.!?\n]*(?:[.!?]+|\n|$)")
+_WORD = re.compile(r"\w+")
+_LEAK_WORDS = 8  # this many words of the system prompt in a row, not from the sources, leak it
+
+
+def for_model(text: str) -> str:
+    """The passage as the model reads it: chat-template tokens removed and sentences addressed
+    to a model replaced by WITHHELD."""
+    text = _TEMPLATE.sub(" ", text)
+    if not _ADDRESSED_TO_MODEL.search(text):
+        return text
+    parts = []
+    for sentence in _SENTENCE.findall(text):
+        if _ADDRESSED_TO_MODEL.search(sentence):
+            parts.append(f" {WITHHELD}" + ("\n" if sentence.endswith("\n") else ""))
+        else:
+            parts.append(sentence)
+    return "".join(parts)
+
+
+def _ngrams(text: str, n: int) -> set[tuple[str, ...]]:
+    words = [w.lower() for w in _WORD.findall(text)]
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+class LeakCheck:
+    """Whether an answer repeats _LEAK_WORDS words in a row of the instructions the model was
+    given (`prompt`) that the sources it read do not also hold."""
+
+    def __init__(self, prompt: str, sources: str) -> None:
+        self._secret = _ngrams(prompt, _LEAK_WORDS) - _ngrams(sources, _LEAK_WORDS)
+
+    def __call__(self, answer: str) -> bool:
+        return bool(self._secret & _ngrams(answer[-4000:], _LEAK_WORDS))

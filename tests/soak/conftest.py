@@ -1,0 +1,102 @@
+"""The soak group (`make soak`, marker `soak`): hostile content, bad input, faults, load and
+security defaults, each against the running app or the real index.
+
+Every test adds its figures to REPORT; the run writes them to .soak/report.json and prints
+them at the end (the README's "Reliability" section quotes a run).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.local_llm import free_port
+from tests.conftest import ROOT
+
+REPORT: dict[str, Any] = {}
+HOSTILE = Path(__file__).parent / "hostile"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.soak)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not REPORT:
+        return
+    out = ROOT / ".soak"
+    out.mkdir(exist_ok=True)
+    (out / "report.json").write_text(json.dumps(REPORT, indent=2, ensure_ascii=False))
+    terminalreporter.section("soak figures (.soak/report.json)")
+    for name, figures in sorted(REPORT.items()):
+        terminalreporter.write_line(f"{name}: {json.dumps(figures, ensure_ascii=False)}")
+
+
+def _wait_for(url: str, proc: subprocess.Popen[bytes], log: Path, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(log.read_text(errors="replace")[-2000:]) from None
+            time.sleep(0.2)
+
+
+class Process:
+    """A server the test starts, kills (SIGKILL, as a crash would) and starts again on the
+    same port."""
+
+    def __init__(self, args: list[str], port: int, probe: str, log: Path) -> None:
+        self.args, self.port, self.probe, self.log = args, port, probe, log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Process:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                self.args, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
+            )  # fmt: skip
+        _wait_for(f"http://127.0.0.1:{self.port}{self.probe}", self.proc, self.log)
+        return self
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def chroma_process(data: Path, log: Path) -> Process:
+    port = free_port()
+    chroma = str(Path(sys.executable).with_name("chroma"))
+    args = [chroma, "run", "--path", str(data), "--host", "127.0.0.1", "--port", str(port)]
+    return Process(args, port, "/api/v2/heartbeat", log)
+
+
+def fake_llm_process(log: Path, *options: str) -> Process:
+    port = free_port()
+    args = [sys.executable, "-m", "tests.fake_openai", str(port), *options]
+    return Process(args, port, "/v1/models", log)
+
+
+@pytest.fixture
+def processes() -> Iterator[list[Process]]:
+    """Servers a test starts; all killed at its end."""
+    started: list[Process] = []
+    yield started
+    for process in started:
+        process.kill()
