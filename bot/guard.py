@@ -1,9 +1,10 @@
 """Defences against text in the articles that tries to steer the model (prompt injection).
 
-Before the model reads a passage, sentences that address an AI (\"ignore previous instructions\",
-\"reveal your system prompt\", chat-template tokens) are withheld; the user still sees the
-whole passage, escaped. After the model writes, an answer that repeats the system prompt is
-replaced by the refusal. (An answer without any citation is also refused: bot.answer.)
+Before the model reads a passage, chat-template tokens are removed and every line (paragraph)
+with a sentence that addresses an AI ("ignore previous instructions", "reveal your system
+prompt", "you are now ...") is withheld: injected text rarely stops at one sentence. The user
+still sees the whole passage, escaped. After the model writes, an answer that repeats the
+system prompt is replaced by the refusal (and so is one without any citation: bot.answer).
 """
 
 from __future__ import annotations
@@ -19,33 +20,29 @@ _ADDRESSED_TO_MODEL = re.compile(
     r"|\b(?:reveal|print|show|repeat|output|display|leak)\b[^.!?\n]{0,40}?\b(?:system prompt|"
     r"instructions|prompt)\b"
     r"|\bsystem prompt\b|\byou are now\b|\bnew instructions\b"
+    r"|\banswer (?:every|all|each|any) questions?\b|\b(?:never|do not|don't) cite\b"
+    r"|\bsans citer\b|\bohne (?:quelle|zitat)"
     r"|\b(?:ignorez|oubliez)\b[^.!?\n]{0,40}?\binstructions\b"
     r"|\b(?:ignoriere|vergiss)\b[^.!?\n]{0,40}?\b(?:anweisungen|regeln)\b",
     re.IGNORECASE,
 )
 # Chat-template markers (Qwen's <|im_start|>, Llama's [INST]) and role labels opening a line.
 _TEMPLATE = re.compile(
-    r"<\|[^|>]{1,40}\|>|\[/?INST\]|<</?SYS>>|^\s*(?:system|assistant|user)\s*:",
+    r"<\|im_start\|>\s*\w*|<\|[^|>]{1,40}\|>|\[/?INST\]|<</?SYS>>|^\s*(?:system|assistant|user)\s*:",
     re.IGNORECASE | re.MULTILINE,
 )
-_SENTENCE = re.compile(r"[^.!?\n]*(?:[.!?]+|\n|$)")
 _WORD = re.compile(r"\w+")
 _LEAK_WORDS = 8  # this many words of the system prompt in a row, not from the sources, leak it
 
 
 def for_model(text: str) -> str:
-    """The passage as the model reads it: chat-template tokens removed and sentences addressed
-    to a model replaced by WITHHELD."""
+    """The passage as the model reads it: chat-template tokens removed and lines addressed to
+    a model replaced by WITHHELD."""
     text = _TEMPLATE.sub(" ", text)
     if not _ADDRESSED_TO_MODEL.search(text):
         return text
-    parts = []
-    for sentence in _SENTENCE.findall(text):
-        if _ADDRESSED_TO_MODEL.search(sentence):
-            parts.append(f" {WITHHELD}" + ("\n" if sentence.endswith("\n") else ""))
-        else:
-            parts.append(sentence)
-    return "".join(parts)
+    lines = text.split("\n")
+    return "\n".join(WITHHELD if _ADDRESSED_TO_MODEL.search(line) else line for line in lines)
 
 
 def _ngrams(text: str, n: int) -> set[tuple[str, ...]]:
