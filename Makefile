@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install run ingest test lint browser eval-check bench clean
+.PHONY: install run ingest test lint browser eval-check bench soak clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found; set PYTHON=...)"; exit 1; }
@@ -46,8 +46,12 @@ eval-check: install
 bench: install
 	$(PY) -m eval.bench --out bench.json
 
+# Reliability and security only (marker `soak`; part of `make test` too): figures in .soak/report.json.
+soak: install browser
+	CHROMIUM=$(CHROMIUM) $(VENV)/bin/pytest -m soak
+
 test: lint browser eval-check
 	CHROMIUM=$(CHROMIUM) $(VENV)/bin/pytest
 
 clean:
-	rm -rf $(VENV) data/index .eval .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) data/index .eval .soak .pytest_cache .mypy_cache .ruff_cache

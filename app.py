@@ -517,7 +517,9 @@ def main() -> int:
     backend = Backend(settings)
     backend.start()
     demo = build_ui(backend)
-    demo.queue(default_concurrency_limit=answer_concurrency(settings))
+    demo.queue(
+        default_concurrency_limit=answer_concurrency(settings), max_size=settings.ui_queue_size
+    )
     print(f"News Q&A: http://{options.host}:{options.port} (Ctrl-C stops it)", flush=True)
     try:
         demo.launch(

@@ -139,6 +139,12 @@ class Settings(BaseSettings):
         description="Answers generated at once; more wait in a queue that shows their position. "
         "0: 1 with the embedded LLM (it has one slot), 4 with LLM_BASE_URL.",
     )
+    ui_queue_size: int = Field(
+        100,
+        ge=1,
+        description="Questions that may wait for an answer slot; beyond that a question is "
+        "turned away at once with a message (the queue's memory stays bounded).",
+    )
     max_upload_files: int = Field(10, ge=1, description="Most files accepted in one upload.")
     max_upload_mb: float = Field(
         5.0,

@@ -116,6 +116,7 @@ def test_settings_filter_the_language_and_show_scores(page: Page) -> None:
     assert len(texts) > 1 and all("German" in text for text in texts), texts
 
 
+@pytest.mark.soak
 def test_an_uploaded_article_is_listed_searchable_and_shown_inert(
     page: Page, tmp_path: Path, app_server: RunningApp
 ) -> None:

@@ -57,6 +57,7 @@ def _snapshot(tmp: Path) -> tuple[dict[str, str], int, list[str]]:
     return versions, index.count(), index.problems()
 
 
+@pytest.mark.soak
 @pytest.mark.parametrize("step", ["commit", "_drop_other_versions"])
 def test_killed_while_adding_a_new_article(tmp_path: Path, corpus_copy: Path, step: str) -> None:
     _run_child(step, tmp_path, corpus_copy)
@@ -74,6 +75,7 @@ def test_killed_while_adding_a_new_article(tmp_path: Path, corpus_copy: Path, st
     assert count == ingest_paths([corpus_copy], fresh, progress=False).total_passages
 
 
+@pytest.mark.soak
 @pytest.mark.parametrize("step", ["commit", "_drop_other_versions"])
 def test_killed_while_replacing_a_changed_article(
     tmp_path: Path, corpus_copy: Path, step: str
@@ -101,6 +103,7 @@ def test_killed_while_replacing_a_changed_article(
     assert count >= count_before
 
 
+@pytest.mark.soak
 def test_killed_while_pruning(tmp_path: Path, corpus_copy: Path) -> None:
     settings = make_settings(tmp_path, embedder="fake")
     ingest_paths([corpus_copy], settings, progress=False)

@@ -62,6 +62,7 @@ def test_the_rewrite_uses_a_plain_completion(fake_settings: Settings, server: Fa
     assert result.standalone_question == "Who chairs the Hai Phong People's Committee?"
 
 
+@pytest.mark.soak
 def test_an_unreachable_llm_names_the_url_and_setting_and_keeps_the_passages(
     fake_settings: Settings,
 ) -> None:
@@ -80,6 +81,7 @@ def test_a_failing_llm_says_so(fake_settings: Settings, server: FakeOpenAI) -> N
         chat.complete([{"role": "user", "content": "hi"}], 10)
 
 
+@pytest.mark.soak
 def test_a_slow_llm_times_out_with_the_setting_named(
     fake_settings: Settings, server: FakeOpenAI
 ) -> None:

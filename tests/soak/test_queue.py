@@ -1,0 +1,84 @@
+"""The real embedded LLM behind the app: it answers one question at a time, so others wait in
+a queue that tells each its position; when its server is killed mid-answer, that answer fails
+with a clear error and the app starts the server again for the next one. A few minutes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from gradio_client import Client
+from gradio_client.utils import Status
+
+from bot.settings import Settings
+from tests.conftest import start_app, stop_app
+from tests.soak.conftest import REPORT
+
+QUESTIONS = [
+    "Who is the Chairman of the Hai Phong People's Committee?",
+    "Which festival is Hai Phong organizing in 2025?",
+    "What is the date of Government Resolution No. 7/NQ-CP?",
+]
+
+
+def _watch(jobs: list[Any], until: float) -> dict[int, set[int]]:
+    """Queue positions each job was told while it waited."""
+    seen: dict[int, set[int]] = {i: set() for i in range(len(jobs))}
+    while not all(job.done() for job in jobs) and time.monotonic() < until:
+        for i, job in enumerate(jobs):
+            status = job.status()
+            if status.code == Status.IN_QUEUE and status.rank is not None:
+                seen[i].add(status.rank)
+        time.sleep(0.2)
+    return seen
+
+
+def _server_pid(model_dir: Path) -> int:
+    return int(json.loads((model_dir / "server.json").read_text())["pid"])
+
+
+def test_real_llm_questions_queue_with_their_position_and_survive_a_killed_server(
+    tmp_path: Path,
+) -> None:
+    model_dir = Settings(_env_file=None).model_dir  # where the GGUF is already assembled
+    process, app = start_app(tmp_path, LLM_BACKEND="local")
+    try:
+        client = Client(app.url, verbose=False)
+        started = time.monotonic()
+        jobs = [client.submit(question=q, api_name="/ask") for q in QUESTIONS]
+        positions = _watch(jobs, started + 900)
+        results = [job.result(timeout=60) for job in jobs]
+        assert all(not r["error"] and r["passages"] for r in results), results
+        assert any(ranks - {0} for ranks in positions.values()), positions  # someone waited
+        REPORT["real_llm_queue"] = {
+            "questions_at_once": len(jobs), "errors": 0,
+            "positions_shown": {QUESTIONS[i][:40]: sorted(r + 1 for r in ranks)
+                                for i, ranks in positions.items()},
+            "all_answered_s": round(time.monotonic() - started),
+        }  # fmt: skip
+
+        # kill the llama.cpp server while it reads the next question
+        victim = client.submit(question=QUESTIONS[0], api_name="/ask")
+        while victim.status().code != Status.PROCESSING:
+            time.sleep(0.2)
+        time.sleep(3)
+        killed = _server_pid(model_dir)
+        os.kill(killed, signal.SIGKILL)
+        try:
+            failed: Any = victim.result(timeout=300)
+        except Exception as exc:
+            failed = exc
+        assert isinstance(failed, Exception) and "LLM" in str(failed), failed
+        restarted = time.monotonic()
+        after = client.predict(question=QUESTIONS[1], api_name="/ask")
+        assert not after["error"] and after["answer"] and _server_pid(model_dir) != killed
+        REPORT.setdefault("faults", {})["embedded LLM server killed mid-answer"] = {
+            "survived": True, "error_shown": str(failed)[:120],
+            "next_answer_s": round(time.monotonic() - restarted),
+        }  # fmt: skip
+    finally:
+        stop_app(process)
