@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -272,11 +273,19 @@ def test_start_up_problems_are_reported_not_raised(tmp_path: Path) -> None:
 
     dead = make_settings(tmp_path, chroma_host="127.0.0.1", chroma_port=9, embedder="fake")
     broken = Backend(dead, FakeChat(), FakeEmbedder())
-    broken.prepare()
-    assert not broken.ready.is_set() and broken.settled.is_set()
-    assert broken.status_markdown().startswith("**Not ready:**")
-    with pytest.raises(BotError):
-        broken.wait(timeout=0.1)
+    thread = broken.start()  # keeps trying to reach the Chroma server
+    deadline = time.monotonic() + 30
+    while not broken.error and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not broken.ready.is_set() and not broken.settled.is_set()
+    status = broken.status_markdown()
+    assert status.startswith("**Not ready:** Cannot reach the Chroma server"), status
+    assert "Trying again" in status
+    with pytest.raises(BotError, match="Chroma server"):
+        broken.wait(timeout=30)  # at once: a question is told, not kept waiting
+    broken.close()
+    thread.join(timeout=30)
+    assert broken.settled.is_set()
 
 
 def _uploads(tmp_path: Path, **contents: str) -> list[Path]:
