@@ -31,6 +31,7 @@ from bot.prompts import render
 from bot.retrieval import Filters, Hit
 
 log = logging.getLogger(__name__)
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")  # terminal colour codes pasted with a question
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 MAX_TOP_K = 50  # passages a caller may ask for (the API takes any number)
 _HISTORY_TURNS = 6
@@ -126,9 +127,10 @@ def check_question(question: str, max_chars: int) -> str:
     if len(question) > 4 * max_chars:  # not worth cleaning
         cleaned = question
     else:
+        cleaned = _ANSI.sub(" ", question)
         cleaned = "".join(
             " " if _CONTROL.match(c) or unicodedata.category(c) == "Cf" else c
-            for c in unicodedata.normalize("NFC", question)
+            for c in unicodedata.normalize("NFC", cleaned)
         )
         cleaned = re.sub(r"\s+", " ", cleaned).strip()
     if not cleaned:

@@ -56,15 +56,21 @@ class OpenAIChat:
         self._local = local  # start the embedded server on first use
         self._server: LocalServer | None = None
         self._lock = threading.Lock()
+        self._suspect = False  # the last call could not reach the server
 
     def _client(self) -> Any:
         from openai import OpenAI
 
         if self._local is not None:
             with self._lock:
-                if self._server is not None and not self._server.alive():
-                    log.warning("the embedded LLM server (pid %s) is gone; starting it again",
-                                self._server.pid)  # fmt: skip
+                suspect, self._suspect = self._suspect, False
+                server = self._server
+                if server is not None and (
+                    not server.alive() or (suspect and not server.answers())
+                ):
+                    log.warning("the embedded LLM server (pid %s) is gone or deaf; starting "
+                                "it again", server.pid)  # fmt: skip
+                    server.stop()
                     self._server = None
                 if self._server is None:
                     from bot.local_llm import start_local_server
@@ -136,6 +142,8 @@ class OpenAIChat:
             return BotError(
                 f"The LLM at {where} did not answer within {self.timeout:.0f} s (LLM_TIMEOUT)."
             )
+        if isinstance(exc, httpx.TransportError | openai.APIConnectionError):
+            self._suspect = True  # the next call checks that the embedded server is alive
         if isinstance(exc, httpx.TransportError):  # the connection broke while streaming
             return BotError(f"The LLM at {where} stopped answering mid-reply ({exc!r}).")
         if isinstance(exc, openai.APIConnectionError):

@@ -96,11 +96,16 @@ def _answers(port: int) -> bool:
 
 
 def _alive(pid: int) -> bool:
+    """Whether process `pid` runs (a zombie, killed but not yet reaped, does not)."""
     try:
         os.kill(pid, 0)
     except OSError:
         return False
-    return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc: trust the signal
+    return state not in ("Z", "X")
 
 
 class LocalServer:
@@ -117,6 +122,9 @@ class LocalServer:
         if self._proc is not None:
             return self._proc.poll() is None
         return _alive(self.pid)
+
+    def answers(self) -> bool:
+        return _answers(self.port)
 
     def stop(self) -> None:
         if self.owned and _alive(self.pid):
