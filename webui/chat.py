@@ -1,0 +1,136 @@
+"""The chat handlers Gradio calls: `respond` streams an answer and its sources into the page,
+`ask` is the /ask API, `mark_stopped` finishes an answer the user stopped."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Generator
+from typing import Any
+
+import gradio as gr
+
+from bot.answer import Answer, Done, Sources, Token, answer, stream_answer
+from bot.errors import BotError
+from bot.retrieval import Filters
+from webui.backend import Backend
+from webui.sources import SourcesView, sources_html
+
+log = logging.getLogger("newsqa.app")
+
+Chat = list[dict[str, Any]]
+Turns = list[dict[str, str]]
+
+
+def mark_stopped(chat: Chat, turns: Turns) -> Chat:
+    """After Stop: an answer that had not finished says so (finished ones are in `turns`)."""
+    chat = list(chat or [])
+    if chat and chat[-1].get("role") == "assistant":
+        content = _text(chat[-1].get("content"))
+        finished = turns and turns[-1].get("content") == content
+        if not finished and not content.endswith("(stopped)_"):
+            chat[-1] = {"role": "assistant", "content": f"{content}\n\n_(stopped)_"}
+    return chat
+
+
+def _text(content: Any) -> str:
+    """Chatbot content as text (Gradio passes a list of parts)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(_text(part) for part in content)
+    if isinstance(content, dict):
+        return str(content.get("text", ""))
+    return ""
+
+
+def make_respond(backend: Backend) -> Callable[..., Generator[tuple[Any, ...], None, None]]:
+    def respond(
+        message: str, chat: Chat, turns: Turns, top_k: float, langs: list[str], scores: bool
+    ) -> Generator[tuple[Any, ...], None, None]:
+        question = (message or "").strip()
+        if not question:
+            gr.Warning("Type a question first.")
+            yield list(chat), gr.skip(), turns, gr.skip()
+            return
+        chat = [*(chat or []), {"role": "user", "content": question}]
+        chat.append({"role": "assistant", "content": "_Searching the articles…_"})
+        yield list(chat), sources_html(SourcesView(phase="retrieving")), turns, ""
+        while not backend.ready.wait(0.5) and not backend.error:
+            chat[-1] = {"role": "assistant", "content": f"_Preparing: {backend.stage}_"}
+            yield list(chat), gr.skip(), turns, gr.skip()
+        view = SourcesView(show_scores=bool(scores))
+        text = ""
+        try:
+            deps = backend.wait()
+            filters = Filters(lang=list(langs or []))
+            result: Answer | None = None
+            for event in stream_answer(deps, question, turns, filters, int(top_k)):
+                if isinstance(event, Sources):
+                    view.passages, view.context_n = event.passages, event.context_n
+                    wait = "" if backend.model_state == "ready" else " The model is still starting."
+                    status = f"_Reading {event.context_n} passages…{wait}_"
+                    chat[-1] = {"role": "assistant", "content": status if event.passages else ""}
+                    yield list(chat), sources_html(view), turns, gr.skip()
+                elif isinstance(event, Token):
+                    text += event.text
+                    chat[-1] = {"role": "assistant", "content": text}
+                    yield list(chat), gr.skip(), turns, gr.skip()
+                elif isinstance(event, Done):
+                    result = event.answer
+            assert result is not None
+            shown = f"⚠️ {result.text}" if result.error and not text else result.text
+            if result.error and text:
+                shown = result.text.replace(result.error, f"⚠️ {result.error}")
+            chat[-1] = {"role": "assistant", "content": shown}
+            view.phase = "refused" if result.refused else "done"
+            view.cited = [c.n for c in result.citations]
+            yield list(chat), sources_html(view), turns, gr.skip()
+            if not result.error:
+                turns = [*turns, {"role": "user", "content": question},
+                         {"role": "assistant", "content": shown}]  # fmt: skip
+            if view.cited:
+                view.highlights = backend.highlights(deps, result)
+            yield list(chat), sources_html(view), turns, gr.skip()
+        except BotError as exc:
+            chat[-1] = {"role": "assistant", "content": f"{text}\n\n⚠️ {exc}".strip()}
+            yield list(chat), gr.skip(), turns, gr.skip()
+        except Exception as exc:
+            log.exception("answering failed")
+            message = f"⚠️ Something went wrong ({type(exc).__name__}); the server log has details."
+            chat[-1] = {"role": "assistant", "content": f"{text}\n\n{message}".strip()}
+            yield list(chat), gr.skip(), turns, gr.skip()
+
+    return respond
+
+
+def make_ask(backend: Backend) -> Callable[..., dict[str, Any]]:
+    def ask(
+        question: str,
+        top_k: int = 5,
+        languages: str = "",
+        history: list[dict[str, str]] | None = None,
+    ) -> dict[str, Any]:
+        """Answer a question from the indexed articles.
+
+        Parameters:
+            question: the question, in any language
+            top_k: passages to retrieve (the model reads the best few)
+            languages: comma-separated article language codes to search, e.g. "fr,de"; empty: all
+            history: earlier turns, [{"role": "user"|"assistant", "content": "..."}]
+        Returns:
+            the answer, whether the bot declined, its citations and every retrieved passage
+        """
+        try:
+            deps = backend.wait()
+            langs = [code.strip() for code in str(languages or "").split(",") if code.strip()]
+            k = int(top_k) if isinstance(top_k, int | float) else 0  # 0: TOP_K
+            result = answer(deps, question, history or [], Filters(lang=langs), k)
+        except BotError as exc:
+            log.info("/ask refused: %s", exc)
+            raise gr.Error(str(exc), print_exception=False) from None
+        if result.error:
+            log.warning("/ask failed: %s", result.error)
+            raise gr.Error(result.error, print_exception=False)
+        return result.to_dict()
+
+    return ask

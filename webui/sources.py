@@ -1,0 +1,156 @@
+"""The sources panel as HTML: every retrieved passage, cited ones first, with the sentence each
+citation rests on highlighted. Every piece of text from an article, a question or a model is
+escaped on the way in.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bot.language import NAMES
+from bot.retrieval import Hit
+from ingest.chunking import split_sentences
+
+
+def sentence_spans(text: str, lang: str = "") -> list[tuple[int, int]]:
+    """(start, end) of each sentence of a passage, white space trimmed."""
+    spans: list[tuple[int, int]] = []
+    offset = 0
+    for line in text.split("\n"):
+        for start, end in split_sentences(line, lang):
+            piece = line[start:end]
+            left = len(piece) - len(piece.lstrip())
+            right = len(piece.rstrip())
+            if right > left:
+                spans.append((offset + start + left, offset + start + right))
+        offset += len(line) + 1
+    return spans
+
+
+Similarity = Callable[[list[str], list[str]], np.ndarray]
+
+
+def supporting_spans(
+    text: str, lang: str, claims: list[str], similarity: Similarity, title: str = ""
+) -> list[tuple[int, int]]:
+    """For each claim, the passage sentence most similar to it (any language); a line that
+    repeats the article's title is never one."""
+    spans = [(s, e) for s, e in sentence_spans(text, lang) if text[s:e] != title.strip()]
+    if not spans or not claims:
+        return []
+    scores = similarity(claims, [text[s:e] for s, e in spans])
+    best = {spans[int(np.argmax(row))] for row in np.atleast_2d(scores)}
+    return sorted(best)
+
+
+def embedding_similarity(
+    embed_query: Callable[[str], np.ndarray], embed_passages: Callable[[list[str]], np.ndarray]
+) -> Similarity:
+    def similarity(claims: list[str], sentences: list[str]) -> np.ndarray:
+        q = np.stack([embed_query(c) for c in claims])
+        p = embed_passages(sentences)
+        q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-9)
+        p = p / np.maximum(np.linalg.norm(p, axis=1, keepdims=True), 1e-9)
+        return np.asarray(q @ p.T)
+
+    return similarity
+
+
+def marked(text: str, spans: Iterable[tuple[int, int]]) -> str:
+    """`text` escaped, with the spans wrapped in <mark>."""
+    out, pos = [], 0
+    for start, end in sorted(spans):
+        if start < pos:
+            continue
+        out.append(html.escape(text[pos:start]))
+        out.append(f"<mark>{html.escape(text[start:end])}</mark>")
+        pos = end
+    out.append(html.escape(text[pos:]))
+    return "".join(out)
+
+
+def _safe_url(url: str) -> str:
+    return url if re.match(r"^https?://[^\s\"'<>]+$", url or "") else ""
+
+
+def language_label(code: str) -> str:
+    return NAMES.get(code, code or "unknown language")
+
+
+@dataclass
+class SourcesView:
+    """What the sources panel shows; `phase` is retrieving, answering, done or refused."""
+
+    passages: list[Hit] = field(default_factory=list)
+    context_n: int = 0
+    phase: str = "answering"
+    cited: list[int] = field(default_factory=list)
+    highlights: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
+    show_scores: bool = False
+
+
+def sources_html(view: SourcesView) -> str:
+    if view.phase == "retrieving":
+        return '<div class="nqa-sources"><p class="nqa-head">Searching the articles…</p></div>'
+    if not view.passages:
+        return '<div class="nqa-sources"><p class="nqa-head">No passage matched.</p></div>'
+    n_all = len(view.passages)
+    heads = {
+        "answering": f"{n_all} passages found; the model reads the first {view.context_n}.",
+        "done": f"{len(view.cited)} of {n_all} passages cited.",
+        "refused": f"None of these {n_all} passages answers the question.",
+    }
+    cards = [_card(view, n, hit) for n, hit in enumerate(view.passages, 1)]
+    # cited passages first, in the order of their numbers; the rest collapsed below
+    cards.sort(key=lambda item: (not item[0], item[1]))
+    body = "".join(card for _, _, card in cards)
+    head = html.escape(heads.get(view.phase, ""))
+    return f'<div class="nqa-sources"><p class="nqa-head">{head}</p>{body}</div>'
+
+
+def _card(view: SourcesView, n: int, hit: Hit) -> tuple[bool, int, str]:
+    meta = hit.meta
+    cited = n in view.cited
+    is_open = cited or (view.phase == "answering" and n <= view.context_n)
+    if view.phase == "done" and cited:
+        status = "cited"
+    elif view.phase == "answering" and n <= view.context_n:
+        status = "read by the model"
+    elif n <= view.context_n:
+        status = "read, not cited"
+    else:
+        status = "retrieved, not read"
+    details = [language_label(str(meta.get("lang", ""))), str(meta.get("date") or "no date")]
+    if view.show_scores:
+        ranks = f"dense #{hit.dense_rank or '-'}, lexical #{hit.lexical_rank or '-'}"
+        details.append(f"score {hit.score:.4f} ({ranks})")
+    url = _safe_url(str(meta.get("source_url", "")))
+    link = (
+        f' · <a href="{html.escape(url, quote=True)}" target="_blank" '
+        f'rel="noopener noreferrer nofollow">source</a>'
+        if url
+        else ""
+    )
+    also = ""
+    if hit.alternatives:
+        names = ", ".join(
+            f"{language_label(str(a.meta.get('lang', '')))} ({a.doc_id})" for a in hit.alternatives
+        )
+        also = f'<p class="nqa-alt">Also in {html.escape(names)}</p>'
+    text = marked(hit.text, view.highlights.get(n, []))
+    title = html.escape(str(meta.get("title") or hit.doc_id))
+    return (
+        cited,
+        n,
+        f'<details class="nqa-src {"nqa-cited" if cited else "nqa-uncited"}" data-n="{n}"'
+        f'{" open" if is_open else ""}><summary><span class="nqa-n">[{n}]</span> '
+        f'<span class="nqa-title">{title}</span> <span class="nqa-status">{status}</span>'
+        f'</summary><p class="nqa-meta">{html.escape(" · ".join(details))}{link} · '
+        f"{html.escape(hit.doc_id)}</p>"
+        f'<div class="nqa-text">{text}</div>{also}</details>',
+    )
