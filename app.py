@@ -14,6 +14,7 @@ import os
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home, before gradio loads
 
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -171,19 +172,24 @@ def main() -> int:
     except BotError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    # `kill`, systemd and docker stop with SIGTERM: take it as Ctrl-C, so that the embedded LLM
+    # server this process started (in a session of its own) is stopped with it
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     backend = Backend(settings)
-    backend.start()
-    demo = build_ui(backend)
-    demo.queue(
-        default_concurrency_limit=answer_concurrency(settings), max_size=settings.ui_queue_size
-    )
-    print(f"News Q&A: http://{options.host}:{options.port} (Ctrl-C stops it)", flush=True)
     try:
+        backend.start()
+        demo = build_ui(backend)
+        demo.queue(
+            default_concurrency_limit=answer_concurrency(settings), max_size=settings.ui_queue_size
+        )
+        print(f"News Q&A: http://{options.host}:{options.port} (Ctrl-C stops it)", flush=True)
         demo.launch(
             server_name=options.host, server_port=options.port, auth=options.auth,
             max_file_size=options.max_file_size, show_error=False, ssr_mode=False, quiet=True,
             theme=theme(), css=CSS, footer_links=["api"],
         )  # fmt: skip
+    except KeyboardInterrupt:
+        pass  # stopped before the page was up
     except OSError as exc:
         print(f"error: cannot serve on {options.host}:{options.port} ({exc}); "
               "set UI_PORT to a free port.", file=sys.stderr)  # fmt: skip

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import textwrap
 
@@ -33,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     from bot.deps import build_deps
 
     filters = Filters(args.lang, args.doc, args.since, args.until)
+    deps = None
     try:
         deps = build_deps()
         for event in stream_answer(deps, args.question, filters=filters, top_k=args.top_k):
@@ -48,6 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     except BotError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\n(stopped)", file=sys.stderr)
+        return 130
+    finally:
+        if deps is not None:
+            deps.close()  # stops the embedded LLM server this process started
     return 0
 
 
@@ -72,4 +80,5 @@ def _print_sources(done: Done) -> None:
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` stops it as Ctrl-C does
     sys.exit(main())

@@ -95,7 +95,7 @@ def _answers(port: int) -> bool:
         return False
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     """Whether process `pid` runs (a zombie, killed but not yet reaped, does not)."""
     try:
         os.kill(pid, 0)
@@ -121,13 +121,13 @@ class LocalServer:
         """Whether the process still runs (a killed child of ours counts as gone)."""
         if self._proc is not None:
             return self._proc.poll() is None
-        return _alive(self.pid)
+        return pid_alive(self.pid)
 
     def answers(self) -> bool:
         return _answers(self.port)
 
     def stop(self) -> None:
-        if self.owned and _alive(self.pid):
+        if self.owned and pid_alive(self.pid):
             with contextlib.suppress(OSError):
                 os.kill(self.pid, 15)
 
@@ -142,7 +142,7 @@ def start_local_server(
         fcntl.flock(lock, fcntl.LOCK_EX)  # two processes starting at once share one server
         if state.exists():
             info = json.loads(state.read_text())
-            if _alive(info["pid"]) and _answers(info["port"]):
+            if pid_alive(info["pid"]) and _answers(info["port"]):
                 return LocalServer(info["port"], info["pid"], owned=False)
         gguf = ensure_gguf(model_dir)
         port = free_port()

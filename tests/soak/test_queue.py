@@ -1,6 +1,7 @@
 """The real embedded LLM behind the app: it answers one question at a time, so others wait in
 a queue that tells each its position; when its server is killed mid-answer, that answer fails
-with a clear error and the app starts the server again for the next one. A few minutes."""
+with a clear error and the app starts the server again for the next one, and stops it when
+the app is stopped. A few minutes."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 from gradio_client import Client
 from gradio_client.utils import Status
 
+from bot.local_llm import pid_alive
 from bot.settings import Settings
 from tests.conftest import start_app, stop_app
 from tests.soak.conftest import REPORT
@@ -82,3 +84,8 @@ def test_real_llm_questions_queue_with_their_position_and_survive_a_killed_serve
         }  # fmt: skip
     finally:
         stop_app(process)
+    # stopped as systemd or docker stop it (SIGTERM), the app stops the server it restarted
+    restarted_pid, deadline = _server_pid(model_dir), time.monotonic() + 30
+    while pid_alive(restarted_pid) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not pid_alive(restarted_pid), "the embedded LLM server outlived the app"
