@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install run ingest test lint browser eval-check bench soak clean
+.PHONY: install run ingest test check lint browser eval-check bench soak clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found; set PYTHON=...)"; exit 1; }
@@ -49,6 +49,11 @@ bench: install
 # Reliability and security only (marker `soak`; part of `make test` too): figures in .soak/report.json.
 soak: install browser
 	CHROMIUM=$(CHROMIUM) $(VENV)/bin/pytest -m soak
+
+# The fast loop while developing (a few minutes): lint, types and the tests that start no app,
+# server, browser or LLM process (markers `system` and `soak` left out). CI runs `make test`.
+check: lint
+	$(VENV)/bin/pytest -q -m "not system and not soak"
 
 test: lint browser eval-check
 	CHROMIUM=$(CHROMIUM) $(VENV)/bin/pytest

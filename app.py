@@ -9,21 +9,19 @@ sources panel, library and uploads, serving options).
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home, before gradio loads
-
 import logging
-import signal
+import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from bot import redact
+from bot.deps import stop_on_sigterm
 from bot.errors import BotError
 from bot.settings import Settings
+from bot.text import redact
 from webui.backend import Backend
 from webui.chat import make_ask, make_respond, mark_stopped
 from webui.library import LIBRARY_HEADERS, UPLOAD_TYPES, language_choices, library_rows
@@ -52,20 +50,127 @@ CSS = """
 """
 
 
+@dataclass
+class Page:
+    """The page's components that handlers read or write."""
+
+    status: Any
+    turns: Any
+    chatbot: Any
+    question: Any
+    send: Any
+    stop: Any
+    clear: Any
+    examples: Any
+    top_k: Any
+    langs: Any
+    scores: Any
+    sources: Any
+    library_tab: Any
+    table: Any
+    files: Any
+    add: Any
+    report: Any
+
+
 def build_ui(backend: Backend) -> gr.Blocks:
-    settings = backend.settings
-    limit = answer_concurrency(settings)
-    respond, ask = make_respond(backend), make_ask(backend)
+    with gr.Blocks(title="News Q&A", analytics_enabled=False) as demo:
+        gr.Markdown(
+            "## News Q&A\nAsk in your own language; answers cite the article passages they "
+            "rest on, whatever their language."
+        )
+        status = gr.Markdown(backend.status_markdown(), elem_id="status")
+        turns = gr.State([])
+        with gr.Tabs():
+            with gr.Tab("Chat", id="chat"), gr.Row(equal_height=False):
+                chat = _chat_tab(backend.settings)
+            with gr.Tab("Library", id="library") as library_tab:
+                library = _library_tab(backend.settings)
+        page = Page(status, turns, **chat, library_tab=library_tab, **library)
+        _wire_chat(page, backend)
+        _wire_library(page, backend)
+    return demo
 
-    def poll() -> tuple[Any, ...]:
-        done = backend.settled.is_set()
-        if not done:
-            return backend.status_markdown(), gr.Timer(active=True), gr.skip(), gr.skip()
-        return backend.status_markdown(), gr.Timer(active=False), *library()
 
+def _chat_tab(settings: Settings) -> dict[str, Any]:
+    with gr.Column(scale=3):
+        chatbot = gr.Chatbot(
+            label="Conversation", elem_id="chat", height=480, buttons=["copy"],
+            feedback_options=None, sanitize_html=True,
+        )  # fmt: skip
+        question = gr.Textbox(
+            placeholder="Ask about the articles, in any language…",
+            show_label=False, elem_id="question", lines=1, autofocus=True,
+            max_length=settings.max_question_chars,
+        )  # fmt: skip
+        with gr.Row():
+            send = gr.Button("Ask", variant="primary", elem_id="ask")
+            stop = gr.Button("Stop", variant="stop", elem_id="stop")
+            clear = gr.Button("New chat", elem_id="new-chat")
+        examples = gr.Examples(EXAMPLES, inputs=[question], label="Examples")
+        with gr.Accordion("Settings", open=False, elem_id="settings"):
+            top_k = gr.Slider(
+                1, 20, value=settings.top_k, step=1, label="Passages retrieved (top-k)"
+            )
+            langs = gr.Dropdown(
+                choices=[], value=[], multiselect=True, label="Only articles in",
+                info="Empty: every language.",
+            )  # fmt: skip
+            scores = gr.Checkbox(False, label="Show retrieval scores")
+    with gr.Column(scale=2):
+        gr.Markdown("### Sources")
+        sources = gr.HTML(elem_id="sources")
+    return {"chatbot": chatbot, "question": question, "send": send, "stop": stop,
+            "clear": clear, "examples": examples, "top_k": top_k, "langs": langs,
+            "scores": scores, "sources": sources}  # fmt: skip
+
+
+def _library_tab(settings: Settings) -> dict[str, Any]:
+    table = gr.Dataframe(headers=LIBRARY_HEADERS, interactive=False, elem_id="library", wrap=True)
+    files = gr.File(
+        file_count="multiple", file_types=UPLOAD_TYPES, elem_id="upload",
+        label=f"Add articles ({', '.join(UPLOAD_TYPES)}; up to "
+        f"{settings.max_upload_files} files of {settings.max_upload_mb:g} MB)",
+    )  # fmt: skip
+    add = gr.Button("Add to library", variant="primary", elem_id="add")
+    report = gr.Markdown(elem_id="upload-report")
+    return {"table": table, "files": files, "add": add, "report": report}
+
+
+def _wire_chat(page: Page, backend: Backend) -> None:
+    limit = answer_concurrency(backend.settings)
+    respond = make_respond(backend)
+    inputs = [page.question, page.chatbot, page.turns, page.top_k, page.langs, page.scores]
+    outputs = [page.chatbot, page.sources, page.turns, page.question]
+    common: dict[str, Any] = {
+        "concurrency_limit": limit, "concurrency_id": "answer", "api_visibility": "private",
+    }  # fmt: skip
+    asked = [
+        page.question.submit(respond, inputs, outputs, **common),
+        page.send.click(respond, inputs, outputs, **common),
+        page.examples.load_input_event.then(respond, inputs, outputs, **common),
+    ]
+    private: dict[str, Any] = {"api_visibility": "private"}
+    page.stop.click(mark_stopped, [page.chatbot, page.turns], [page.chatbot], cancels=asked,
+                    **private)  # fmt: skip
+    page.chatbot.clear(lambda: ("", []), None, [page.sources, page.turns], cancels=asked,
+                       **private)  # fmt: skip
+    page.clear.click(
+        lambda: ([], "", [], ""), None, [page.chatbot, page.sources, page.turns, page.question],
+        cancels=asked, **private,
+    )  # fmt: skip
+    gr.api(make_ask(backend), api_name="ask", concurrency_limit=limit, concurrency_id="answer")
+
+
+def _wire_library(page: Page, backend: Backend) -> None:
     def library() -> tuple[Any, Any]:
         articles = backend.articles()
         return library_rows(articles), gr.Dropdown(choices=language_choices(articles))
+
+    def poll() -> tuple[Any, ...]:
+        if not backend.settled.is_set():
+            return backend.status_markdown(), gr.Timer(active=True), gr.skip(), gr.skip()
+        return backend.status_markdown(), gr.Timer(active=False), *library()
 
     def add(files: list[str] | None, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
         paths = [Path(f) for f in files or []]
@@ -79,80 +184,12 @@ def build_ui(backend: Backend) -> gr.Blocks:
             report = f"⚠️ {exc}"
         return report, *library(), None
 
-    with gr.Blocks(title="News Q&A") as demo:
-        gr.Markdown(
-            "## News Q&A\nAsk in your own language; answers cite the article passages they "
-            "rest on, whatever their language."
-        )
-        status = gr.Markdown(backend.status_markdown(), elem_id="status")
-        turns = gr.State([])
-        with gr.Tabs():
-            with gr.Tab("Chat", id="chat"), gr.Row(equal_height=False):
-                with gr.Column(scale=3):
-                    chatbot = gr.Chatbot(
-                        label="Conversation", elem_id="chat", height=480, buttons=["copy"],
-                        feedback_options=None, sanitize_html=True,
-                    )  # fmt: skip
-                    question = gr.Textbox(
-                        placeholder="Ask about the articles, in any language…",
-                        show_label=False, elem_id="question", lines=1, autofocus=True,
-                        max_length=settings.max_question_chars,
-                    )  # fmt: skip
-                    with gr.Row():
-                        send = gr.Button("Ask", variant="primary", elem_id="ask")
-                        stop = gr.Button("Stop", variant="stop", elem_id="stop")
-                        clear = gr.Button("New chat", elem_id="new-chat")
-                    examples = gr.Examples(EXAMPLES, inputs=[question], label="Examples")
-                    with gr.Accordion("Settings", open=False, elem_id="settings"):
-                        top_k = gr.Slider(
-                            1, 20, value=settings.top_k, step=1,
-                            label="Passages retrieved (top-k)",
-                        )  # fmt: skip
-                        langs = gr.Dropdown(
-                            choices=[], value=[], multiselect=True, label="Only articles in",
-                            info="Empty: every language.",
-                        )  # fmt: skip
-                        scores = gr.Checkbox(False, label="Show retrieval scores")
-                with gr.Column(scale=2):
-                    gr.Markdown("### Sources")
-                    sources = gr.HTML(elem_id="sources")
-            with gr.Tab("Library", id="library") as library_tab:
-                table = gr.Dataframe(
-                    headers=LIBRARY_HEADERS, interactive=False, elem_id="library", wrap=True
-                )
-                files = gr.File(
-                    file_count="multiple", file_types=UPLOAD_TYPES, elem_id="upload",
-                    label=f"Add articles ({', '.join(UPLOAD_TYPES)}; up to "
-                    f"{settings.max_upload_files} files of {settings.max_upload_mb:g} MB)",
-                )  # fmt: skip
-                add_button = gr.Button("Add to library", variant="primary", elem_id="add")
-                report = gr.Markdown(elem_id="upload-report")
-
-        inputs = [question, chatbot, turns, top_k, langs, scores]
-        outputs = [chatbot, sources, turns, question]
-        common: dict[str, Any] = {
-            "concurrency_limit": limit, "concurrency_id": "answer", "api_visibility": "private",
-        }  # fmt: skip
-        asked = [
-            question.submit(respond, inputs, outputs, **common),
-            send.click(respond, inputs, outputs, **common),
-            examples.load_input_event.then(respond, inputs, outputs, **common),
-        ]
-        private: dict[str, Any] = {"api_visibility": "private"}
-        stop.click(mark_stopped, [chatbot, turns], [chatbot], cancels=asked, **private)
-        chatbot.clear(lambda: ("", []), None, [sources, turns], cancels=asked, **private)
-        clear.click(
-            lambda: ([], "", [], ""), None, [chatbot, sources, turns, question],
-            cancels=asked, **private,
-        )  # fmt: skip
-        timer = gr.Timer(1.0)
-        timer.tick(poll, None, [status, timer, table, langs], **private)
-        library_tab.select(library, None, [table, langs], **private)
-        add_button.click(
-            add, [files], [report, table, langs, files], concurrency_limit=1, **private
-        )
-        gr.api(ask, api_name="ask", concurrency_limit=limit, concurrency_id="answer")
-    return demo
+    private: dict[str, Any] = {"api_visibility": "private"}
+    timer = gr.Timer(1.0)
+    timer.tick(poll, None, [page.status, timer, page.table, page.langs], **private)
+    page.library_tab.select(library, None, [page.table, page.langs], **private)
+    page.add.click(add, [page.files], [page.report, page.table, page.langs, page.files],
+                   concurrency_limit=1, **private)  # fmt: skip
 
 
 def theme() -> gr.themes.Base:
@@ -164,6 +201,7 @@ def theme() -> gr.themes.Base:
 
 
 def main() -> int:
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # gradio's launch: no calls home
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = Settings()
     redact.install(settings)
@@ -172,9 +210,7 @@ def main() -> int:
     except BotError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    # `kill`, systemd and docker stop with SIGTERM: take it as Ctrl-C, so that the embedded LLM
-    # server this process started (in a session of its own) is stopped with it
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    stop_on_sigterm()  # and so stop the embedded LLM server this process starts
     backend = Backend(settings)
     try:
         backend.start()

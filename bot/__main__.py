@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 import textwrap
 
-from bot.answer import Done, Sources, Token, stream_answer
+from bot.answering.pipeline import stream_answer
+from bot.answering.records import Done, Sources, Token
 from bot.errors import BotError
-from bot.retrieval import Filters
+from bot.retrieval.records import Filters
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,8 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--until", default="", help="only articles dated on or before YYYY-MM-DD")
     parser.add_argument("--top-k", type=int, default=None, help="passages to retrieve")
     args = parser.parse_args(argv)
-    from bot.deps import build_deps
+    from bot.deps import build_deps, stop_on_sigterm
 
+    stop_on_sigterm()  # `kill` stops it as Ctrl-C does, and the LLM server with it
     filters = Filters(args.lang, args.doc, args.since, args.until)
     deps = None
     try:
@@ -71,14 +72,13 @@ def _print_sources(done: Done) -> None:
             print(f"[{c.n}] {c.title} ({c.lang}) {c.source_url}".rstrip())
             print(textwrap.indent(textwrap.fill(c.text, 100), "    "))
             for alt in c.alternatives:
-                print(f"    also in {alt['lang']}: {alt['title']} ({alt['doc_id']})")
+                print(f"    also in {alt.meta.lang}: {alt.meta.title} ({alt.doc_id})")
     elif result.passages and not result.refused:
         print("\nMost relevant passages:")
         for n, hit in enumerate(result.passages[: result.context_n], 1):
-            print(f"[{n}] {hit.meta.get('title', '')} ({hit.meta.get('lang', '')})")
+            print(f"[{n}] {hit.meta.title} ({hit.meta.lang})")
             print(textwrap.indent(textwrap.fill(hit.text, 100), "    "))
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` stops it as Ctrl-C does
     sys.exit(main())

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import signal
 from dataclasses import dataclass
 
-from bot.embeddings import Embedder, make_embedder
-from bot.llm import ChatModel, make_llm
-from bot.retrieval import Retriever
+from bot.index.store import Index, open_index
+from bot.models.embeddings import Embedder, make_embedder
+from bot.models.llm import ChatModel, make_llm
+from bot.retrieval.retriever import Retriever
 from bot.settings import Settings
-from bot.store import Index, open_index
 
 
 @dataclass
@@ -32,3 +33,10 @@ def build_deps(
     embedder = embedder or make_embedder(settings)
     index = open_index(settings, embedder.name, embedder.dim)
     return Deps(settings, embedder, index, Retriever(index, embedder), llm or make_llm(settings))
+
+
+def stop_on_sigterm() -> None:
+    """Take SIGTERM (`kill`, systemd, docker) as Ctrl-C, so that the `finally` which closes the
+    deps runs and stops the embedded LLM server this process started (it runs in a session of
+    its own and would outlive us). For entry points only: call it from `main()`."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)

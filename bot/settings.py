@@ -98,6 +98,13 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(
         40, ge=0, description="Tokens of context repeated when a paragraph is split."
     )
+    index_min_free_mb: float = Field(
+        50.0, ge=0, description="Ingestion stops, before writing an article, when the disk of "
+        "INDEX_DIR would keep less than this free (a full disk mid-write is harder on Chroma); "
+        "0: no check.")  # fmt: skip
+    max_file_mb: float = Field(
+        10.0, gt=0, description="Files larger than this are skipped by ingestion."
+    )
     top_k: int = Field(5, ge=1, le=50, description="Passages retrieved and shown per question.")
     context_passages: int = Field(
         3,
@@ -114,15 +121,6 @@ class Settings(BaseSettings):
     )
     max_question_chars: int = Field(
         2000, ge=10, description="Longer questions are refused with a message."
-    )
-    index_min_free_mb: float = Field(
-        50.0,
-        ge=0,
-        description="Ingestion stops, before writing an article, when the disk of INDEX_DIR "
-        "would keep less than this free (a full disk mid-write is harder on Chroma); 0: no check.",
-    )
-    max_file_mb: float = Field(
-        10.0, gt=0, description="Files larger than this are skipped by ingestion."
     )
 
     ui_host: str = Field(

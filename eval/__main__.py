@@ -43,14 +43,7 @@ def _pairs(items: list[str], what: str) -> dict[str, str]:
     return pairs
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["compare"]:
-        from eval.compare import compare
-
-        return compare(argv[1:])
-    if argv[:1] == ["validate"]:
-        return _validate(argv[1:])
+def _parser() -> argparse.ArgumentParser:
     raw = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
         prog="python -m eval", description=__doc__, formatter_class=raw
@@ -68,14 +61,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--judge-key-env", default="JUDGE_API_KEY",
                         help="environment variable holding the judge's API key")  # fmt: skip
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = parser.parse_args(argv)
+    return parser
 
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["compare"]:
+        from eval.compare import compare
+
+        return compare(argv[1:])
+    if argv[:1] == ["validate"]:
+        return _validate(argv[1:])
+    from bot.deps import stop_on_sigterm
+
+    stop_on_sigterm()  # the run's `finally` stops the embedded LLM server it started
+    try:
+        return _evaluate(_parser().parse_args(argv))
+    except KeyboardInterrupt:
+        print("\n(stopped: the finished questions are kept; the same --out resumes)",
+              file=sys.stderr)  # fmt: skip
+        return 130
+
+
+def _evaluate(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from bot.errors import BotError
     from bot.settings import Settings
     from eval.judge import Judge
-    from eval.metrics import flat
     from eval.pipelines import PIPELINES
     from eval.run import RunConfig, RunError, run
 
@@ -104,9 +117,16 @@ def main(argv: list[str] | None = None) -> int:
     except (RunError, BotError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    figures = flat(summary)
     print(_digest(summary))
     print(f"report: {args.out / 'report.md'}")
+    return _check(summary, thresholds)
+
+
+def _check(summary: dict[str, Any], thresholds: dict[str, float]) -> int:
+    """Exit code for --fail-under: 1 when a figure is below its threshold, 2 for a bad name."""
+    from eval.metrics import flat
+
+    figures = flat(summary)
     unknown = sorted(set(thresholds) - set(figures))
     if unknown:
         print(f"error: unknown metric(s) {', '.join(unknown)}; known: {', '.join(figures)}",

@@ -1,4 +1,5 @@
-"""`python -m eval compare DIR_A DIR_B`: metric deltas and the questions whose outcome changed."""
+"""`python -m eval compare A B`: metric deltas and the questions whose outcome changed. A and B
+are run folders, or summary files such as eval/baselines/dev-ours.json."""
 
 from __future__ import annotations
 
@@ -7,17 +8,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from eval.jsonl import read_jsonl
 from eval.metrics import flat
 
 
 def _load(folder: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """A run's summary and results by question id; a summary file alone (such as the
+    committed ones in eval/baselines/) has no per-question results."""
+    if folder.is_file():
+        return json.loads(folder.read_text(encoding="utf-8")), {}
     summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
-    results = {}
-    for line in (folder / "results.jsonl").read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            item = json.loads(line)
-            results[item["id"]] = item
-    return summary, results
+    return summary, {r["id"]: r for r in read_jsonl(folder / "results.jsonl")}
 
 
 def outcome(result: dict[str, Any] | None) -> str:
@@ -42,7 +43,7 @@ def compare(argv: list[str]) -> int:
         return 2
     try:
         (sum_a, res_a), (sum_b, res_b) = _load(Path(argv[0])), _load(Path(argv[1]))
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     fa, fb = flat(sum_a), flat(sum_b)
@@ -52,6 +53,9 @@ def compare(argv: list[str]) -> int:
         delta = f"{b - a:+9.3f}" if a is not None and b is not None else f"{'':>9}"
         show = lambda v: f"{v:9.3f}" if v is not None else f"{'-':>9}"  # noqa: E731
         print(f"{name:<26} {show(a)} {show(b)} {delta}")
+    if not res_a or not res_b:
+        print("\n(no question-by-question comparison: a summary file holds no results)")
+        return 0
     changed = [
         (i, outcome(res_a.get(i)), outcome(res_b.get(i)))
         for i in dict.fromkeys([*res_a, *res_b])

@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bot.citations import claims_by_source
-from bot.llm import OpenAIChat
+from bot.answering.citations import claims_by_source
+from bot.models.llm import OpenAIChat
 
 PROMPT = """Passages:
 {passages}

@@ -14,9 +14,13 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eval.metrics import percentile
+from eval.questions import Question, load_questions
+
+if TYPE_CHECKING:
+    from bot.deps import Deps
 
 STAGES = ["retrieve_s", "sources_s", "rewrite_s", "first_token_s", "total_s", "tokens_per_s"]
 
@@ -35,22 +39,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--questions", type=Path, required=True)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
-    from bot.answer import answer
-    from bot.deps import build_deps
+    from bot.deps import build_deps, stop_on_sigterm
 
-    questions = [json.loads(line) for line in args.questions.read_text().splitlines() if line]
-    deps = build_deps()
-    rows: list[dict[str, Any]] = []
+    stop_on_sigterm()  # the `finally` below stops the embedded LLM server this run started
+    questions = load_questions(args.questions)
     started = time.perf_counter()
+    deps = build_deps()
     try:
-        for q in questions:
-            result = answer(deps, q["question"], history=q.get("history"))
-            rows.append({"id": q["id"], "refused": result.refused, "error": result.error,
-                         "cited": len(result.citations), **result.timings})  # fmt: skip
-            print(f"{q['id']}: " + " ".join(f"{k}={v:.2f}" for k, v in result.timings.items()),
-                  file=sys.stderr)  # fmt: skip
+        rows = [_timed(deps, q) for q in questions]
         pid = getattr(deps.llm, "server_pid", None)
         server_mb = peak_rss_mb(pid) if pid else None
+    except KeyboardInterrupt:
+        print("(stopped)", file=sys.stderr)
+        return 130
     finally:
         deps.close()
     summary: dict[str, Any] = {"questions": len(rows), "wall_s": time.perf_counter() - started}
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         if values:
             summary[stage] = {
                 "n": len(values),
-                "p50": statistics.median(values),
+                "p50": percentile(values, 0.5),
                 "p95": percentile(values, 0.95),
                 "mean": statistics.fmean(values),
             }
@@ -71,6 +72,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         args.out.write_text(json.dumps({"summary": summary, "rows": rows}, indent=2))
     return 0
+
+
+def _timed(deps: Deps, q: Question) -> dict[str, Any]:
+    from bot.answering.pipeline import answer
+
+    result = answer(deps, q.question, history=q.history)
+    print(f"{q.id}: " + " ".join(f"{k}={v:.2f}" for k, v in result.timings.items()),
+          file=sys.stderr)  # fmt: skip
+    return {"id": q.id, "refused": result.refused, "error": result.error,
+            "cited": len(result.citations), **result.timings}  # fmt: skip
 
 
 if __name__ == "__main__":

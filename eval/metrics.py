@@ -13,13 +13,15 @@ import re
 import unicodedata
 from typing import Any
 
-from bot.citations import cited_numbers
-from bot.language import detect_language
+from bot.answering.citations import cited_numbers
+from bot.answering.refusal import REFUSAL_PHRASES
+from bot.text.language import detect_language
 from eval.questions import Question
 
 _GROUP_SEPARATOR = re.compile(r"(?<=\d)[,.'\u00a0\u202f ](?=\d{3}(?!\d))")
+# The baseline does not mark its refusals: besides the bot's own phrases, these say it.
 _REFUSALS = (
-    "i don't know", "i do not know", "je ne sais pas", "ich weiß es nicht", "ไม่ทราบ",
+    *REFUSAL_PHRASES,
     "does not provide", "do not provide", "doesn't provide", "not mentioned", "no information",
     "does not contain", "doesn't contain", "does not mention", "doesn't mention",
     "cannot answer", "can't answer", "unable to answer", "not specified", "not provided",
@@ -42,7 +44,7 @@ def fact_holds(answer: str, alternatives: list[str]) -> bool:
 def looks_like_refusal(text: str) -> bool:
     """Our pipeline marks refusals itself; this catches the baseline's free-form ones."""
     norm = normalize(text)
-    return not norm or any(phrase in norm for phrase in _REFUSALS)
+    return not norm or any(normalize(phrase) in norm for phrase in _REFUSALS)
 
 
 def _texts(passage: dict[str, Any]) -> list[str]:

@@ -1,4 +1,4 @@
-"""The pipelines an evaluation runs: ours (bot.answer) and the llama-index quickstart baseline.
+"""The pipelines an evaluation runs: ours (bot.answering) and the llama-index quickstart baseline.
 
 Both take a Question and return one result dict (a line of results.jsonl, before scoring).
 """
@@ -10,24 +10,20 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from bot.answering.pipeline import answer
 from bot.deps import Deps, build_deps
-from bot.embeddings import Embedder, make_embedder
-from bot.llm import ChatModel, make_llm
-from bot.retrieval import Hit
+from bot.models.embeddings import Embedder, make_embedder
+from bot.models.llm import ChatModel, make_llm
+from bot.retrieval.context import context_size
+from bot.retrieval.records import Hit, PassageMeta
 from bot.settings import Settings
 from eval.metrics import looks_like_refusal
 from eval.questions import Question
 from ingest.pipeline import ingest_paths
 
 
-def _passage(rank: int, hit: Hit) -> dict[str, Any]:
-    return {
-        "rank": rank,
-        "doc_id": hit.doc_id,
-        "text": hit.text,
-        "score": round(hit.score, 5),
-        "alternatives": [{"doc_id": a.doc_id, "text": a.text} for a in hit.alternatives],
-    }
+def _ranking(hits: list[Hit]) -> list[dict[str, Any]]:
+    return [{"rank": rank, **hit.to_dict()} for rank, hit in enumerate(hits, 1)]
 
 
 class Ours:
@@ -43,19 +39,16 @@ class Ours:
         self.k = settings.top_k
 
     def run(self, q: Question) -> dict[str, Any]:
-        from bot.answer import _context_size, answer
-
         if self.retrieval_only:
             # no LLM to rewrite a follow-up: earlier user turns are added to the query instead
             asked = [t["content"] for t in q.history if t.get("role") == "user"]
             hits, seconds = self.deps.retriever.search(" ".join([*asked, q.question]), self.k)
-            n = _context_size(hits, self.settings.context_passages, self.settings.context_tokens)
-            ranking = [_passage(i, h) for i, h in enumerate(hits, 1)]
+            n = context_size(hits, self.settings.context_passages, self.settings.context_tokens)
+            ranking = _ranking(hits)
             return {"retrieval_only": True, "ranking": ranking, "retrieved": ranking[:n],
                     "timings": {"retrieve_s": seconds}}  # fmt: skip
         result = answer(self.deps, q.question, q.history, top_k=self.k)
-        ranking = [_passage(i, h) for i, h in enumerate(result.passages, 1)]
-        by_n = {p["rank"]: p for p in ranking}
+        ranking = _ranking(result.passages)
         return {
             "answer": result.text,
             "raw_answer": result.raw_text,
@@ -65,15 +58,7 @@ class Ours:
             "standalone_question": result.standalone_question,
             "ranking": ranking,
             "retrieved": ranking[: result.context_n],
-            "citations": [
-                {
-                    "n": c.n,
-                    "doc_id": c.doc_id,
-                    "text": c.text,
-                    "alternatives": by_n[c.n]["alternatives"],
-                }
-                for c in result.citations
-            ],
+            "citations": [{"n": c.n, **c.passage.to_dict()} for c in result.citations],
             "timings": {
                 k: result.timings[k]
                 for k in ("retrieve_s", "first_token_s", "total_s")
@@ -114,11 +99,11 @@ class Baseline:
         bundle = QueryBundle(q.question)  # the starter tutorial keeps no conversation
         nodes = self.engine.retrieve(bundle)
         timings = {"retrieve_s": time.perf_counter() - started}
-        ranking = [
-            {"rank": i, "doc_id": n.node.metadata.get("doc_id", ""), "text": n.node.get_content(),
-             "score": round(float(n.score or 0.0), 5), "alternatives": []}
-            for i, n in enumerate(nodes, 1)
-        ]  # fmt: skip
+        ranking = _ranking([
+            Hit(n.node.node_id, n.node.get_content(),
+                PassageMeta(doc_id=str(n.node.metadata.get("doc_id", ""))), float(n.score or 0.0))
+            for n in nodes
+        ])  # fmt: skip
         if self.retrieval_only:
             return {"retrieval_only": True, "ranking": ranking, "retrieved": ranking,
                     "timings": timings}  # fmt: skip
@@ -163,6 +148,11 @@ def _embedding(embedder: Embedder) -> Any:
     return NanoEmbedding(embedder)
 
 
+def _as_dicts(messages: Sequence[Any]) -> list[dict[str, str]]:
+    """llama-index ChatMessages as OpenAI-style messages."""
+    return [{"role": str(m.role.value), "content": m.content or ""} for m in messages]
+
+
 def _llm(model: ChatModel, max_tokens: int) -> Any:
     """Our ChatModel as a llama-index chat LLM, so llama-index picks its chat QA prompt."""
     from llama_index.core.base.llms.types import (
@@ -174,9 +164,6 @@ def _llm(model: ChatModel, max_tokens: int) -> Any:
     from llama_index.core.llms import CustomLLM
     from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
     from pydantic import PrivateAttr
-
-    def as_dicts(messages: Sequence[ChatMessage]) -> list[dict[str, str]]:
-        return [{"role": str(m.role.value), "content": m.content or ""} for m in messages]
 
     class Wrapped(CustomLLM):
         _model: Any = PrivateAttr()
@@ -191,14 +178,14 @@ def _llm(model: ChatModel, max_tokens: int) -> Any:
 
         @llm_chat_callback()
         def chat(self, messages: Sequence[ChatMessage], **kw: Any) -> ChatResponse:
-            text = self._model.complete(as_dicts(messages), max_tokens)
+            text = self._model.complete(_as_dicts(messages), max_tokens)
             return ChatResponse(message=ChatMessage(role="assistant", content=text))
 
         @llm_chat_callback()
         def stream_chat(self, messages: Sequence[ChatMessage], **kw: Any) -> Iterator[ChatResponse]:
             def gen() -> Iterator[ChatResponse]:
                 text = ""
-                for piece in self._model.stream(as_dicts(messages), max_tokens):
+                for piece in self._model.stream(_as_dicts(messages), max_tokens):
                     text += piece
                     yield ChatResponse(
                         message=ChatMessage(role="assistant", content=text), delta=piece

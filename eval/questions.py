@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eval.jsonl import iter_jsonl
+
 REQUIRED = {"id": str, "question": str, "lang": str, "answerable": bool,
             "expected_docs": list, "gold": list, "facts": list}  # fmt: skip
 OPTIONAL = {"history": list}
@@ -82,18 +84,14 @@ def _problems(item: Any, seen: set[str]) -> list[str]:
 
 def load_questions(path: Path) -> list[Question]:
     """Every question of `path`, or QuestionFileError naming each bad line and why."""
+    questions, errors, seen = [], [], set[str]()
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = list(iter_jsonl(path))
     except (OSError, UnicodeDecodeError) as exc:
         raise QuestionFileError(f"{path}: cannot read: {exc}") from exc
-    questions, errors, seen = [], [], set[str]()
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            errors.append(f"{path}:{number}: not JSON ({exc.msg} at column {exc.colno})")
+    for number, item in lines:
+        if isinstance(item, json.JSONDecodeError):
+            errors.append(f"{path}:{number}: not JSON ({item.msg} at column {item.colno})")
             continue
         problems = _problems(item, seen)
         if problems:

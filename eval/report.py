@@ -33,20 +33,34 @@ def write_report(
     questions: list[Question],
     reference: dict[str, Any] | None,
 ) -> None:
-    metrics, counts = summary["metrics"], summary["counts"]
-    ref = reference["metrics"] if reference else {}
-    head = ["| metric | " + _name(summary) + " | n |"]
-    if reference:
-        head = [f"| metric | {_name(summary)} | n | {_name(reference)} | n |"]
     lines = [
         f"# Evaluation: {summary['questions_file']}",
         "",
         f"{summary['done']} of {summary['questions']} questions done, {summary['errors']} "
         f"errors; finished {summary['finished']}. k is the number of passages retrieved.",
         "",
-        *head,
-        "|---|---|---|" + ("---|---|" if reference else ""),
+        *_metrics_table(summary, reference),
+        "",
+        *_latency_table(summary, reference),
     ]
+    if summary["error_kinds"]:
+        lines += [
+            "",
+            "Errors: " + ", ".join(f"{k} ×{v}" for k, v in summary["error_kinds"].items()),
+        ]
+    if _plot(out / "metrics.png", summary, reference):
+        lines += ["", "![metrics](metrics.png)"]
+    lines += ["", *_questions_table(results, questions)]
+    (out / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _metrics_table(summary: dict[str, Any], reference: dict[str, Any] | None) -> list[str]:
+    metrics, counts = summary["metrics"], summary["counts"]
+    ref = reference["metrics"] if reference else {}
+    head = ["| metric | " + _name(summary) + " | n |"]
+    if reference:
+        head = [f"| metric | {_name(summary)} | n | {_name(reference)} | n |"]
+    lines = [*head, "|---|---|---|" + ("---|---|" if reference else "")]
     for name in RATE_METRICS:
         if metrics.get(name) is None and ref.get(name) is None:
             continue
@@ -55,12 +69,12 @@ def write_report(
         if reference:
             row += f" {show(ref.get(name))} | {reference['counts'].get(name, 0)} |"
         lines.append(row)
+    return lines
+
+
+def _latency_table(summary: dict[str, Any], reference: dict[str, Any] | None) -> list[str]:
     extra = " reference p50 | reference p95 |" if reference else ""
-    lines += [
-        "",
-        "| latency | p50 | p95 |" + extra,
-        "|---|---|---|" + ("---|---|" if reference else ""),
-    ]
+    lines = ["| latency | p50 | p95 |" + extra, "|---|---|---|" + ("---|---|" if reference else "")]
     for name in TIMINGS:
         stats = summary["latency"].get(name, {})
         row = f"| {name} | {_secs(stats.get('p50'))} | {_secs(stats.get('p95'))} |"
@@ -68,16 +82,13 @@ def write_report(
             other = reference["latency"].get(name, {})
             row += f" {_secs(other.get('p50'))} | {_secs(other.get('p95'))} |"
         lines.append(row)
-    if summary["error_kinds"]:
-        lines += [
-            "",
-            "Errors: " + ", ".join(f"{k} ×{v}" for k, v in summary["error_kinds"].items()),
-        ]
-    if _plot(out / "metrics.png", summary, reference):
-        lines += ["", "![metrics](metrics.png)"]
-    lines += ["", "## Questions", "",
-              "| id | lang | outcome | gold rank | doc rank | facts | cited | question |",
-              "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    return lines
+
+
+def _questions_table(results: list[dict[str, Any]], questions: list[Question]) -> list[str]:
+    lines = ["## Questions", "",
+             "| id | lang | outcome | gold rank | doc rank | facts | cited | question |",
+             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     expected = {q.id: q for q in questions}
     for r in results:
         s, q = r.get("scores", {}), expected[r["id"]]
@@ -95,7 +106,7 @@ def write_report(
             f"| {r['id']} | {q.lang} | {outcome} | {s.get('gold_rank') or '–'} | "
             f"{s.get('doc_rank') or '–'} | {facts} | {cited} | {q.question.replace('|', '/')} |"
         )
-    (out / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return lines
 
 
 def _plot(path: Path, summary: dict[str, Any], reference: dict[str, Any] | None) -> bool:

@@ -13,6 +13,7 @@ from typing import Any
 from tqdm import tqdm
 
 from bot.settings import Settings
+from eval.jsonl import read_jsonl
 from eval.judge import Judge
 from eval.metrics import score, summarize
 from eval.questions import Question
@@ -49,16 +50,11 @@ class RunConfig:
 
 
 def _read_results(path: Path) -> dict[str, dict[str, Any]]:
-    done: dict[str, dict[str, Any]] = {}
-    if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                try:
-                    item = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # a line cut short by a kill: that question runs again
-                done[item["id"]] = item
-    return done
+    """Results already written; a line cut short by a kill is skipped (that question runs
+    again)."""
+    if not path.exists():
+        return {}
+    return {item["id"]: item for item in read_jsonl(path, skip_bad=True)}
 
 
 def run(

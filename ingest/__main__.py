@@ -16,9 +16,9 @@ import logging
 import sys
 from pathlib import Path
 
-from bot import redact
 from bot.errors import BotError
 from bot.settings import Settings
+from bot.text import redact
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,13 +57,13 @@ def _ingest(settings: Settings, paths: list[Path], prune: bool, progress: bool) 
 
 
 def _inspect(settings: Settings, check: bool) -> int:
-    from bot.embeddings import make_embedder
-    from bot.store import open_index
+    from bot.index.store import open_index
+    from bot.models.embeddings import make_embedder
 
     embedder = make_embedder(settings)
     index = open_index(settings, embedder.name, embedder.dim)
     if check:
-        from bot import search_state
+        from bot.index import search_state
 
         problems = index.problems()
         if not search_state.is_current(index):

@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import pairwise
+
+from bot.text.sentences import spans_after, split_sentences
+from bot.text.thai import has_thai, thai_words
 
 TokenCounter = Callable[[str], int]
 
@@ -30,76 +32,12 @@ class _Unit:
     para: int
 
 
-# Words after which a full stop does not end the sentence.
-_ABBREVIATIONS = {
-    "mr", "mrs", "ms", "dr", "prof", "assoc", "no", "nos", "nr", "st", "vs", "etc", "e.g", "i.e",
-    "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec",
-    "z.b", "u.a", "bzw", "ca", "vgl", "mme", "mlle", "m", "n°", "art", "str", "gen", "col", "sen",
-}  # fmt: skip
-_BOUNDARY = re.compile(r"[.!?…]+[\"'”»)\]]*\s+(?=[\"'“«(\[]?[\w])")
-_THAI = re.compile(r"[\u0e00-\u0e7f]")
-_LETTER = re.compile(r"[^\W\d_]")
-
-
-def is_thai(text: str) -> bool:
-    letters = len(_LETTER.findall(text))
-    return letters > 0 and len(_THAI.findall(text)) / letters > 0.3
-
-
-def split_sentences(paragraph: str, lang: str = "") -> list[tuple[int, int]]:
-    """Sentence spans (start, end) in `paragraph`; they cover it without gaps."""
-    if is_thai(paragraph):
-        return _thai_sentences(paragraph)
-    spans: list[tuple[int, int]] = []
-    start = 0
-    for match in _BOUNDARY.finditer(paragraph):
-        before = paragraph[start : match.start()].split()
-        word = before[-1].lower().rstrip(".") if before else ""
-        nxt = paragraph[match.end() : match.end() + 1]
-        if word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha()):
-            continue
-        if lang == "de" and word.isdigit():  # German ordinals: "zum 70. Jahrestag"
-            continue
-        if not (nxt.isupper() or nxt.isdigit() or not nxt.isalpha()):
-            continue
-        spans.append((start, match.end()))
-        start = match.end()
-    if start < len(paragraph):
-        spans.append((start, len(paragraph)))
-    return spans
-
-
-def _thai_sentences(paragraph: str) -> list[tuple[int, int]]:
-    from pythainlp.tokenize import sent_tokenize
-
-    spans: list[tuple[int, int]] = []
-    pos = 0
-    for sentence in map(str, sent_tokenize(paragraph, engine="crfcut")):
-        found = paragraph.find(sentence, pos)
-        if found < 0:  # the tokenizer altered the text: fall back to spaces
-            return _spans(paragraph, re.compile(r"(?<=\S)\s+"))
-        spans.append((pos, found + len(sentence)))
-        pos = found + len(sentence)
-    if pos < len(paragraph):
-        spans.append((pos, len(paragraph)))
-    return [s for s in spans if paragraph[s[0] : s[1]].strip()] or [(0, len(paragraph))]
-
-
-def _spans(text: str, separator: re.Pattern[str]) -> list[tuple[int, int]]:
-    """Pieces of `text` that end just after each separator match."""
-    cuts = [m.end() for m in separator.finditer(text) if 0 < m.end() < len(text)]
-    bounds = [0, *cuts, len(text)]
-    return [(a, b) for a, b in pairwise(bounds) if a < b]
-
-
 _SPLITTERS = [re.compile(r"(?<=[;:])\s+"), re.compile(r"(?<=,)\s+"), re.compile(r"(?<=\S)\s+")]
 
 
 def _thai_words(text: str) -> list[tuple[int, int]]:
-    from pythainlp.tokenize import word_tokenize
-
     spans, pos = [], 0
-    for word in word_tokenize(text, engine="newmm", keep_whitespace=True):
+    for word in thai_words(text, keep_whitespace=True):
         spans.append((pos, pos + len(word)))
         pos += len(word)
     return spans if pos == len(text) else []
@@ -113,9 +51,9 @@ def _fit(
     if count(piece) <= size:
         return [(start, end)]
     if level < len(_SPLITTERS):
-        parts = _spans(piece, _SPLITTERS[level])
+        parts = spans_after(piece, _SPLITTERS[level])
     elif level == len(_SPLITTERS):
-        parts = _thai_words(piece) if _THAI.search(piece) else []
+        parts = _thai_words(piece) if has_thai(piece) else []
     else:  # no break at all: cut by characters
         step = max(1, len(piece) // 2)
         parts = [(0, step), (step, len(piece))]

@@ -8,8 +8,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bot.language import detect_language
-from ingest.chunking import split_sentences
+from bot.text.language import detect_language
+from bot.text.sentences import split_sentences
 from ingest.clean import Cleaned
 
 _TITLE_MAX = 120

@@ -18,11 +18,12 @@ from typing import Any
 
 from tqdm import tqdm
 
-from bot import search_state, store_errors
-from bot.embeddings import Embedder, make_embedder
 from bot.errors import BotError
+from bot.index import errors as store_errors
+from bot.index import search_state
+from bot.index.store import Index, open_index
+from bot.models.embeddings import Embedder, make_embedder
 from bot.settings import Settings
-from bot.store import Index, open_index
 from ingest.chunking import Passage, chunk_text
 from ingest.clean import clean_article
 from ingest.metadata import ArticleMeta, content_hash, describe

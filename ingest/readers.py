@@ -17,7 +17,6 @@ class SkipFile(Exception):
 @dataclass
 class RawArticle:
     text: str
-    kind: str
     # Metadata the format itself carries (HTML <title>, <meta> date, canonical URL ...).
     meta: dict[str, str] = field(default_factory=dict)
 
@@ -58,7 +57,7 @@ def read_article(path: Path, max_bytes: int) -> tuple[RawArticle, bytes]:
         )
     data = path.read_bytes()
     if kind == "pdf":
-        article = RawArticle(_pdf_text(data), kind)
+        article = RawArticle(_pdf_text(data))
     else:
         text = decode_text(data)
         if kind == "html":
@@ -66,7 +65,7 @@ def read_article(path: Path, max_bytes: int) -> tuple[RawArticle, bytes]:
         elif kind == "markdown":
             article = _markdown(text)
         else:
-            article = RawArticle(text, kind)
+            article = RawArticle(text)
     if not article.text.strip():
         raise SkipFile(
             "no text in the file" if kind != "pdf" else "no extractable text (scanned PDF?)"
@@ -116,7 +115,7 @@ def _markdown(text: str) -> RawArticle:
     """Markdown to plain lines: headings lose their '#', links keep their words."""
     heading = _MD_HEADING.search(text)
     plain = _MD_EMPHASIS.sub("", _MD_LINK.sub(r"\1", _MD_HEADING.sub(r"\1", text)))
-    return RawArticle(plain, "markdown", {"title": heading.group(1)} if heading else {})
+    return RawArticle(plain, {"title": heading.group(1)} if heading else {})
 
 
 def _html(html: str) -> RawArticle:
@@ -126,14 +125,14 @@ def _html(html: str) -> RawArticle:
         html, include_comments=False, include_tables=True, with_metadata=True
     )
     if doc is None:
-        return RawArticle("", "html")
+        return RawArticle("")
     data = doc.as_dict() if hasattr(doc, "as_dict") else dict(doc)
     meta = {
         key: str(data[key])
         for key in ("title", "date", "url", "sitename", "author")
         if data.get(key)
     }
-    return RawArticle(str(data.get("text") or ""), "html", meta)
+    return RawArticle(str(data.get("text") or ""), meta)
 
 
 def _pdf_text(data: bytes) -> str:

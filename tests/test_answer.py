@@ -6,11 +6,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.answer import Done, Sources, Token, answer, stream_answer
+from bot.answering.pipeline import answer, stream_answer
+from bot.answering.records import Done, Sources, Token
 from bot.deps import Deps, build_deps
 from bot.errors import BotError
-from bot.llm import FakeChat, Message
-from bot.retrieval import Filters, Hit, fold_translations
+from bot.models.llm import FakeChat, Message
+from bot.retrieval.records import Filters, Hit, PassageMeta
+from bot.retrieval.translations import fold_translations
 from bot.settings import Settings
 
 
@@ -115,7 +117,7 @@ def test_filters_restrict_language_article_and_date(fake_settings: Settings) -> 
     deps, _ = _deps(fake_settings)
     retriever = deps.retriever
     hits, _ = retriever.search("Hai Phong", 10, Filters(lang=["fr"]))
-    assert hits and {h.meta["lang"] for h in hits} == {"fr"}
+    assert hits and {h.meta.lang for h in hits} == {"fr"}
     hits, _ = retriever.search("Hai Phong", 10, Filters(doc_ids=["004_7234e428cdcd5127"]))
     assert hits and {h.doc_id for h in hits} == {"004_7234e428cdcd5127"}
     hits, _ = retriever.search("Hai Phong", 10, Filters(date_from="2025-01-01"))
@@ -132,7 +134,7 @@ def test_exact_codes_are_found_by_the_lexical_side(fake_settings: Settings) -> N
 
 
 def _hit(doc: str, story: str, index: int, n: int = 4) -> Hit:
-    meta = {"doc_id": doc, "story_id": story, "chunk_index": index, "n_chunks": n}
+    meta = PassageMeta(doc_id=doc, story_id=story, chunk_index=index, n_chunks=n)
     return Hit(f"{doc}:{index}", f"text {doc} {index}", meta, 0.0)
 
 

@@ -12,6 +12,8 @@ from gradio_client import Client
 
 from tests.conftest import ROOT, RunningApp, start_app, stop_app
 
+pytestmark = pytest.mark.system  # `make check` leaves it out
+
 QUESTION = "What did To Lam ask of Hai Phong?"
 
 

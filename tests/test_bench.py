@@ -9,6 +9,8 @@ import pytest
 
 from eval.bench import main
 
+pytestmark = pytest.mark.system  # `make check` leaves it out
+
 
 def test_bench_runs_small(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "bench.json"

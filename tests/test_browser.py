@@ -17,6 +17,8 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.conftest import RunningApp
 
+pytestmark = pytest.mark.system  # `make check` leaves it out
+
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 FLAGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

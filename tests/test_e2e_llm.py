@@ -7,11 +7,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.answer import answer
+from bot.answering.pipeline import answer
 from bot.deps import Deps, build_deps
-from bot.language import detect_question_language
 from bot.settings import Settings
+from bot.text.language import detect_question_language
 from ingest.pipeline import Summary
+
+pytestmark = pytest.mark.system  # `make check` leaves it out
 
 
 @pytest.fixture(scope="module")

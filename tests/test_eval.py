@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.llm import FakeChat
+from bot.models.llm import FakeChat
 from bot.settings import Settings
 from eval.__main__ import main
 from eval.judge import Judge

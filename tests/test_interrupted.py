@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.embeddings import FakeEmbedder
-from bot.store import open_index
+from bot.index.store import open_index
+from bot.models.embeddings import FakeEmbedder
 from ingest.pipeline import ingest_paths
 from tests.conftest import ROOT, make_settings
 
@@ -23,7 +23,7 @@ VICTIM = "003_b526725865409856"
 _CHILD = """
 import os, sys
 from pathlib import Path
-from bot.store import Index
+from bot.index.store import Index
 from ingest.pipeline import ingest_paths
 from tests.conftest import make_settings
 

@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from bot.answer import Token, answer, stream_answer
+from bot.answering.pipeline import answer, stream_answer
+from bot.answering.records import Token
 from bot.deps import build_deps
 from bot.errors import BotError
-from bot.llm import OpenAIChat, make_llm
+from bot.models.llm import OpenAIChat, make_llm
 from bot.settings import Settings
 from tests.conftest import ROOT
 from tests.fake_openai import FakeOpenAI
@@ -91,6 +92,7 @@ def test_a_slow_llm_times_out_with_the_setting_named(
         list(chat.stream([{"role": "user", "content": "hi"}], 10))
 
 
+@pytest.mark.system
 def test_cli_streams_then_lists_sources_and_gives_json(
     fake_settings: Settings, server: FakeOpenAI, tmp_path: Path
 ) -> None:
@@ -111,9 +113,22 @@ def test_cli_streams_then_lists_sources_and_gives_json(
     assert data["citations"][0]["n"] == 1 and data["passages"][0]["given_to_model"] is True
 
 
+@pytest.mark.system
 def test_cli_reports_a_bad_question_without_a_traceback(fake_settings: Settings) -> None:
     env = {**os.environ, "INDEX_DIR": str(fake_settings.index_dir), "EMBEDDER": "fake",
            "LLM_BACKEND": "fake"}  # fmt: skip
     done = subprocess.run([sys.executable, "-m", "bot", "   "], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == 2 and "empty" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_one_client_and_connection_pool_serves_every_call(
+    fake_settings: Settings, server: FakeOpenAI
+) -> None:
+    llm = make_llm(_settings(fake_settings, server))
+    assert isinstance(llm, OpenAIChat)
+    server.replies.extend(["one", "two"])
+    first = llm._client()
+    assert llm.complete([{"role": "user", "content": "hi"}], 4) == "one"
+    assert llm.complete([{"role": "user", "content": "hi"}], 4) == "two"
+    assert llm._client() is first

@@ -11,17 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from bot.answer import build_messages
-from bot.prompts import render
-from bot.retrieval import Hit
+from bot.answering.prompts import build_messages, render
+from bot.retrieval.records import Hit, PassageMeta
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 
 HITS = [
     Hit("a:1:0000", "Le camarade Ho Duc Phoc, vice-Premier ministre, a pris la parole.",
-        {"title": "Construire Hai Phong", "lang": "fr"}, 0.1),
+        PassageMeta(title="Construire Hai Phong", lang="fr"), 0.1),
     Hit("b:1:0000", "Hai Phong strives to become a highly developed city.",
-        {"title": "Building Hai Phong", "lang": "en"}, 0.1),
+        PassageMeta(title="Building Hai Phong", lang="en"), 0.1),
 ]  # fmt: skip
 
 

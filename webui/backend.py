@@ -11,14 +11,14 @@ from typing import Any
 
 import numpy as np
 
-from bot.answer import Answer
-from bot.citations import claims_by_source
+from bot.answering.citations import claims_by_source
+from bot.answering.records import Answer
 from bot.deps import Deps, build_deps
-from bot.embeddings import Embedder, make_embedder
 from bot.errors import BotError
-from bot.llm import ChatModel, make_llm
+from bot.index.errors import IndexUnavailable
+from bot.models.embeddings import Embedder, make_embedder
+from bot.models.llm import ChatModel, make_llm
 from bot.settings import Settings
-from bot.store_errors import IndexUnavailable
 from ingest.pipeline import Summary, ingest_paths
 from ingest.readers import find_files
 from webui.library import place, plan_uploads, take_back, upload_report
@@ -27,7 +27,30 @@ from webui.sources import embedding_similarity, supporting_spans
 log = logging.getLogger("newsqa.app")
 WAIT_S = 900  # longest a question waits for the index and model to get ready
 RETRY_S = 5.0  # seconds between attempts to reach a Chroma server that is down at start
-_VECTOR_CACHE = 20_000
+
+
+class VectorCache:
+    """Passage-side vectors of sentences, computed once: highlighting embeds the same cited
+    sentences again and again. Safe to share between the UI's worker threads: the model runs
+    outside the lock, and a caller never reads back what another one may have evicted."""
+
+    def __init__(self, embed: Callable[[list[str]], np.ndarray], limit: int = 20_000) -> None:
+        self.embed, self.limit = embed, limit
+        self._vectors: dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, sentences: list[str]) -> np.ndarray:
+        with self._lock:
+            known = {s: self._vectors[s] for s in sentences if s in self._vectors}
+        missing = [s for s in dict.fromkeys(sentences) if s not in known]
+        if missing:
+            fresh = dict(zip(missing, self.embed(missing), strict=True))
+            known.update(fresh)
+            with self._lock:
+                if len(self._vectors) + len(fresh) > self.limit:
+                    self._vectors.clear()
+                self._vectors.update(fresh)
+        return np.stack([known[s] for s in sentences])
 
 
 class Backend:
@@ -47,7 +70,7 @@ class Backend:
         self.settled = threading.Event()  # nothing more will happen in the background
         self._upload_lock = threading.Lock()
         self._closing = threading.Event()
-        self._vectors: dict[str, np.ndarray] = {}
+        self._sentences: VectorCache | None = None  # passage sentences' vectors
 
     # -- start-up --------------------------------------------------------------------------------
     def start(self) -> threading.Thread:
@@ -131,27 +154,16 @@ class Backend:
     # -- answers ---------------------------------------------------------------------------------
     def highlights(self, deps: Deps, result: Answer) -> dict[int, list[tuple[int, int]]]:
         """The sentence of each cited passage closest to what the answer took from it."""
-        similarity = embedding_similarity(deps.embedder.embed_query, self._embed_cached)
+        if self._sentences is None:  # one embedder for the backend's life
+            self._sentences = VectorCache(deps.embedder.embed_passages)
+        similarity = embedding_similarity(deps.embedder.embed_query, self._sentences)
         out: dict[int, list[tuple[int, int]]] = {}
         for n, claims in claims_by_source(result.text).items():
             if 1 <= n <= len(result.passages):
                 hit = result.passages[n - 1]
-                lang = str(hit.meta.get("lang", ""))
-                title = str(hit.meta.get("title", ""))
-                out[n] = supporting_spans(hit.text, lang, claims, similarity, title)
+                out[n] = supporting_spans(hit.text, hit.meta.lang, claims, similarity,
+                                          hit.meta.title)  # fmt: skip
         return out
-
-    def _embed_cached(self, sentences: list[str]) -> np.ndarray:
-        assert self.deps is not None
-        missing = [s for s in dict.fromkeys(sentences) if s not in self._vectors]
-        if missing:
-            if len(self._vectors) > _VECTOR_CACHE:
-                self._vectors.clear()
-            for sentence, vector in zip(
-                missing, self.deps.embedder.embed_passages(missing), strict=True
-            ):
-                self._vectors[sentence] = vector
-        return np.stack([self._vectors[s] for s in sentences])
 
     # -- library ---------------------------------------------------------------------------------
     def articles(self) -> dict[str, dict[str, Any]]:

@@ -9,9 +9,10 @@ from typing import Any
 
 import gradio as gr
 
-from bot.answer import Answer, Done, Sources, Token, answer, stream_answer
+from bot.answering.pipeline import answer, stream_answer
+from bot.answering.records import Answer, Done, Sources, Token
 from bot.errors import BotError
-from bot.retrieval import Filters
+from bot.retrieval.records import Filters
 from webui.backend import Backend
 from webui.sources import SourcesView, sources_html
 
@@ -77,7 +78,8 @@ def make_respond(backend: Backend) -> Callable[..., Generator[tuple[Any, ...], N
                     yield list(chat), gr.skip(), turns, gr.skip()
                 elif isinstance(event, Done):
                     result = event.answer
-            assert result is not None
+            if result is None:
+                raise RuntimeError("the answer stream ended without its answer")
             shown = f"⚠️ {result.text}" if result.error and not text else result.text
             if result.error and text:
                 shown = result.text.replace(result.error, f"⚠️ {result.error}")
@@ -118,7 +120,8 @@ def make_ask(backend: Backend) -> Callable[..., dict[str, Any]]:
             languages: comma-separated article language codes to search, e.g. "fr,de"; empty: all
             history: earlier turns, [{"role": "user"|"assistant", "content": "..."}]
         Returns:
-            the answer, whether the bot declined, its citations and every retrieved passage
+            the answer, whether the bot declined, its citations and every retrieved passage;
+            when the LLM fails mid-reply, the words it wrote and the `error`
         """
         try:
             deps = backend.wait()
@@ -130,7 +133,8 @@ def make_ask(backend: Backend) -> Callable[..., dict[str, Any]]:
             raise gr.Error(str(exc), print_exception=False) from None
         if result.error:
             log.warning("/ask failed: %s", result.error)
-            raise gr.Error(result.error, print_exception=False)
-        return result.to_dict()
+            if result.text == result.error:  # nothing came before the error: no answer at all
+                raise gr.Error(result.error, print_exception=False)
+        return result.to_dict()  # a reply cut short keeps its words, with `error` set
 
     return ask

@@ -13,9 +13,9 @@ from typing import Any
 
 from bot.errors import BotError
 from bot.settings import Settings
+from bot.text.language import language_name
 from ingest.pipeline import FileResult
 from ingest.readers import SUPPORTED
-from webui.sources import language_label
 
 UPLOAD_TYPES = sorted(SUPPORTED)
 
@@ -28,7 +28,7 @@ def library_rows(articles: dict[str, dict[str, Any]]) -> list[list[Any]]:
     rows = [
         [
             str(rec.get("title") or doc_id),
-            language_label(str(rec.get("lang", ""))),
+            language_name(str(rec.get("lang", ""))),
             str(rec.get("date") or ""),
             int(rec.get("n_passages") or 0),
             doc_id,
@@ -41,7 +41,7 @@ def library_rows(articles: dict[str, dict[str, Any]]) -> list[list[Any]]:
 
 def language_choices(articles: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:
     codes = {str(rec.get("lang", "")) for rec in articles.values() if rec.get("version")} - {""}
-    return sorted((language_label(code), code) for code in codes)
+    return sorted((language_name(code), code) for code in codes)
 
 
 def safe_name(name: str) -> str:

@@ -12,25 +12,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bot.language import NAMES
-from bot.retrieval import Hit
-from ingest.chunking import split_sentences
-
-
-def sentence_spans(text: str, lang: str = "") -> list[tuple[int, int]]:
-    """(start, end) of each sentence of a passage, white space trimmed."""
-    spans: list[tuple[int, int]] = []
-    offset = 0
-    for line in text.split("\n"):
-        for start, end in split_sentences(line, lang):
-            piece = line[start:end]
-            left = len(piece) - len(piece.lstrip())
-            right = len(piece.rstrip())
-            if right > left:
-                spans.append((offset + start + left, offset + start + right))
-        offset += len(line) + 1
-    return spans
-
+from bot.retrieval.records import Hit
+from bot.text.language import language_name
+from bot.text.sentences import sentence_spans
 
 Similarity = Callable[[list[str], list[str]], np.ndarray]
 
@@ -78,10 +62,6 @@ def _safe_url(url: str) -> str:
     return url if re.match(r"^https?://[^\s\"'<>]+$", url or "") else ""
 
 
-def language_label(code: str) -> str:
-    return NAMES.get(code, code or "unknown language")
-
-
 @dataclass
 class SourcesView:
     """What the sources panel shows; `phase` is retrieving, answering, done or refused."""
@@ -125,11 +105,11 @@ def _card(view: SourcesView, n: int, hit: Hit) -> tuple[bool, int, str]:
         status = "read, not cited"
     else:
         status = "retrieved, not read"
-    details = [language_label(str(meta.get("lang", ""))), str(meta.get("date") or "no date")]
+    details = [language_name(meta.lang), meta.date or "no date"]
     if view.show_scores:
         ranks = f"dense #{hit.dense_rank or '-'}, lexical #{hit.lexical_rank or '-'}"
         details.append(f"score {hit.score:.4f} ({ranks})")
-    url = _safe_url(str(meta.get("source_url", "")))
+    url = _safe_url(meta.source_url)
     link = (
         f' · <a href="{html.escape(url, quote=True)}" target="_blank" '
         f'rel="noopener noreferrer nofollow">source</a>'
@@ -138,12 +118,10 @@ def _card(view: SourcesView, n: int, hit: Hit) -> tuple[bool, int, str]:
     )
     also = ""
     if hit.alternatives:
-        names = ", ".join(
-            f"{language_label(str(a.meta.get('lang', '')))} ({a.doc_id})" for a in hit.alternatives
-        )
+        names = ", ".join(f"{language_name(a.meta.lang)} ({a.doc_id})" for a in hit.alternatives)
         also = f'<p class="nqa-alt">Also in {html.escape(names)}</p>'
     text = marked(hit.text, view.highlights.get(n, []))
-    title = html.escape(str(meta.get("title") or hit.doc_id))
+    title = html.escape(meta.title or hit.doc_id)
     return (
         cited,
         n,

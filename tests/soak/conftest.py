@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from bot.local_llm import free_port
+from bot.net import free_port
 from tests.conftest import ROOT
 
 REPORT: dict[str, Any] = {}

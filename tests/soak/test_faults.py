@@ -16,9 +16,9 @@ import pytest
 from gradio_client import Client
 from playwright.sync_api import Browser, expect
 
-from bot.embeddings import FakeEmbedder
+from bot.index.store import open_index
+from bot.models.embeddings import FakeEmbedder
 from bot.settings import Settings
-from bot.store import open_index
 from tests.conftest import CORPUS, ROOT, start_app, stop_app
 from tests.soak.conftest import REPORT, Process, chroma_process, fake_llm_process
 from tests.test_browser import TIMEOUT_MS, browser  # noqa: F401  (the Chromium fixture)

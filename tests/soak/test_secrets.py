@@ -11,8 +11,8 @@ import pytest
 from gradio_client import Client
 from pydantic import SecretStr
 
-from bot import redact
 from bot.settings import Settings
+from bot.text import redact
 from tests.conftest import start_app, stop_app
 from tests.soak.conftest import REPORT, Process, fake_llm_process
 

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from bot import store_errors
 from bot.errors import BotError
+from bot.index import errors as store_errors
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -100,9 +100,6 @@ class Index:
         got = self.catalog.get(ids=[doc_id], include=["metadatas"])
         metas = got["metadatas"] or []
         return dict(metas[0] or {}) if metas else None
-
-    def passage_ids(self, doc_id: str) -> list[str]:
-        return list(self.passages.get(where={"doc_id": doc_id}, include=[])["ids"])
 
     def count(self) -> int:
         return int(self.passages.count())

@@ -1,5 +1,4 @@
-"""Language identification (py3langid; its model ships inside the package) and the few words
-the bot says itself, per language."""
+"""Language identification (py3langid; its model ships inside the package) and language names."""
 
 from __future__ import annotations
 
@@ -11,18 +10,6 @@ NAMES = {
     "es": "Spanish", "it": "Italian", "pt": "Portuguese", "nl": "Dutch", "pl": "Polish",
     "ru": "Russian", "zh": "Chinese", "ja": "Japanese", "ko": "Korean", "id": "Indonesian",
 }  # fmt: skip
-
-# What the bot says when the passages do not hold the answer.
-DONT_KNOW = {
-    "en": "I don't know: the indexed articles do not say.",
-    "fr": "Je ne sais pas : les articles indexés ne le disent pas.",
-    "de": "Ich weiß es nicht: Die indexierten Artikel sagen dazu nichts.",
-    "th": "ฉันไม่ทราบ: บทความที่จัดทำดัชนีไว้ไม่ได้กล่าวถึงเรื่องนี้",
-    "vi": "Tôi không biết: các bài báo đã được lập chỉ mục không đề cập đến điều này.",
-    "es": "No lo sé: los artículos indexados no lo dicen.",
-    "it": "Non lo so: gli articoli indicizzati non lo dicono.",
-    "pt": "Não sei: os artigos indexados não dizem.",
-}
 
 
 @cache
@@ -47,9 +34,7 @@ def detect_question_language(question: str, fallback: str = "en") -> str:
     return str(lang) if prob >= 0.5 else fallback
 
 
-def language_name(code: str) -> str:
-    return NAMES.get(code, "the language of the question")
-
-
-def dont_know(code: str) -> str:
-    return DONT_KNOW.get(code, DONT_KNOW["en"])
+def language_name(code: str, unknown: str = "") -> str:
+    """The English name of an ISO 639-1 code; for a code without one, `unknown`, or else the
+    code itself ("unknown language" when there is none)."""
+    return NAMES.get(code) or unknown or code or "unknown language"

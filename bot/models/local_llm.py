@@ -15,14 +15,14 @@ import hashlib
 import importlib.util
 import json
 import os
-import socket
+import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 from bot.errors import BotError
+from bot.net import NotServing, answers, free_port, wait_until_serving
 
 PARTS = 22
 GGUF_NAME = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
@@ -81,18 +81,8 @@ def ensure_gguf(model_dir: Path) -> Path:
     return target
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _answers(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2) as r:
-            return bool(r.status == 200)
-    except OSError:
-        return False
+    return answers(f"http://127.0.0.1:{port}/v1/models")
 
 
 def pid_alive(pid: int) -> bool:
@@ -126,10 +116,22 @@ class LocalServer:
     def answers(self) -> bool:
         return _answers(self.port)
 
-    def stop(self) -> None:
-        if self.owned and pid_alive(self.pid):
+    def stop(self, grace_s: float = 10.0) -> None:
+        """Stop a server this process started: SIGTERM, then SIGKILL after `grace_s` seconds
+        (llama.cpp's server ignores SIGTERM while it reads a long prompt)."""
+        if not self.owned or not pid_alive(self.pid):
+            return
+        with contextlib.suppress(OSError):
+            os.kill(self.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        while self.alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if self.alive():
             with contextlib.suppress(OSError):
-                os.kill(self.pid, 15)
+                os.kill(self.pid, signal.SIGKILL)
+        if self._proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(timeout=5)  # reap it: no zombie left behind
 
 
 def start_local_server(
@@ -157,16 +159,15 @@ def start_local_server(
             )  # fmt: skip
         server = LocalServer(port, proc.pid, owned=True, proc=proc)
         atexit.register(server.stop)
-        deadline = time.monotonic() + wait_s
-        while not _answers(port):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                server.stop()
-                tail = log_path.read_text(errors="replace")[-800:]
-                raise BotError(
-                    f"The embedded LLM server did not start (see {log_path}):\n{tail}\n"
-                    "Set LLM_BASE_URL to use another OpenAI-compatible server."
-                )
-            time.sleep(0.5)
+        try:
+            waited = wait_until_serving(f"http://127.0.0.1:{port}/v1/models", proc, wait_s, 0.5)
+        except NotServing:
+            server.stop()
+            tail = log_path.read_text(errors="replace")[-800:]
+            raise BotError(
+                f"The embedded LLM server did not start (see {log_path}):\n{tail}\n"
+                "Set LLM_BASE_URL to use another OpenAI-compatible server."
+            ) from None
         state.write_text(json.dumps({"pid": proc.pid, "port": port}))
-        _say(f"ready after {time.monotonic() - deadline + wait_s:.0f} s")
+        _say(f"ready after {waited:.0f} s")
         return server

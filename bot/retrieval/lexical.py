@@ -15,7 +15,8 @@ from functools import cache
 
 import numpy as np
 
-_THAI_RUN = re.compile(r"[\u0e00-\u0e7f]+")
+from bot.text.thai import THAI_RUN, thai_words
+
 _TOKEN = re.compile(r"\w+(?:[/\-.]\w+)*")
 
 
@@ -44,7 +45,7 @@ def tokenize(text: str) -> list[str]:
 def _tokens(text: str) -> list[str]:
     tokens: list[str] = []
     pos = 0
-    for thai in _THAI_RUN.finditer(text):
+    for thai in THAI_RUN.finditer(text):
         tokens.extend(_latin_tokens(text[pos : thai.start()]))
         tokens.extend(_thai_tokens(thai.group()))
         pos = thai.end()
@@ -64,9 +65,7 @@ def _latin_tokens(text: str) -> list[str]:
 
 
 def _thai_tokens(text: str) -> list[str]:
-    from pythainlp.tokenize import word_tokenize
-
-    return [w for w in word_tokenize(text, engine="newmm") if w.strip()]
+    return [w for w in thai_words(text) if w.strip()]
 
 
 class LexicalIndex:

@@ -1,6 +1,6 @@
 """Citation markers [n] in a streamed answer: keep those that point at a passage the model was
-given, drop the rest before the user sees them; spot a refusal before it is shown; file each
-sentence of an answer under the passages it cites."""
+given, drop the rest before the user sees them; file each sentence of an answer under the
+passages it cites."""
 
 from __future__ import annotations
 
@@ -14,14 +14,6 @@ _CLAIM_MARKER = re.compile(r"\s*\[(\d+)\]")
 _ANSWER_SENTENCE = re.compile(
     r"(?:[^.!?。\n]|[.!?](?=[^\s\[.!?]))*(?:[.!?。]+(?:\s*\[\d+\])*|\n|$)"
 )
-
-# How models say they cannot answer, in the languages the bot names (lower case, start of reply).
-REFUSAL_MARKER = "I don't know."
-_REFUSALS = (
-    "i don't know", "i do not know", "i dont know", "je ne sais pas", "ich weiß es nicht",
-    "ich weiß nicht", "ich weiss es nicht", "ฉันไม่ทราบ", "ไม่ทราบ", "tôi không biết",
-    "no lo sé", "no sé", "non lo so", "não sei",
-)  # fmt: skip
 
 
 class CitationFilter:
@@ -85,20 +77,6 @@ def cited_numbers(text: str) -> list[int]:
         if n not in numbers:
             numbers.append(n)
     return numbers
-
-
-def _normal(text: str) -> str:
-    return text.strip().lower().replace("’", "'").lstrip("*_\"' ")
-
-
-def is_refusal(text: str) -> bool:
-    return _normal(text).startswith(_REFUSALS)
-
-
-def may_become_refusal(text: str) -> bool:
-    """True while `text` could still be the start of a refusal: hold it back."""
-    normal = _normal(text)
-    return any(r.startswith(normal) or normal.startswith(r) for r in _REFUSALS)
 
 
 def claims_by_source(answer: str) -> dict[int, list[str]]:

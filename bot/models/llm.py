@@ -1,7 +1,7 @@
 """Chat models behind one small interface; the real one always speaks the OpenAI protocol.
 
 `make_llm(settings)`: LLM_BASE_URL set -> that server (OpenAI, vLLM, Ollama, llama.cpp ...);
-unset -> the embedded Qwen2.5-Coder-1.5B, started on first use (bot.local_llm);
+unset -> the embedded Qwen2.5-Coder-1.5B, started on first use (bot.models.local_llm);
 LLM_BACKEND=fake -> a scripted model for tests and UI development.
 """
 
@@ -15,10 +15,10 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.errors import BotError
-from bot.redact import redact
+from bot.text.redact import redact
 
 if TYPE_CHECKING:
-    from bot.local_llm import LocalServer
+    from bot.models.local_llm import LocalServer
     from bot.settings import Settings
 
 Message = dict[str, str]
@@ -57,6 +57,8 @@ class OpenAIChat:
         self._server: LocalServer | None = None
         self._lock = threading.Lock()
         self._suspect = False  # the last call could not reach the server
+        self._openai: Any = None
+        self._openai_url: str | None = None
 
     def _client(self) -> Any:
         from openai import OpenAI
@@ -73,14 +75,19 @@ class OpenAIChat:
                     server.stop()
                     self._server = None
                 if self._server is None:
-                    from bot.local_llm import start_local_server
+                    from bot.models.local_llm import start_local_server
 
                     s = self._local
                     self._server = start_local_server(s.model_dir, s.llm_model, s.llm_threads)
                     self.base_url = self._server.base_url
                     self.where = f"the embedded LLM server at {self.base_url} (LLM_BACKEND=local)"
-        key = self.api_key or "not-needed"
-        return OpenAI(base_url=self.base_url, api_key=key, timeout=self.timeout, max_retries=0)
+        with self._lock:  # one client (and connection pool) per server address
+            if self._openai is None or self._openai_url != self.base_url:
+                key = self.api_key or "not-needed"
+                self._openai = OpenAI(base_url=self.base_url, api_key=key, timeout=self.timeout,
+                                      max_retries=0)  # fmt: skip
+                self._openai_url = self.base_url
+            return self._openai
 
     def stream(self, messages: list[Message], max_tokens: int) -> Iterator[str]:
         try:

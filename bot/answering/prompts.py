@@ -1,0 +1,49 @@
+"""Prompt files (`prompts/*.txt`, installed as package data), loaded by name and rendered
+strictly, and the answer prompt assembled from them."""
+
+from __future__ import annotations
+
+import string
+from functools import cache
+from importlib import resources
+
+from bot.answering import guard
+from bot.answering.refusal import REFUSAL_MARKER
+from bot.retrieval.records import Hit
+from bot.text.language import language_name
+
+Message = dict[str, str]
+_QUESTION_LANGUAGE = "the language of the question"  # for a language the bot cannot name
+
+
+@cache
+def load(name: str) -> str:
+    return (resources.files("prompts") / f"{name}.txt").read_text(encoding="utf-8")
+
+
+def render(name: str, **values: object) -> str:
+    """Fill `prompts/<name>.txt`; a missing or unexpected variable is an error, not a blank."""
+    template = load(name)
+    fields = {f for _, f, _, _ in string.Formatter().parse(template) if f}
+    missing, extra = fields - values.keys(), values.keys() - fields
+    if missing or extra:
+        raise KeyError(f"prompt {name!r}: missing {sorted(missing)}, unexpected {sorted(extra)}")
+    return template.format(**values).strip()
+
+
+def build_messages(question: str, passages: list[Hit], lang: str) -> list[Message]:
+    """The answer prompt: fixed instructions, then the numbered passages (as the model may read
+    them: bot.answering.guard) and the question, to be answered in `lang`."""
+    name = language_name(lang, _QUESTION_LANGUAGE)
+    sources = "\n\n".join(
+        render("source", n=n, title=h.meta.title,
+               language=language_name(h.meta.lang, _QUESTION_LANGUAGE),
+               text=guard.for_model(h.text))
+        for n, h in enumerate(passages, 1)
+    )  # fmt: skip
+    return [
+        {"role": "system", "content": render("answer_system", language=name,
+                                             refusal_marker=REFUSAL_MARKER)},
+        {"role": "user", "content": render("answer_user", sources=sources, question=question,
+                                           language=name, refusal_marker=REFUSAL_MARKER)},
+    ]  # fmt: skip

@@ -1,0 +1,100 @@
+"""What answering produces: the answer with its citations, and the events of its stream."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.retrieval.records import Hit
+
+
+@dataclass
+class Citation:
+    """Passage [n] of an answer, which the answer cites."""
+
+    n: int
+    passage: Hit
+
+    @property
+    def passage_id(self) -> str:
+        return self.passage.id
+
+    @property
+    def doc_id(self) -> str:
+        return self.passage.doc_id
+
+    @property
+    def title(self) -> str:
+        return self.passage.meta.title
+
+    @property
+    def lang(self) -> str:
+        return self.passage.meta.lang
+
+    @property
+    def source_url(self) -> str:
+        return self.passage.meta.source_url
+
+    @property
+    def text(self) -> str:
+        return self.passage.text
+
+    @property
+    def alternatives(self) -> list[Hit]:
+        """The same passage in other translations of the story."""
+        return self.passage.alternatives
+
+
+@dataclass
+class Answer:
+    question: str
+    standalone_question: str
+    lang: str
+    text: str = ""
+    refused: bool = False
+    passages: list[Hit] = field(default_factory=list)  # [n] is passages[n - 1]
+    context_n: int = 0  # the first context_n passages were given to the model
+    citations: list[Citation] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    error: str = ""
+    guard: str = ""  # why a reply was replaced by the refusal: "uncited", "prompt leak"
+    raw_text: str = ""  # what the model wrote, before citation filtering (for evaluation)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The one serialised form of an answer (the /ask API, `python -m bot --json`)."""
+        return {
+            "question": self.question,
+            "standalone_question": self.standalone_question,
+            "lang": self.lang,
+            "answer": self.text,
+            "refused": self.refused,
+            "error": self.error,
+            "guard": self.guard,
+            "citations": [{"n": c.n, **c.passage.to_dict()} for c in self.citations],
+            "passages": [
+                {"n": n, **hit.to_dict(), "given_to_model": n <= self.context_n}
+                for n, hit in enumerate(self.passages, 1)
+            ],
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+        }
+
+
+@dataclass
+class Sources:
+    """Retrieval is done: the passages, numbered as the answer will cite them."""
+
+    passages: list[Hit]
+    context_n: int
+
+
+@dataclass
+class Token:
+    text: str
+
+
+@dataclass
+class Done:
+    answer: Answer
+
+
+Event = Sources | Token | Done

@@ -1,0 +1,1 @@
+"""Text helpers every step shares: sentences, Thai, languages, redaction of secrets."""
