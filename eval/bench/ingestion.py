@@ -38,7 +38,7 @@ def bench_ingestion(
     """The corpus ingested `copies` times over (as other article ids), warm: model, Thai
     dictionary and stop words loaded first, as in a long-running process."""
     from bot.index import search_state
-    from bot.retrieval.lexical import tokenize
+    from bot.index.lexical import tokenize
     from ingest import pipeline
 
     folder = work / "copies"

@@ -11,15 +11,13 @@ import json
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.net import free_port
+from bot.net import NotServing, free_port, wait_until_serving
 from tests.conftest import ROOT
 
 REPORT: dict[str, Any] = {}
@@ -45,16 +43,11 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 
 def _wait_for(url: str, proc: subprocess.Popen[bytes], log: Path, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=1)
-            return
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError(log.read_text(errors="replace")[-2000:]) from None
-            time.sleep(0.2)
+    try:
+        wait_until_serving(url, proc, seconds, 0.2)
+    except NotServing:
+        proc.kill()
+        raise RuntimeError(log.read_text(errors="replace")[-2000:]) from None
 
 
 class Process:
