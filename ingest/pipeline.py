@@ -1,7 +1,7 @@
 """Ingest files into the index: skip unchanged articles, replace changed ones, prune removed ones.
 
 Each file is read, cleaned, described, chunked and embedded before anything is written, so
-a bad file never touches the index; the write itself is committed per article (bot.store).
+a bad file never touches the index; the write itself is committed per article (bot.index.store).
 """
 
 from __future__ import annotations

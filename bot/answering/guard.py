@@ -4,7 +4,7 @@ Before the model reads a passage, chat-template tokens are removed and every lin
 with a sentence that addresses an AI ("ignore previous instructions", "reveal your system
 prompt", "you are now ...") is withheld: injected text rarely stops at one sentence. The user
 still sees the whole passage, escaped. After the model writes, an answer that repeats the
-system prompt is replaced by the refusal (and so is one without any citation: bot.answer).
+system prompt is replaced by the refusal (and so is one without any citation: bot.answering.reply).
 """
 
 from __future__ import annotations

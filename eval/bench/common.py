@@ -10,7 +10,7 @@ from typing import Any
 from eval.metrics import percentile
 from eval.questions import load_questions
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "data" / "articles"
 DEV = ROOT / "eval" / "questions" / "dev.jsonl"
 
