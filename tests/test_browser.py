@@ -99,6 +99,9 @@ def test_an_example_asks_in_one_click_a_follow_up_works_and_new_chat_clears(page
     _ask(page, "And what did he say about its results?")
     expect(page.locator("#chat .bot")).to_have_count(2)
     expect(page.locator("#chat .bot").last).to_contain_text("[1]")
+    # the answer is finished once its highlight is drawn (the last thing it draws): a New chat
+    # clicked before that can be painted over by the answer's last frame
+    expect(page.locator("#sources details.nqa-cited mark")).to_have_count(1)
     page.locator("#new-chat").click()
     expect(page.locator("#chat .bot")).to_have_count(0)
     expect(page.locator("#sources details")).to_have_count(0)
