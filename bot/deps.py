@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from bot.index.store import Index, open_index
 from bot.models.embeddings import Embedder, make_embedder
 from bot.models.llm import ChatModel, make_llm
+from bot.models.vector_cache import VectorCache
 from bot.retrieval.retriever import Retriever
 from bot.settings import Settings
 
@@ -19,6 +20,11 @@ class Deps:
     index: Index
     retriever: Retriever
     llm: ChatModel
+    sentences: VectorCache | None = None  # passage-side vectors of article sentences
+
+    def __post_init__(self) -> None:
+        if self.sentences is None:
+            self.sentences = VectorCache(self.embedder.embed_passages)
 
     def close(self) -> None:
         self.llm.close()

@@ -84,6 +84,33 @@ class Settings(BaseSettings):
         Path.home() / ".cache" / "newsqa",
         description="Where the embedded LLM's GGUF file is assembled (1.1 GB) and its server logs.",
     )
+    prefix_budget_mb: float = Field(
+        2048, ge=0, description="Disk space (MB, under MODEL_DIR/prefixes) for the articles the "
+        "embedded LLM has read: ~30 KB per LLM token, ~150 MB for a 5,000-token article; least "
+        "recently used out.")  # fmt: skip
+    answer_mode: Literal["auto", "article", "passages"] = Field(
+        "auto",
+        description="`article`: the model reads the best article whole (its state computed "
+        "once and reused); `passages`: the best few passages; `auto`: article mode once the "
+        "embedded LLM has read the article (passages meanwhile), always with LLM_BASE_URL.",
+    )
+    article_tokens: int = Field(
+        6000,
+        ge=500,
+        le=7000,
+        description="Longest article the model reads at once, in LLM "
+        "tokens; a longer one is read in sections of at most this size.",
+    )
+    article_tries: int = Field(
+        3, ge=1, le=5, description="Articles tried, best first, while the model finds no answer."
+    )
+    extra_passages: int = Field(
+        2,
+        ge=0,
+        le=4,
+        description="Passages of other articles shown after the article when "
+        "retrieval ranks them among the best three.",
+    )
     chunk_size: int = Field(
         320,
         ge=32,

@@ -76,6 +76,12 @@ def score(q: Question, result: dict[str, Any], k: int) -> dict[str, Any]:
     if q.answerable and q.expected_docs:
         rank = _first_rank(ranking, lambda p: bool(_docs(p) & set(q.expected_docs)))
         out.update(_hits("doc", rank, k))
+        articles = result.get("articles")
+        if articles:
+            out["article_hit@1"] = articles[0] in q.expected_docs
+            out["article_hit@3"] = bool(set(articles[:3]) & set(q.expected_docs))
+    if q.answerable and q.gold and result.get("retrieved"):
+        out["evidence_hit"] = any(is_gold(p, q.gold) for p in result["retrieved"])
     if result.get("retrieval_only") or result.get("error"):
         return out
     answer, refused = result.get("answer", ""), bool(result.get("refused"))
@@ -98,6 +104,9 @@ def score(q: Question, result: dict[str, Any], k: int) -> dict[str, Any]:
         out["citation_support"] = sum(supported) / len(supported)
     if answer.strip():
         out["lang_match"] = detect_language(answer) == q.lang
+    sentences = result.get("sentences") or []
+    if sentences and not refused:
+        out["supported_sentences"] = sum(s["supported"] for s in sentences) / len(sentences)
     return out
 
 
@@ -120,15 +129,19 @@ def percentile(values: list[float], q: float) -> float | None:
 
 RATE_METRICS = [
     "gold_hit@1", "gold_hit@3", "gold_hit@k", "gold_mrr",
-    "doc_hit@1", "doc_hit@3", "doc_hit@k", "doc_mrr",
-    "fact_recall", "answered", "refused_correctly", "citation_valid", "citation_support",
-    "cited", "lang_match", "faithfulness",
+    "doc_hit@1", "doc_hit@3", "doc_hit@k", "doc_mrr", "article_hit@1", "article_hit@3",
+    "evidence_hit", "fact_recall", "answered", "refused_correctly", "citation_valid",
+    "citation_support",
+    "cited", "lang_match", "supported_sentences", "faithfulness",
 ]  # fmt: skip
 LABELS = {
     "gold_hit@1": "gold passage hit@1", "gold_hit@3": "gold passage hit@3",
     "gold_hit@k": "gold passage hit@k", "gold_mrr": "gold passage MRR@k",
     "doc_hit@1": "expected article hit@1", "doc_hit@3": "expected article hit@3",
     "doc_hit@k": "expected article hit@k", "doc_mrr": "expected article MRR@k",
+    "article_hit@1": "article ranking hit@1", "article_hit@3": "article ranking hit@3",
+    "evidence_hit": "evidence hit (a gold passage in what the model read)",
+    "supported_sentences": "answer sentences the citation check finds supported",
     "fact_recall": "fact recall (answerable)", "answered": "answerable questions answered",
     "refused_correctly": "unanswerable questions refused",
     "citation_valid": "citation validity (every [n] was given)",

@@ -10,10 +10,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from bot.answering.article import CANDIDATES, plan_articles
 from bot.answering.pipeline import answer
 from bot.deps import Deps, build_deps
 from bot.models.embeddings import Embedder, make_embedder
 from bot.models.llm import ChatModel, make_llm
+from bot.retrieval.articles import rank_articles
 from bot.retrieval.context import context_size
 from bot.retrieval.records import Hit, PassageMeta
 from bot.settings import Settings
@@ -42,14 +44,25 @@ class Ours:
         if self.retrieval_only:
             # no LLM to rewrite a follow-up: earlier user turns are added to the query instead
             asked = [t["content"] for t in q.history if t.get("role") == "user"]
-            hits, seconds = self.deps.retriever.search(" ".join([*asked, q.question]), self.k)
+            query = " ".join([*asked, q.question])
+            hits, seconds = self.deps.retriever.search(query, max(self.k, CANDIDATES))
             n = context_size(hits, self.settings.context_passages, self.settings.context_tokens)
-            ranking = _ranking(hits)
-            return {"retrieval_only": True, "ranking": ranking, "retrieved": ranking[:n],
+            ranking = _ranking(hits[: self.k])
+            plans = plan_articles(self.deps, hits, q.lang)
+            read = plans[0].passages if plans and self.settings.answer_mode != "passages" else []
+            return {"retrieval_only": True, "ranking": ranking,
+                    "retrieved": _ranking(read) if read else ranking[:n],
+                    "articles": rank_articles(hits),
                     "timings": {"retrieve_s": seconds}}  # fmt: skip
         result = answer(self.deps, q.question, q.history, top_k=self.k)
-        ranking = _ranking(result.passages)
+        ranking = _ranking(result.retrieved or result.passages)
         return {
+            "mode": result.mode,
+            "articles": result.article_ranking,
+            "articles_tried": result.articles_tried,
+            "sentences": [
+                {"supported": c.supported, "moved": bool(c.moved_from)} for c in result.claims
+            ],
             "answer": result.text,
             "raw_answer": result.raw_text,
             "refused": result.refused,
@@ -57,7 +70,7 @@ class Ours:
             "error": result.error,
             "standalone_question": result.standalone_question,
             "ranking": ranking,
-            "retrieved": ranking[: result.context_n],
+            "retrieved": _ranking(result.passages[: result.context_n]),
             "citations": [{"n": c.n, **c.passage.to_dict()} for c in result.citations],
             "timings": {
                 k: result.timings[k]

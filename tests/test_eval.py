@@ -42,6 +42,14 @@ def test_the_shipped_dev_set_is_valid_and_the_same_as_the_shared_one() -> None:
         assert shared.read_text(encoding="utf-8") == DEV.read_text(encoding="utf-8")
 
 
+def test_the_widened_dev_set_holds_the_shared_one_and_more() -> None:
+    wide = DEV.with_name("dev-wide.jsonl")
+    assert wide.read_text(encoding="utf-8").startswith(DEV.read_text(encoding="utf-8"))
+    questions = load_questions(wide)
+    assert len(questions) == 36 and {q.lang for q in questions} >= {"en", "fr", "de", "th", "vi"}
+    assert sum(bool(q.history) for q in questions) >= 2
+
+
 def test_a_bad_question_file_lists_every_problem_with_its_line(tmp_path: Path) -> None:
     good = json.dumps({"id": "a", "question": "q?", "lang": "en", "answerable": False,
                        "expected_docs": [], "gold": [], "facts": []})  # fmt: skip

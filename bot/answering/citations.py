@@ -98,3 +98,25 @@ def claims_by_source(answer: str) -> dict[int, list[str]]:
             claims.setdefault(n, []).extend([*waiting, claim] if claim else waiting)
         waiting = []
     return claims
+
+
+_ABBREVIATION = re.compile(
+    r"(?:^|[\s(])(?:Mr|Mrs|Ms|Dr|Prof|Assoc|No|Nr|St|Mme|M|Sr|Jr|Dt|Hr|[A-Z])\.$"
+)
+
+
+def answer_sentences(answer: str) -> list[tuple[int, int]]:
+    """Offsets of each sentence or list item of an answer, markers included, blank ones left
+    out; a piece ending with an abbreviation ("Mr.", "No.") goes on into the next."""
+    spans: list[tuple[int, int]] = []
+    glue = False
+    for match in _ANSWER_SENTENCE.finditer(answer):
+        piece = match.group(0)
+        if not piece.strip():
+            continue
+        if glue and spans:
+            spans[-1] = (spans[-1][0], match.end())
+        else:
+            spans.append(match.span())
+        glue = bool(_ABBREVIATION.search(piece.rstrip())) and not _CITED.search(piece)
+    return spans

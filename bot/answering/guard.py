@@ -13,7 +13,8 @@ import re
 
 WITHHELD = "(…)"
 
-# Sentences written to a model rather than to a reader, in the corpus' languages.
+# Sentences written to a model rather than to a reader, in the languages the bot answers in
+# (English, French, German, Vietnamese, Thai).
 _ADDRESSED_TO_MODEL = re.compile(
     r"\b(?:ignore|disregard|forget|override)\b[^.!?\n]{0,40}?\b(?:instructions?|rules|prompts?|"
     r"directions|guidelines)\b"
@@ -23,7 +24,16 @@ _ADDRESSED_TO_MODEL = re.compile(
     r"|\banswer (?:every|all|each|any) questions?\b|\b(?:never|do not|don't) cite\b"
     r"|\bsans citer\b|\bohne (?:quelle|zitat)"
     r"|\b(?:ignorez|oubliez)\b[^.!?\n]{0,40}?\binstructions\b"
-    r"|\b(?:ignoriere|vergiss)\b[^.!?\n]{0,40}?\b(?:anweisungen|regeln)\b",
+    r"|\b(?:ignoriere|vergiss)\b[^.!?\n]{0,40}?\b(?:anweisungen|regeln)\b"
+    # Vietnamese
+    r"|\b(?:bỏ qua|phớt lờ|quên đi|quên)\b[^.!?\n]{0,40}?(?:hướng dẫn|chỉ dẫn|chỉ thị|quy tắc)"
+    r"\s+(?:trước|của bạn|ở trên)"
+    r"|lời nhắc hệ thống|\b(?:tiết lộ|in ra|hiển thị|lặp lại)\b[^.!?\n]{0,40}?(?:lời nhắc|"
+    r"hướng dẫn của bạn)|(?:từ )?bây giờ bạn là|không (?:được )?trích dẫn nguồn"
+    # Thai (no spaces between words: substrings)
+    r"|(?:เพิกเฉย|ละเลย|ลืม|ไม่ต้องสนใจ)[^\n]{0,40}?(?:คำสั่งก่อนหน้า|คำสั่งทั้งหมด|คำแนะนำ)"
+    r"|พรอมต์ระบบ|พรอมท์ระบบ|(?:เปิดเผย|แสดง|พิมพ์)[^\n]{0,40}?(?:พรอมต์|พรอมท์)"
+    r"|ตอนนี้คุณคือ|ตอนนี้คุณเป็น|(?:ห้าม|ไม่ต้อง)อ้างอิงแหล่ง",
     re.IGNORECASE,
 )
 # Chat-template markers (Qwen's <|im_start|>, Llama's [INST]) and role labels opening a line.

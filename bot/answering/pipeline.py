@@ -13,14 +13,17 @@ import time
 from collections.abc import Callable, Iterator
 from typing import ParamSpec
 
-from bot.answering.prompts import build_messages
+from bot.answering.article import CANDIDATES, ArticlePlan, activity, choose_plans
+from bot.answering.prompts import Message, build_messages
 from bot.answering.question import check_question, clamp_top_k, clean_history
 from bot.answering.records import Answer, Citation, Done, Event, Sources, Token
 from bot.answering.refusal import dont_know
 from bot.answering.reply import ReplyFilter
 from bot.answering.rewrite import rewrite
+from bot.answering.support import check_support
 from bot.deps import Deps
 from bot.errors import BotError
+from bot.retrieval.articles import rank_articles
 from bot.retrieval.context import context_size
 from bot.retrieval.records import Filters
 from bot.text.language import detect_question_language
@@ -45,32 +48,70 @@ def stream_answer(
     previous_lang = detect_question_language(asked[-1]) if asked else "en"
     result = Answer(question, question, detect_question_language(question, previous_lang))
     timings = result.timings
-    if turns:
-        result.standalone_question = rewrite(deps.llm, question, turns, timings)
     k = clamp_top_k(top_k, settings.top_k)
-    hits, timings["retrieve_s"] = deps.retriever.search(result.standalone_question, k, filters)
-    result.passages = hits
-    result.context_n = context_size(hits, settings.context_passages, settings.context_tokens)
-    timings["sources_s"] = time.perf_counter() - started
-    yield Sources(hits, result.context_n)
-
-    if not hits:
-        result.text, result.refused = dont_know(result.lang), True
-    else:
-        yield from _generate(deps, result, started)
+    with activity.asking():  # the background warm-up of articles waits meanwhile
+        if turns:
+            result.standalone_question = rewrite(deps.llm, question, turns, timings)
+        candidates, timings["retrieve_s"] = deps.retriever.search(
+            result.standalone_question, max(k, CANDIDATES), filters
+        )
+        result.retrieved, result.article_ranking = candidates[:k], rank_articles(candidates)
+        plans = choose_plans(deps, candidates, result.lang)
+        timings["sources_s"] = time.perf_counter() - started
+        if plans:
+            yield from _from_articles(deps, result, plans, started)
+        else:
+            result.passages = candidates[:k]
+            result.context_n = context_size(result.passages, settings.context_passages,
+                                            settings.context_tokens)  # fmt: skip
+            yield Sources(result.passages, result.context_n)
+            if result.passages:
+                read = result.passages[: result.context_n]
+                messages = build_messages(result.standalone_question, read, result.lang)
+                yield from _generate(deps, result, messages, started)
+        if not result.passages:
+            result.text, result.refused = dont_know(result.lang), True
+        elif result.refused:
+            result.text = dont_know(result.lang)
+            yield Token(result.text)
+        elif result.text:
+            check_support(deps.embedder, result, deps.sentences)
+            if not result.error and not result.citations:  # nothing in it rests on a passage
+                log.warning("reply replaced by the refusal (uncited): %r", result.raw_text[:300])
+                result.text, result.refused, result.guard = dont_know(result.lang), True, "uncited"
+                yield Token(result.text)
     timings["total_s"] = time.perf_counter() - started
     yield Done(result)
 
 
-def _generate(deps: Deps, result: Answer, started: float) -> Iterator[Token]:
-    """Stream the model's reply through the checks of bot.answering.reply into `result`."""
+def _from_articles(
+    deps: Deps, result: Answer, plans: list[ArticlePlan], started: float
+) -> Iterator[Sources | Token]:
+    """Read the best article; while the model finds no answer in it, the next one."""
+    for plan in plans:
+        result.mode, result.article_id = "article", plan.section.doc_id
+        result.passages = plan.passages
+        result.context_n = len(result.passages)
+        result.articles_tried.append(plan.section.label)
+        yield Sources(result.passages, result.context_n)
+        yield from _generate(deps, result, plan.messages(result.standalone_question,
+                                                          result.lang), started)  # fmt: skip
+        if not result.refused or result.error or result.guard == "prompt leak":
+            return
+
+
+def _generate(
+    deps: Deps, result: Answer, messages: list[Message], started: float
+) -> Iterator[Token]:
+    """Stream the model's reply through the checks of bot.answering.reply into `result`
+    (a refusal is left to the caller, which may try another article)."""
     timings = result.timings
-    passages = result.passages[: result.context_n]
-    messages = build_messages(result.standalone_question, passages, result.lang)
-    reply = ReplyFilter(result.context_n, messages[0]["content"], messages[1]["content"])
+    reply = ReplyFilter(result.context_n, messages[0]["content"], messages[1]["content"],
+                        need_citation=result.mode == "passages")  # fmt: skip
     first: float | None = None
     tokens = 0
     log.info("asking %s, %d passages to read", deps.llm.where, result.context_n)
+    result.error = ""
     try:
         for piece in deps.llm.stream(messages, deps.settings.llm_max_tokens):
             if first is None:
@@ -88,10 +129,9 @@ def _generate(deps: Deps, result: Answer, started: float) -> Iterator[Token]:
     result.raw_text, result.guard = reply.raw, verdict.guard
     if verdict.guard:
         log.warning("reply replaced by the refusal (%s): %r", verdict.guard, reply.raw[:300])
-    if verdict.refused:
-        result.text, result.refused = dont_know(result.lang), True
-        yield Token(result.text)
-    else:
+    result.refused = verdict.refused
+    result.text = ""
+    if not verdict.refused:
         if verdict.tail:
             yield Token(verdict.tail)
         result.text = verdict.text

@@ -4,6 +4,7 @@ strictly, and the answer prompt assembled from them."""
 from __future__ import annotations
 
 import string
+from collections.abc import Sequence
 from functools import cache
 from importlib import resources
 
@@ -47,3 +48,41 @@ def build_messages(question: str, passages: list[Hit], lang: str) -> list[Messag
         {"role": "user", "content": render("answer_user", sources=sources, question=question,
                                            language=name, refusal_marker=REFUSAL_MARKER)},
     ]  # fmt: skip
+
+
+def article_prefix(passages: list[Hit]) -> list[Message]:
+    """The part of the article prompt that does not depend on the question: the constant
+    instructions, then the article's passages numbered in reading order. The model's state
+    after it is computed once per article and reused (bot.models.llm_server)."""
+    meta = passages[0].meta
+    numbered = "\n\n".join(f"[{n}] {guard.for_model(h.text)}" for n, h in enumerate(passages, 1))
+    article = render("article", title=meta.title or meta.doc_id, passages=numbered,
+                     language=language_name(meta.lang, _QUESTION_LANGUAGE),
+                     date=f", {meta.date}" if meta.date else "")  # fmt: skip
+    return [
+        {"role": "system", "content": render("article_system", refusal_marker=REFUSAL_MARKER)},
+        {"role": "user", "content": article + "\n\n"},
+    ]
+
+
+def article_messages(
+    passages: list[Hit], extra: list[Hit], question: str, lang: str, closest: Sequence[int] = ()
+) -> list[Message]:
+    """The article prompt: article_prefix, then everything that depends on the question:
+    passages of other articles (numbered after the article's), the question, the numbers of the
+    passages retrieval ranks closest to it, and the answer's language."""
+    first = len(passages) + 1
+    more = "".join(
+        render("source", n=n, title=h.meta.title,
+               language=language_name(h.meta.lang, _QUESTION_LANGUAGE),
+               text=guard.for_model(h.text)) + "\n\n"
+        for n, h in enumerate(extra, first)
+    )  # fmt: skip
+    if more:
+        more = "More passages, from other articles:\n" + more
+    near = ", ".join(f"[{n}]" for n in closest) if closest else f"[1] to [{first - 1}]"
+    tail = render("article_question", extra=more, question=question, closest=near,
+                  language=language_name(lang, _QUESTION_LANGUAGE),
+                  refusal_marker=REFUSAL_MARKER)  # fmt: skip
+    system, user = article_prefix(passages)
+    return [system, {"role": "user", "content": user["content"] + tail}]

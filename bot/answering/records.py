@@ -59,6 +59,12 @@ class Answer:
     error: str = ""
     guard: str = ""  # why a reply was replaced by the refusal: "uncited", "prompt leak"
     raw_text: str = ""  # what the model wrote, before citation filtering (for evaluation)
+    mode: str = "passages"  # or "article": the model read article_id whole (or a section)
+    article_id: str = ""
+    articles_tried: list[str] = field(default_factory=list)  # section labels, in order
+    claims: list[Any] = field(default_factory=list)  # bot.answering.support.Claim per sentence
+    retrieved: list[Hit] = field(default_factory=list)  # retrieval's ranking (top k)
+    article_ranking: list[str] = field(default_factory=list)  # article ids, best first
 
     def to_dict(self) -> dict[str, Any]:
         """The one serialised form of an answer (the /ask API, `python -m bot --json`)."""
@@ -76,7 +82,17 @@ class Answer:
                 for n, hit in enumerate(self.passages, 1)
             ],
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
+            "mode": self.mode,
+            "article_id": self.article_id,
+            "sentences": [self._claim(c) for c in self.claims],
         }
+
+    def _claim(self, claim: Any) -> dict[str, Any]:
+        return {
+            "start": claim.start, "end": claim.end, "text": claim.text, "citations": claim.cited,
+            "supported": claim.supported, "moved_from": claim.moved_from,
+            "evidence": [e.to_dict(self.passages[e.n - 1].text) for e in claim.evidence],
+        }  # fmt: skip
 
 
 @dataclass

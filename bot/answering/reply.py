@@ -29,8 +29,11 @@ class ReplyFilter:
     """The streaming checks on one reply, given how many passages the model read and the
     prompt it was given (the system prompt, and the user message with the sources)."""
 
-    def __init__(self, n_passages: int, system_prompt: str, sources: str) -> None:
+    def __init__(
+        self, n_passages: int, system_prompt: str, sources: str, need_citation: bool = True
+    ) -> None:
         self.n_passages = n_passages
+        self.need_citation = need_citation  # False: the citation check decides (support.py)
         self.raw = ""  # everything the model wrote
         self.done = False  # the rest of the reply is not needed: stop the stream
         self._shown = ""
@@ -65,7 +68,7 @@ class ReplyFilter:
         if not guard and not refusal:
             tail = (self._citations.feed(raw) if self._held else "") + self._citations.flush()
         cited = [n for n in cited_numbers(self._shown + tail) if n <= self.n_passages]
-        if not failed and raw.strip() and not refusal and not cited:
+        if not failed and raw.strip() and not refusal and not cited and self.need_citation:
             guard = guard or "uncited"  # an answer that rests on no source
         if guard or (not failed and (refusal or not raw.strip())):
             return Verdict(refused=True, guard=guard)

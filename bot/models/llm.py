@@ -12,7 +12,8 @@ import re
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from bot.errors import BotError
 from bot.text.redact import redact
@@ -27,6 +28,9 @@ log = logging.getLogger(__name__)
 
 class ChatModel(Protocol):
     where: str  # for error messages: the URL and the setting that chose it
+    # "server": the embedded server computes and keeps prompt prefixes on request (prefix());
+    # "remote": a server that reuses prefixes by itself (vLLM); "none": nothing is reused.
+    prefixes: Literal["server", "remote", "none"]
 
     def stream(self, messages: list[Message], max_tokens: int) -> Iterator[str]: ...
 
@@ -37,6 +41,19 @@ class ChatModel(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@dataclass
+class PrefixState:
+    """How much of a prompt prefix the embedded server holds computed (bot.models.llm_server)."""
+
+    tokens: int
+    ready: int
+    seconds: float = 0.0
+
+    @property
+    def done(self) -> bool:
+        return self.tokens > 0 and self.ready >= self.tokens
 
 
 class OpenAIChat:
@@ -59,6 +76,34 @@ class OpenAIChat:
         self._suspect = False  # the last call could not reach the server
         self._openai: Any = None
         self._openai_url: str | None = None
+        self.prefixes: Literal["server", "remote", "none"] = "server" if local else "remote"
+
+    def prefix(self, messages: list[Message], label: str, read: int = 0) -> PrefixState:
+        """The embedded server's state for the prompt prefix `messages` (ending with
+        bot.models.prefix_store.SENTINEL); with `read` > 0 it first reads up to that many more
+        tokens of it, giving way to any question that arrives meanwhile."""
+        body = self._newsqa("prefix", {"messages": messages, "label": label, "read": read},
+                            None if read else 30.0)  # fmt: skip
+        return PrefixState(int(body["tokens"]), int(body["ready"]), float(body["seconds"]))
+
+    def retain(self, labels: list[str]) -> None:
+        """Let the embedded server drop stored prefixes whose label is not in `labels`."""
+        self._newsqa("retain", {"labels": labels}, 30.0)
+
+    def _newsqa(self, path: str, body: dict[str, Any], timeout: float | None) -> dict[str, Any]:
+        import httpx
+
+        if self._local is None:
+            raise BotError("Only the embedded LLM server keeps prompt prefixes.")
+        self._client()  # started, and its address known
+        url = str(self.base_url).removesuffix("/v1") + "/newsqa/" + path
+        try:
+            response = httpx.post(url, json=body, timeout=timeout)
+            response.raise_for_status()
+            return dict(response.json())
+        except httpx.HTTPError as exc:
+            self._suspect = True
+            raise BotError(f"The LLM at {self.where} failed to read an article ({exc!r}).") from exc
 
     def _client(self) -> Any:
         from openai import OpenAI
@@ -78,7 +123,12 @@ class OpenAIChat:
                     from bot.models.local_llm import start_local_server
 
                     s = self._local
-                    self._server = start_local_server(s.model_dir, s.llm_model, s.llm_threads)
+                    self._server = start_local_server(
+                        s.model_dir,
+                        s.llm_model,
+                        s.llm_threads,
+                        prefix_budget_mb=s.prefix_budget_mb,
+                    )
                     self.base_url = self._server.base_url
                     self.where = f"the embedded LLM server at {self.base_url} (LLM_BACKEND=local)"
         with self._lock:  # one client (and connection pool) per server address
@@ -172,6 +222,7 @@ class FakeChat:
     asked to rewrite a follow-up question, it returns that question unchanged."""
 
     where = "the fake LLM (LLM_BACKEND=fake)"
+    prefixes: Literal["server", "remote", "none"] = "none"
 
     def __init__(self, replies: Iterable[str] = ()) -> None:
         self.replies: deque[str] = deque(replies)

@@ -28,7 +28,7 @@ PARTS = 22
 GGUF_NAME = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 GGUF_SIZE = 1_117_320_768
 GGUF_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
-N_CTX = 4096
+N_CTX = 8192  # a whole article (up to ARTICLE_TOKENS), the question and the answer
 
 
 def _say(message: str) -> None:
@@ -135,7 +135,7 @@ class LocalServer:
 
 
 def start_local_server(
-    model_dir: Path, alias: str, threads: int, wait_s: float = 180
+    model_dir: Path, alias: str, threads: int, wait_s: float = 180, prefix_budget_mb: float = 2048
 ) -> LocalServer:
     """Reuse the server recorded in MODEL_DIR if it answers, else start one and wait for it."""
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -152,9 +152,10 @@ def start_local_server(
         _say(f"starting the embedded LLM on 127.0.0.1:{port} (log: {log_path}) ...")
         with log_path.open("w") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf),
-                 "--model_alias", alias, "--host", "127.0.0.1", "--port", str(port),
-                 "--n_ctx", str(N_CTX), "--n_threads", str(threads), "--verbose", "False"],
+                [sys.executable, "-m", "bot.models.llm_server", "--model", str(gguf),
+                 "--alias", alias, "--port", str(port), "--n_ctx", str(N_CTX),
+                 "--threads", str(threads), "--prefix-dir", str(model_dir / "prefixes"),
+                 "--prefix-budget-mb", str(prefix_budget_mb)],
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
         server = LocalServer(port, proc.pid, owned=True, proc=proc)

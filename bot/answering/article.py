@@ -1,0 +1,154 @@
+"""Article mode: the model reads the best article whole (or its best section), numbered in
+reading order, with the question last, so that the article's prompt prefix is computed once
+and reused for every question about it (bot.models.llm_server).
+
+`plan_articles` says which articles to try, best first; `warm_state` whether the embedded
+server holds an article's prefix already; `activity` lets the background warm-up
+(bot.answering.warmup) give way to questions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from bot.answering.prompts import Message, article_messages, article_prefix
+from bot.deps import Deps
+from bot.errors import BotError
+from bot.models.prefix_store import SENTINEL
+from bot.retrieval.articles import Section, article_passages, best_section, rank_articles, sections
+from bot.retrieval.records import Hit
+
+log = logging.getLogger(__name__)
+CANDIDATES = 30  # passages retrieved to choose the article from
+
+
+@dataclass
+class ArticlePlan:
+    section: Section
+    extra: list[Hit] = field(default_factory=list)  # other articles' passages, numbered after
+    closest: list[int] = field(default_factory=list)  # numbers retrieval ranks best, best first
+
+    @property
+    def passages(self) -> list[Hit]:
+        """Everything the model reads, as it numbers it: [n] is passages[n - 1]."""
+        return [*self.section.passages, *self.extra]
+
+    def messages(self, question: str, lang: str) -> list[Message]:
+        return article_messages(self.section.passages, self.extra, question, lang, self.closest)
+
+
+def prefix_messages(section: Section) -> list[Message]:
+    """The article's prompt prefix as POST /newsqa/prefix takes it (SENTINEL marks its end)."""
+    system, user = article_prefix(section.passages)
+    return [system, {"role": "user", "content": user["content"] + SENTINEL}]
+
+
+def article_sections(deps: Deps, doc_id: str) -> list[Section]:
+    return sections(article_passages(deps.index, doc_id), deps.settings.article_tokens)
+
+
+def plan_articles(deps: Deps, candidates: list[Hit], lang: str) -> list[ArticlePlan]:
+    """The articles to read, best first (at most ARTICLE_TRIES), each with the passages of
+    other articles that retrieval ranks among the best three: another article the question
+    may span, or the translation of the chosen one in the reader's language."""
+    plans = []
+    for doc_id in rank_articles(candidates)[: deps.settings.article_tries]:
+        parts = article_sections(deps, doc_id)
+        if not parts:
+            continue
+        section = best_section(parts, candidates)
+        inside = {p.id for p in section.passages}
+        extra = [h for h in _others(candidates, section, lang) if h.id not in inside]
+        plan = ArticlePlan(section, extra[: deps.settings.extra_passages])
+        plan.closest = _closest(plan.passages, candidates)
+        plans.append(plan)
+    return plans
+
+
+def _closest(passages: list[Hit], candidates: list[Hit], most: int = 3) -> list[int]:
+    """The numbers of the passages retrieval ranked best (a translation counts as its twin)."""
+    rank: dict[str, int] = {}
+    for r, hit in enumerate(candidates):
+        for h in [hit, *hit.alternatives]:
+            rank.setdefault(h.id, r)
+    found = sorted((rank[p.id], n) for n, p in enumerate(passages, 1) if p.id in rank)
+    return [n for _, n in found[:most]]
+
+
+def _others(candidates: list[Hit], section: Section, lang: str) -> list[Hit]:
+    """Passages of other articles that matter for this question, as retrieval shows: the
+    chosen article's translation in the reader's language (its passage among the best three),
+    and the runner-up when it is another article's and one of the two searches put it first."""
+    doc_id = section.doc_id
+    story = section.passages[0].meta.story_id
+    found: list[Hit] = []
+    if section.passages[0].meta.lang != lang:
+        for hit in candidates[:3]:
+            found += [h for h in [hit, *hit.alternatives]
+                      if h.doc_id != doc_id and h.meta.lang == lang and story
+                      and h.meta.story_id == story]  # fmt: skip
+    if len(candidates) > 1:
+        runner = candidates[1]
+        translation = bool(story) and runner.meta.story_id == story
+        if (
+            runner.doc_id != doc_id
+            and not translation
+            and 1 in (runner.dense_rank, runner.lexical_rank)
+        ):
+            found.append(runner)
+    return found
+
+
+def is_warm(deps: Deps, section: Section) -> bool:
+    """Whether the embedded server holds this section's prefix computed (False when it cannot
+    say: then the question is answered from passages rather than wait for a cold read)."""
+    try:
+        return deps.llm.prefix(prefix_messages(section), section.label).done  # type: ignore[attr-defined]
+    except BotError as exc:
+        log.warning("cannot ask the LLM server about %s: %s", section.label, exc)
+        return False
+
+
+def choose_plans(deps: Deps, candidates: list[Hit], lang: str) -> list[ArticlePlan]:
+    """The article plans to answer from under ANSWER_MODE; empty: answer from passages."""
+    mode, kind = deps.settings.answer_mode, getattr(deps.llm, "prefixes", "none")
+    if mode == "passages" or not candidates:
+        return []
+    if mode == "auto" and kind == "none":
+        return []
+    plans = plan_articles(deps, candidates, lang)
+    if mode == "article" or kind == "remote":
+        return plans
+    if not plans or not is_warm(deps, plans[0].section):  # the best one is not read yet
+        return []
+    return [plans[0], *(p for p in plans[1:] if is_warm(deps, p.section))]
+
+
+class Activity:
+    """Counts the questions being answered in this process; the warm-up waits while any is."""
+
+    def __init__(self) -> None:
+        self._n = 0
+        self._idle = threading.Condition()
+
+    @contextlib.contextmanager
+    def asking(self) -> Iterator[None]:
+        with self._idle:
+            self._n += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._n -= 1
+                self._idle.notify_all()
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        with self._idle:
+            return self._idle.wait_for(lambda: self._n == 0, timeout)
+
+
+activity = Activity()

@@ -1,0 +1,145 @@
+"""Every citation checked: each answer sentence is matched to the sentences of the passages the
+model read that it could rest on.
+
+A sentence's support by a passage sentence is the embedder's similarity (question side for the
+answer sentence, passage side for the evidence), standardised over every sentence the model read
+(multilingual-e5-small separates a translation from an unrelated sentence by little in absolute
+terms: median best cosine 0.847 against 0.851 from German to Thai, measured on the corpus), plus
+the share of the answer sentence's names and numbers that the evidence sentence holds too.
+A marker pointing at a passage that does not support its sentence moves to the passage that
+clearly does; a sentence nothing supports is recorded as unsupported.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from bot.answering.citations import answer_sentences
+from bot.answering.records import Answer, Citation
+from bot.models.embeddings import Embedder
+from bot.models.vector_cache import VectorCache
+from bot.text.sentences import sentence_spans
+
+SUPPORTED = 3.0  # standardised similarity plus twice the anchor share, for "supported"
+CLEAR = 1.0  # how much better another passage must be for a marker to move to it
+_ANCHOR = re.compile(r"\d+(?:[.,/]\d+)*|\b[A-ZÀ-Ý][\w'’-]+")
+_MARKER = re.compile(r"\s*\[(\d+)\]")
+
+
+@dataclass
+class Evidence:
+    n: int  # the passage, as the answer numbers it
+    start: int  # offsets of the sentence in the passage's text
+    end: int
+    score: float
+
+    def to_dict(self, text: str) -> dict[str, Any]:
+        return {"n": self.n, "start": self.start, "end": self.end,
+                "text": text[self.start : self.end], "score": round(self.score, 2)}  # fmt: skip
+
+
+@dataclass
+class Claim:
+    """One sentence (or list item) of the answer and what it rests on."""
+
+    start: int  # offsets in Answer.text
+    end: int
+    text: str  # without its markers
+    cited: list[int] = field(default_factory=list)
+    evidence: list[Evidence] = field(default_factory=list)
+    supported: bool = False
+    moved_from: list[int] = field(default_factory=list)  # markers the check replaced
+    added: bool = False  # the model cited nothing here; the check added the marker
+
+
+def _anchors(text: str) -> set[str]:
+    found = {m.lower() for m in _ANCHOR.findall(text)}
+    first = re.match(r"\W*([\w'’-]+)", text)  # a sentence's first word is capitalised anyway
+    if first and not first.group(1)[0].isdigit():
+        found.discard(first.group(1).lower())
+    return found
+
+
+def _scores(embedder: Embedder, cache: VectorCache, claims: list[str],
+            sentences: list[str]) -> np.ndarray:  # fmt: skip
+    q = np.stack([embedder.embed_query(c) for c in claims]).astype(np.float64)
+    p = cache(sentences).astype(np.float64)
+    q /= np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-9)
+    p /= np.maximum(np.linalg.norm(p, axis=1, keepdims=True), 1e-9)
+    sims = q @ p.T
+    spread = sims.std(axis=1, keepdims=True) if sims.shape[1] > 1 else np.ones((len(claims), 1))
+    z = (sims - sims.mean(axis=1, keepdims=True)) / np.maximum(spread, 1e-6)
+    anchors = [_anchors(s) for s in sentences]
+    for i, claim in enumerate(claims):
+        wanted = _anchors(claim)
+        if wanted:
+            z[i] += 2.0 * np.array([len(wanted & a) / len(wanted) for a in anchors])
+    return z
+
+
+def check_support(embedder: Embedder, result: Answer, cache: VectorCache | None = None) -> None:
+    """Fill `result.claims`, move markers to the passage that clearly supports their sentence,
+    and rebuild `result.text` and `result.citations` accordingly."""
+    read = result.passages[: result.context_n]
+    spans = [(n, s, e) for n, hit in enumerate(read, 1)
+             for s, e in sentence_spans(hit.text, hit.meta.lang) if e - s > 3]  # fmt: skip
+    pieces = answer_sentences(result.text)
+    claims = [
+        Claim(a, b, _MARKER.sub("", piece).strip(), [int(n) for n in _MARKER.findall(piece)])
+        for a, b in pieces
+        for piece in [result.text[a:b]]
+    ]
+    worth = [c for c in claims if len(c.text) > 3 and not c.text.endswith(":")]
+    if not spans or not worth:
+        result.claims = claims
+        return
+    sentences = [read[n - 1].text[s:e] for n, s, e in spans]
+    scores = _scores(embedder, cache or VectorCache(embedder.embed_passages),
+                     [c.text for c in worth], sentences)  # fmt: skip
+    where = np.array([n for n, _, _ in spans])
+    for claim, row in zip(worth, scores, strict=True):
+        best = int(np.argmax(row))
+        own = [i for i in range(len(spans)) if where[i] in claim.cited]
+        mine = max(own, key=lambda i: row[i]) if own else None
+        if mine is not None and row[mine] >= SUPPORTED:
+            pick = mine
+        elif row[best] >= SUPPORTED and (mine is None or row[best] - row[mine] >= CLEAR):
+            claim.moved_from, claim.cited, pick = claim.cited, [int(where[best])], best
+            claim.added = not claim.moved_from
+        else:
+            claim.evidence = [Evidence(int(where[best]), *spans[best][1:], float(row[best]))]
+            continue
+        claim.supported = True
+        claim.evidence = [Evidence(int(where[pick]), *spans[pick][1:], float(row[pick]))]
+    _rewrite(result, claims)
+
+
+def _rewrite(result: Answer, claims: list[Claim]) -> None:
+    """The answer text with each moved claim's markers replaced, offsets updated."""
+    text, last = [], 0
+    original = result.text
+    for claim, (a, b) in zip(claims, answer_sentences(original), strict=True):
+        text.append(original[last:a])
+        body = original[a:b]
+        if claim.moved_from or claim.added:
+            core = _MARKER.sub("", body)
+            stripped = core.rstrip()
+            words = stripped.rstrip(".!?。")
+            marks = "".join(f"[{n}]" for n in claim.cited)
+            body = f"{words} {marks}{stripped[len(words) :]}{core[len(stripped) :]}"
+        claim.start = sum(len(t) for t in text)
+        text.append(body)
+        claim.end = claim.start + len(body)
+        last = b
+    text.append(original[last:])
+    result.text = "".join(text)
+    result.claims = claims
+    numbers: list[int] = []
+    for claim in claims:
+        numbers += [n for n in claim.cited if n not in numbers and 1 <= n <= len(result.passages)]
+    if any(c.moved_from or c.added for c in claims) or not result.citations:
+        result.citations = [Citation(n, result.passages[n - 1]) for n in numbers]

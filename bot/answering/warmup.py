@@ -1,0 +1,148 @@
+"""Each article read once: the embedded LLM server reads every indexed article's prompt prefix
+in the background and keeps it on disk (bot.models.llm_server), so questions about it start
+in seconds. Questions come first: the warm-up waits while this process answers one, and the
+server stops a read between two steps when a request from anywhere waits.
+
+    python -m bot.answering.warmup      # read every article now; a line per article
+
+With LLM_BASE_URL (vLLM reuses prefixes by itself) or the fake LLM nothing is precomputed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+from bot.answering.article import activity, article_sections, prefix_messages
+from bot.deps import Deps, build_deps, stop_on_sigterm
+from bot.errors import BotError
+from bot.retrieval.articles import Section
+
+log = logging.getLogger(__name__)
+READ_TOKENS = 1024  # tokens read per request (the server stops earlier when a question waits)
+
+
+@dataclass
+class Progress:
+    total: int = 0  # sections to read
+    done: int = 0
+    current: str = ""  # the article being read
+    error: str = ""
+    finished: bool = False
+    timings: dict[str, float] = field(default_factory=dict)  # label -> seconds spent reading
+
+
+class Warmup:
+    """Reads the prefixes of every committed article's sections, best-effort, in a thread."""
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+        self.progress = Progress()
+        self._again = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return getattr(self.deps.llm, "prefixes", "none") == "server"
+
+    def start(self) -> None:
+        """Start reading in the background (again after `kick()`, e.g. when articles were added)."""
+        if not self.enabled or self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._loop, name="warmup", daemon=True)
+        self._again.set()
+        self._thread.start()
+
+    def kick(self) -> None:
+        self._again.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._again.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._again.wait()
+            self._again.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self.run()
+            except BotError as exc:
+                self.progress.error = str(exc)
+                log.warning("warm-up stopped: %s", exc)
+
+    def sections(self) -> list[Section]:
+        found: list[Section] = []
+        for doc_id, record in sorted(self.deps.index.articles().items()):
+            if record.get("version") and not record.get("pending"):
+                found += article_sections(self.deps, doc_id)
+        return found
+
+    def run(self) -> Progress:
+        """Read every section not read yet; drop the stored prefixes of changed or removed ones."""
+        llm = self.deps.llm
+        parts = self.sections()
+        llm.retain([s.label for s in parts])  # type: ignore[attr-defined]
+        self.progress = progress = Progress(total=len(parts))
+        for section in parts:
+            if self._stop.is_set():
+                break
+            progress.current = section.passages[0].meta.title or section.doc_id
+            started = time.perf_counter()
+            while not self._stop.is_set():
+                activity.wait_idle()
+                state = llm.prefix(prefix_messages(section), section.label, read=READ_TOKENS)  # type: ignore[attr-defined]
+                if state.done:
+                    break
+            self._embed_sentences(section)
+            progress.timings[section.label] = time.perf_counter() - started
+            progress.done += 1
+            log.info("article %s ready (%d of %d, %.0f s)", section.label, progress.done,
+                     progress.total, progress.timings[section.label])  # fmt: skip
+        progress.current, progress.finished = "", True
+        return progress
+
+    def _embed_sentences(self, section: Section) -> None:
+        """The citation check's vectors of the article's sentences, computed now, not during
+        the first answer (bot.answering.support)."""
+        from bot.text.sentences import sentence_spans
+
+        sentences = [h.text[a:b] for h in section.passages
+                     for a, b in sentence_spans(h.text, h.meta.lang) if b - a > 3]  # fmt: skip
+        if sentences and self.deps.sentences is not None:
+            self.deps.sentences(sentences)
+
+    def status(self) -> str:
+        """One line for the status bar; "" when there is nothing to say."""
+        p = self.progress
+        if not self.enabled or (p.finished and not p.error):
+            return ""
+        if p.error:
+            return f"articles not prepared ({p.error})"
+        if p.total:
+            return f"preparing {p.done + 1} of {p.total} articles ({p.current[:60]})"
+        return "preparing the articles"
+
+
+def main() -> None:
+    stop_on_sigterm()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    deps = build_deps()
+    try:
+        warm = Warmup(deps)
+        if not warm.enabled:
+            print("Nothing to prepare: the LLM is not the embedded server.")
+            return
+        progress = warm.run()
+        for label, seconds in progress.timings.items():
+            print(f"{label}: {seconds:.1f} s")
+    finally:
+        deps.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""Article mode with a scripted model (FakeChat) over the shipped corpus in a real Chroma: what
+the model reads, in which order, and what the citation check does with its reply."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.answering.article import plan_articles, prefix_messages
+from bot.answering.pipeline import answer
+from bot.answering.prompts import article_messages
+from bot.answering.support import check_support
+from bot.deps import Deps, build_deps
+from bot.models.llm import FakeChat
+from bot.models.prefix_store import SENTINEL, PrefixStore
+from bot.retrieval.articles import article_passages, llm_tokens, rank_articles, sections
+from bot.retrieval.records import Hit, PassageMeta
+from bot.settings import Settings
+
+FRENCH = "003_b526725865409856"
+FLAGSHIP = "What did To Lam ask of Hai Phong?"
+
+
+def _deps(settings: Settings, *replies: str) -> tuple[Deps, FakeChat]:
+    llm = FakeChat(replies)
+    mode = settings.model_copy(update={"answer_mode": "article"})
+    return build_deps(mode, llm=llm), llm
+
+
+def test_the_flagship_question_reads_the_sentences_where_to_lam_says_what_the_city_must_do(
+    fake_settings: Settings,
+) -> None:
+    deps, llm = _deps(fake_settings, "I don't know.", "I don't know.", "I don't know.")
+    result = answer(deps, FLAGSHIP)
+    read = llm.calls[0][-1]["content"]
+    assert result.articles_tried[0].startswith(FRENCH + "@")
+    assert (
+        "le Secrétaire général a suggéré que la ville de Hai Phong doit faire du bon travail "
+        "dans la construction du Parti" in read
+    )
+    assert "l'orientation de la planification de la ville doit être une zone urbaine" in read
+    # constant instructions, then the article in reading order, then the question, last
+    assert read.index("[1] ") < read.index("[2] ") < read.index(f"Question: {FLAGSHIP}")
+    assert read.rstrip().endswith('"I don\'t know." if the passages do not say.')
+    # the passages retrieval ranks closest are named after the question
+    closest = re.search(r"\(Passages ((?:\[\d+\](?:, )?)+) seem closest", read)
+    assert closest and len(re.findall(r"\d+", closest.group(1))) == 3
+    assert FLAGSHIP not in llm.calls[0][0]["content"]
+
+
+def test_the_prefix_does_not_depend_on_the_question_or_its_language(
+    fake_settings: Settings,
+) -> None:
+    deps, _ = _deps(fake_settings)
+    passages = article_passages(deps.index, FRENCH)
+    assert [p.meta.chunk_index for p in passages] == list(range(len(passages)))
+    english = article_messages(passages, [], FLAGSHIP, "en")
+    thai = article_messages(passages, [], "โตลำขออะไรจากไฮฟอง?", "th")
+    prefix = prefix_messages(sections(passages, 6000)[0])
+    head = prefix[1]["content"].removesuffix(SENTINEL)
+    assert english[0] == thai[0] == prefix[0]
+    assert english[1]["content"].startswith(head) and thai[1]["content"].startswith(head)
+
+
+def test_a_long_article_is_read_in_sections_of_at_most_the_set_size(
+    fake_settings: Settings,
+) -> None:
+    deps, _ = _deps(fake_settings)
+    passages = article_passages(deps.index, FRENCH)
+    parts = sections(passages, 1500)
+    assert len(parts) > 2 and [p for s in parts for p in s.passages] == passages
+    for part in parts:
+        assert sum(llm_tokens(p.text) + 12 for p in part.passages) <= 1500
+    assert len({s.label for s in parts}) == len(parts)
+
+
+def test_articles_rank_by_their_best_passage() -> None:
+    def hit(doc: str, score: float) -> Hit:
+        return Hit(f"{doc}-{score}", "t", PassageMeta(doc_id=doc), score)
+
+    long = [hit("long", 0.02) for _ in range(6)]
+    assert rank_articles([hit("short", 0.03), *long]) == ["short", "long"]
+
+
+def test_an_answer_refused_from_one_article_is_sought_in_the_next(
+    fake_settings: Settings,
+) -> None:
+    deps, llm = _deps(fake_settings, "I don't know.", "Nguyen Van Tung chairs it [1].")
+    result = answer(deps, "Who is the Chairman of the Hai Phong People's Committee?")
+    assert len(llm.calls) == 2 and len(result.articles_tried) == 2
+    assert not result.refused and result.article_id == result.articles_tried[1].split("@")[0]
+
+
+def test_the_citation_check_moves_a_marker_to_the_passage_that_supports_the_sentence(
+    fake_settings: Settings,
+) -> None:
+    deps, _ = _deps(fake_settings)
+    plan = next(p for p in plan_articles(deps, deps.retriever.search(FLAGSHIP, 30)[0], "en")
+                if p.section.doc_id == FRENCH)  # fmt: skip
+    n_railway = next(n for n, p in enumerate(plan.passages, 1) if "Lao Cai" in p.text)
+    wrong = 1 if n_railway != 1 else 2
+    result = answer(deps, FLAGSHIP)  # fills the record; its text is replaced below
+    result.passages, result.context_n = plan.passages, len(plan.passages)
+    result.text = (f"The city asked for the Lao Cai - Hanoi - Hai Phong railway line [{wrong}].\n"
+                   "The moon is made of green cheese [1].")  # fmt: skip
+    check_support(deps.embedder, result)
+    railway, moon = result.claims
+    assert railway.supported and railway.cited == [n_railway] and railway.moved_from == [wrong]
+    assert f"railway line [{n_railway}]." in result.text
+    evidence = railway.evidence[0]
+    assert "Lao Cai" in result.passages[evidence.n - 1].text[evidence.start : evidence.end]
+    assert not moon.supported and moon.cited == [1]
+    assert result.to_dict()["sentences"][0]["evidence"][0]["n"] == n_railway
+
+
+def test_the_prefix_store_keeps_the_budget_and_the_labels_it_is_told(tmp_path: Path) -> None:
+    store = PrefixStore(tmp_path / "p", budget_bytes=2500)
+    store.put("a@1#0", [1, 2, 3], b"x" * 1000)
+    store.put("b@1#0", [1, 2, 9, 9], b"y" * 1000)
+    assert store.best([1, 2, 3, 4, 5]) == (store.entries()[0].name, 3)
+    assert store.best([1, 2]) == (None, 0)  # an entry counts only when all of it matches
+    store.read(store.best([1, 2, 3])[0] or "")  # "a" is now the most recently used
+    store.put("c@1#0", [5, 6], b"z" * 1000)  # over budget: "b", least recently used, goes
+    assert {e.label for e in store.entries()} == {"a@1#0", "c@1#0"}
+    store.put("a@1#0", [1, 2, 3, 4], b"w" * 1200)  # a longer read of "a" replaces it
+    assert [e.n_tokens for e in store.entries() if e.label == "a@1#0"] == [4]
+    assert store.retain(["c@1#0"]) and [e.label for e in store.entries()] == ["c@1#0"]
+    again = PrefixStore(tmp_path / "p", budget_bytes=2500)  # as the next server start sees it
+    assert [e.label for e in again.entries()] == ["c@1#0"]
+    assert again.read(again.entries()[0].name) == b"z" * 1000
+    assert sorted(p.name for p in (tmp_path / "p").iterdir()) == sorted(
+        ["index.json", f"{again.entries()[0].name}.state", f"{again.entries()[0].name}.tokens.npy"]
+    )
+    assert np.array_equal(again.tokens(again.entries()[0].name), [5, 6])
+
+
+@pytest.mark.parametrize("mode", ["auto", "passages"])
+def test_without_a_server_that_keeps_prefixes_auto_answers_from_passages(
+    fake_settings: Settings, mode: str
+) -> None:
+    llm = FakeChat(["Nguyen Van Tung [1]."])
+    deps = build_deps(fake_settings.model_copy(update={"answer_mode": mode}), llm=llm)
+    result = answer(deps, "Who is the Chairman of the Hai Phong People's Committee?")
+    assert result.mode == "passages" and "Sources:" in llm.calls[0][-1]["content"]
