@@ -94,6 +94,11 @@ class Settings(BaseSettings):
         "once and reused); `passages`: the best few passages; `auto`: article mode once the "
         "embedded LLM has read the article (passages meanwhile), always with LLM_BASE_URL.",
     )
+    warm_articles: bool = Field(
+        True,
+        description="The web UI has the embedded LLM read every article in the background "
+        "(questions first), so that article mode starts in seconds.",
+    )
     article_tokens: int = Field(
         6000,
         ge=500,

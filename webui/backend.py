@@ -71,7 +71,8 @@ class Backend:
             self.deps.llm.start()
             self.model_state = "ready"
             self.warmup = Warmup(self.deps)
-            self.warmup.start()  # after the UI is up; questions go first
+            if self.settings.warm_articles:
+                self.warmup.start()  # after the UI is up; questions go first
         except BotError as exc:
             self._failed(str(exc))
         except Exception as exc:

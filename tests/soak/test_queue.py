@@ -53,7 +53,7 @@ def test_real_llm_questions_queue_with_their_position_and_survive_a_killed_serve
     tmp_path: Path,
 ) -> None:
     model_dir = Settings(_env_file=None).model_dir  # where the GGUF is already assembled
-    process, app = start_app(tmp_path, LLM_BACKEND="local")
+    process, app = start_app(tmp_path, LLM_BACKEND="local", WARM_ARTICLES="false")
     try:
         client = Client(app.url, verbose=False)
         started = time.monotonic()
