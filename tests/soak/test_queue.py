@@ -53,7 +53,11 @@ def test_real_llm_questions_queue_with_their_position_and_survive_a_killed_serve
     tmp_path: Path,
 ) -> None:
     model_dir = Settings(_env_file=None).model_dir  # where the GGUF is already assembled
-    process, app = start_app(tmp_path, LLM_BACKEND="local", WARM_ARTICLES="false")
+    # passage mode: in article mode a question about an article read earlier (MODEL_DIR keeps
+    # it) starts in seconds, so the kill below could land after the first words (then /ask
+    # returns them with the error instead of failing)
+    process, app = start_app(tmp_path, LLM_BACKEND="local", WARM_ARTICLES="false",
+                             ANSWER_MODE="passages")  # fmt: skip
     try:
         client = Client(app.url, verbose=False)
         started = time.monotonic()
