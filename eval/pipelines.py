@@ -48,8 +48,9 @@ class Ours:
             hits, seconds = self.deps.retriever.search(query, max(self.k, CANDIDATES))
             n = context_size(hits, self.settings.context_passages, self.settings.context_tokens)
             ranking = _ranking(hits[: self.k])
-            plans = plan_articles(self.deps, hits, q.lang)
-            read = plans[0].passages if plans and self.settings.answer_mode != "passages" else []
+            articles = self.settings.answer_mode != "passages"
+            plans = plan_articles(self.deps, hits, q.lang) if articles else []
+            read = plans[0].passages if plans else []
             return {"retrieval_only": True, "ranking": ranking,
                     "retrieved": _ranking(read) if read else ranking[:n],
                     "articles": rank_articles(hits),

@@ -46,7 +46,6 @@ class Backend:
         self.settled = threading.Event()  # nothing more will happen in the background
         self._upload_lock = threading.Lock()
         self._closing = threading.Event()
-        self._sentences: VectorCache | None = None  # passage sentences' vectors
         self.warmup: Warmup | None = None  # articles read in advance by the embedded LLM
 
     # -- start-up --------------------------------------------------------------------------------
@@ -146,9 +145,8 @@ class Backend:
                 for e in claim.evidence if claim.supported else []:
                     spans.setdefault(e.n, []).append((e.start, e.end))
             return {n: sorted(set(v)) for n, v in spans.items()}
-        if self._sentences is None:  # one embedder for the backend's life
-            self._sentences = VectorCache(deps.embedder.embed_passages)
-        similarity = embedding_similarity(deps.embedder.embed_query, self._sentences)
+        cache = deps.sentences or VectorCache(deps.embedder.embed_passages)
+        similarity = embedding_similarity(deps.embedder.embed_query, cache)
         out: dict[int, list[tuple[int, int]]] = {}
         for n, claims in claims_by_source(result.text).items():
             if 1 <= n <= len(result.passages):

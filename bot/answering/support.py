@@ -22,6 +22,7 @@ from bot.answering.citations import answer_sentences
 from bot.answering.records import Answer, Citation
 from bot.models.embeddings import Embedder
 from bot.models.vector_cache import VectorCache
+from bot.retrieval.records import Hit
 from bot.text.sentences import sentence_spans
 
 SUPPORTED = 3.0  # standardised similarity plus twice the anchor share, for "supported"
@@ -56,6 +57,11 @@ class Claim:
     added: bool = False  # the model cited nothing here; the check added the marker
 
 
+def sentence_offsets(hit: Hit) -> list[tuple[int, int]]:
+    """The passage sentences an answer sentence may rest on (offsets in `hit.text`)."""
+    return [(s, e) for s, e in sentence_spans(hit.text, hit.meta.lang) if e - s > 3]
+
+
 def _anchors(text: str) -> set[str]:
     found = {m.lower() for m in _ANCHOR.findall(text)}
     first = re.match(r"\W*([\w'’-]+)", text)  # a sentence's first word is capitalised anyway
@@ -85,8 +91,7 @@ def check_support(embedder: Embedder, result: Answer, cache: VectorCache | None 
     """Fill `result.claims`, move markers to the passage that clearly supports their sentence,
     and rebuild `result.text` and `result.citations` accordingly."""
     read = result.passages[: result.context_n]
-    spans = [(n, s, e) for n, hit in enumerate(read, 1)
-             for s, e in sentence_spans(hit.text, hit.meta.lang) if e - s > 3]  # fmt: skip
+    spans = [(n, s, e) for n, hit in enumerate(read, 1) for s, e in sentence_offsets(hit)]
     pieces = answer_sentences(result.text)
     claims = [
         Claim(a, b, _MARKER.sub("", piece).strip(), [int(n) for n in _MARKER.findall(piece)])
@@ -122,7 +127,8 @@ def _rewrite(result: Answer, claims: list[Claim]) -> None:
     """The answer text with each moved claim's markers replaced, offsets updated."""
     text, last = [], 0
     original = result.text
-    for claim, (a, b) in zip(claims, answer_sentences(original), strict=True):
+    for claim in claims:  # their offsets are still those in `original`
+        a, b = claim.start, claim.end
         text.append(original[last:a])
         body = original[a:b]
         if claim.moved_from or claim.added:

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 
 from bot.answering.article import activity, article_sections, prefix_messages
+from bot.answering.support import sentence_offsets
 from bot.deps import Deps, build_deps, stop_on_sigterm
 from bot.errors import BotError
 from bot.retrieval.articles import Section
@@ -109,10 +110,7 @@ class Warmup:
     def _embed_sentences(self, section: Section) -> None:
         """The citation check's vectors of the article's sentences, computed now, not during
         the first answer (bot.answering.support)."""
-        from bot.text.sentences import sentence_spans
-
-        sentences = [h.text[a:b] for h in section.passages
-                     for a, b in sentence_spans(h.text, h.meta.lang) if b - a > 3]  # fmt: skip
+        sentences = [h.text[a:b] for h in section.passages for a, b in sentence_offsets(h)]
         if sentences and self.deps.sentences is not None:
             self.deps.sentences(sentences)
 
