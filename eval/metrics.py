@@ -1,7 +1,8 @@
 """Scores of one answered question, and the summary of a run.
 
 A result (one line of results.jsonl) holds `ranking` (every retrieved passage, best first, with
-its translations folded in as `alternatives`) and `retrieved` (the ones given to the model).
+its translations folded in as `alternatives`), `retrieved` (the ones given to the model for the
+answer) and `read` (everything the model read: in article mode every article tried).
 Retrieval metrics look at `ranking`; a passage counts as gold when it, or one of its
 translations, contains a gold substring (compared after normalisation).
 """
@@ -80,8 +81,9 @@ def score(q: Question, result: dict[str, Any], k: int) -> dict[str, Any]:
         if articles:
             out["article_hit@1"] = articles[0] in q.expected_docs
             out["article_hit@3"] = bool(set(articles[:3]) & set(q.expected_docs))
-    if q.answerable and q.gold and result.get("retrieved"):
-        out["evidence_hit"] = any(is_gold(p, q.gold) for p in result["retrieved"])
+    read = result.get("read") or result.get("retrieved")  # every article tried, when recorded
+    if q.answerable and q.gold and read:
+        out["evidence_hit"] = any(is_gold(p, q.gold) for p in read)
     if result.get("retrieval_only") or result.get("error"):
         return out
     answer, refused = result.get("answer", ""), bool(result.get("refused"))
@@ -140,7 +142,7 @@ LABELS = {
     "doc_hit@1": "expected article hit@1", "doc_hit@3": "expected article hit@3",
     "doc_hit@k": "expected article hit@k", "doc_mrr": "expected article MRR@k",
     "article_hit@1": "article ranking hit@1", "article_hit@3": "article ranking hit@3",
-    "evidence_hit": "evidence hit (a gold passage in what the model read)",
+    "evidence_hit": "evidence hit (a gold passage in what the model read, any article tried)",
     "supported_sentences": "answer sentences the citation check finds supported",
     "fact_recall": "fact recall (answerable)", "answered": "answerable questions answered",
     "refused_correctly": "unanswerable questions refused",

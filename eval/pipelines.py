@@ -49,7 +49,7 @@ class Ours:
             n = context_size(hits, self.settings.context_passages, self.settings.context_tokens)
             ranking = _ranking(hits[: self.k])
             articles = self.settings.answer_mode != "passages"
-            plans = plan_articles(self.deps, hits, q.lang) if articles else []
+            plans = plan_articles(self.deps, hits, q.lang, query) if articles else []
             read = plans[0].passages if plans else []
             return {"retrieval_only": True, "ranking": ranking,
                     "retrieved": _ranking(read) if read else ranking[:n],
@@ -72,6 +72,7 @@ class Ours:
             "standalone_question": result.standalone_question,
             "ranking": ranking,
             "retrieved": _ranking(result.passages[: result.context_n]),
+            "read": _ranking(result.read),
             "citations": [{"n": c.n, **c.passage.to_dict()} for c in result.citations],
             "timings": {
                 k: result.timings[k]

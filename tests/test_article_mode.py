@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.answering.article import plan_articles, prefix_messages
+from bot.answering.article import EXCERPT_CHARS, excerpt, plan_articles, prefix_messages
 from bot.answering.pipeline import answer
 from bot.answering.prompts import article_messages
-from bot.answering.support import check_support
+from bot.answering.support import check_support, sentence_offsets
 from bot.deps import Deps, build_deps
 from bot.models.llm import FakeChat
 from bot.models.prefix_store import SENTINEL, PrefixStore
@@ -72,9 +72,12 @@ def test_a_long_article_is_read_in_sections_of_at_most_the_set_size(
     passages = article_passages(deps.index, FRENCH)
     parts = sections(passages, 1500)
     assert len(parts) > 2 and [p for s in parts for p in s.passages] == passages
-    for part in parts:
-        assert sum(llm_tokens(p.text) + 12 for p in part.passages) <= 1500
+    sizes = [sum(llm_tokens(p.text) + 12 for p in part.passages) for part in parts]
+    assert max(sizes) <= 1500
+    assert len(parts) <= -(-sum(sizes) // 1500) + 1  # few: passages are cut whole
+    assert min(sizes) > max(sizes) / 2  # of about equal length: no short tail
     assert len({s.label for s in parts}) == len(parts)
+    assert sections(passages, 10**6)[0].passages == passages
 
 
 def test_articles_rank_by_their_best_passage() -> None:
@@ -98,16 +101,21 @@ def test_the_citation_check_moves_a_marker_to_the_passage_that_supports_the_sent
     fake_settings: Settings,
 ) -> None:
     deps, _ = _deps(fake_settings)
-    plan = next(p for p in plan_articles(deps, deps.retriever.search(FLAGSHIP, 30)[0], "en")
-                if p.section.doc_id == FRENCH)  # fmt: skip
+    hits = deps.retriever.search(FLAGSHIP, 30)[0]
+    plan = next(p for p in plan_articles(deps, hits, "en", FLAGSHIP) if p.section.doc_id == FRENCH)
     n_railway = next(n for n, p in enumerate(plan.passages, 1) if "Lao Cai" in p.text)
     wrong = 1 if n_railway != 1 else 2
     result = answer(deps, FLAGSHIP)  # fills the record; its text is replaced below
     result.passages, result.context_n = plan.passages, len(plan.passages)
-    result.text = (f"The city asked for the Lao Cai - Hanoi - Hai Phong railway line [{wrong}].\n"
-                   "The moon is made of green cheese [1].")  # fmt: skip
+    result.text = (f"The city asked for the Lao Cai - Hanoi - Hai Phong railway line. [{wrong}]\n"
+                   "The moon is made of green cheese [1].\n"
+                   "It wants a railway from Lao Cai to Hanoi and Hai Phong. "
+                   f"[{n_railway}], [{wrong}]")  # fmt: skip
     check_support(deps.embedder, result)
-    railway, moon = result.claims
+    railway, moon, both = result.claims
+    # of two markers, the one pointing at a passage that does not support the sentence goes
+    assert both.supported and both.cited == [n_railway] and both.moved_from == [n_railway, wrong]
+    assert result.text.endswith(f"Hanoi and Hai Phong [{n_railway}].")
     assert railway.supported and railway.cited == [n_railway] and railway.moved_from == [wrong]
     assert f"railway line [{n_railway}]." in result.text
     evidence = railway.evidence[0]
@@ -145,3 +153,20 @@ def test_without_a_server_that_keeps_prefixes_auto_answers_from_passages(
     deps = build_deps(fake_settings.model_copy(update={"answer_mode": mode}), llm=llm)
     result = answer(deps, "Who is the Chairman of the Hai Phong People's Committee?")
     assert result.mode == "passages" and "Sources:" in llm.calls[0][-1]["content"]
+
+
+def test_a_passage_from_another_article_is_cut_to_the_sentences_closest_to_the_question(
+    fake_settings: Settings,
+) -> None:
+    deps, _ = _deps(fake_settings)
+    english = "002_1ca994a0bc34cf02"
+    passage = next(p for p in article_passages(deps.index, english) if "35/2021" in p.text)
+    question = "Which mechanisms of National Assembly Resolution 35/2021 are to be reviewed?"
+    cut = excerpt(deps, passage, question)
+    kept = cut.text.split(" … ")
+    assert len(kept) < len(sentence_offsets(passage)) and len(cut.text) < len(passage.text)
+    assert len(kept) == 1 or len(cut.text) <= EXCERPT_CHARS + 3 * len(kept)
+    assert any("35/2021/QH15" in sentence for sentence in kept)
+    places = [passage.text.index(sentence) for sentence in kept]
+    assert places == sorted(places)  # in reading order
+    assert cut.id == passage.id and cut.meta == passage.meta

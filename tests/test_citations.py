@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.answering.citations import CitationFilter, cited_numbers
+from bot.answering.citations import CitationFilter, answer_sentences, cited_numbers
 from bot.answering.refusal import is_refusal, may_become_refusal
 
 
@@ -39,6 +39,16 @@ def test_an_unfinished_marker_at_the_end_is_dropped() -> None:
 
 def test_cited_numbers_in_order_of_first_appearance() -> None:
     assert cited_numbers("A [2]. B [1][2]. C [3].") == [2, 1, 3]
+
+
+def test_markers_written_after_the_full_stop_stay_with_their_sentence() -> None:
+    answer = (
+        "It ends in 2045. [1], [19] It began in 2020 [2]. Mr. Tung spoke. [3][4]\n- A list item [5]"
+    )
+    assert [answer[a:b].strip() for a, b in answer_sentences(answer)] == [
+        "It ends in 2045. [1], [19]", "It began in 2020 [2].", "Mr. Tung spoke. [3][4]",
+        "- A list item [5]",
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize(

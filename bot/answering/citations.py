@@ -12,7 +12,7 @@ _CITED = re.compile(r"\[(\d+)\]")
 _CLAIM_MARKER = re.compile(r"\s*\[(\d+)\]")
 # a sentence ends at . ! ? followed by space, a marker or the end ("gov.vn", "3.5" go on)
 _ANSWER_SENTENCE = re.compile(
-    r"(?:[^.!?。\n]|[.!?](?=[^\s\[.!?]))*(?:[.!?。]+(?:\s*\[\d+\])*|\n|$)"
+    r"(?:[^.!?。\n]|[.!?](?=[^\s\[.!?]))*(?:[.!?。]+(?:\s*[,;]?\s*\[\d+\])*|\n|$)"
 )
 
 

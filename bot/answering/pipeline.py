@@ -56,7 +56,7 @@ def stream_answer(
             result.standalone_question, max(k, CANDIDATES), filters
         )
         result.retrieved, result.article_ranking = candidates[:k], rank_articles(candidates)
-        plans = choose_plans(deps, candidates, result.lang)
+        plans = choose_plans(deps, candidates, result.lang, result.standalone_question)
         timings["sources_s"] = time.perf_counter() - started
         if plans:
             yield from _from_articles(deps, result, plans, started)
@@ -66,7 +66,7 @@ def stream_answer(
                                             settings.context_tokens)  # fmt: skip
             yield Sources(result.passages, result.context_n)
             if result.passages:
-                read = result.passages[: result.context_n]
+                read = result.read = result.passages[: result.context_n]
                 messages = build_messages(result.standalone_question, read, result.lang)
                 yield from _generate(deps, result, messages, started)
         if not result.passages:
@@ -93,6 +93,7 @@ def _from_articles(
         result.passages = plan.passages
         result.context_n = len(result.passages)
         result.articles_tried.append(plan.section.label)
+        result.read += plan.passages
         yield Sources(result.passages, result.context_n)
         yield from _generate(deps, result, plan.messages(result.standalone_question,
                                                           result.lang), started)  # fmt: skip

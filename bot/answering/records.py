@@ -62,6 +62,7 @@ class Answer:
     mode: str = "passages"  # or "article": the model read article_id whole (or a section)
     article_id: str = ""
     articles_tried: list[str] = field(default_factory=list)  # section labels, in order
+    read: list[Hit] = field(default_factory=list)  # all the model read, over every article tried
     claims: list[Any] = field(default_factory=list)  # bot.answering.support.Claim per sentence
     retrieved: list[Hit] = field(default_factory=list)  # retrieval's ranking (top k)
     article_ranking: list[str] = field(default_factory=list)  # article ids, best first

@@ -29,6 +29,7 @@ SUPPORTED = 3.0  # standardised similarity plus twice the anchor share, for "sup
 CLEAR = 1.0  # how much better another passage must be for a marker to move to it
 _ANCHOR = re.compile(r"\d+(?:[.,/]\d+)*|\b[A-ZÀ-Ý][\w'’-]+")
 _MARKER = re.compile(r"\s*\[(\d+)\]")
+_MARKERS = re.compile(r"\s*\[\d+\](?:\s*[,;]?\s*\[\d+\])*")  # "[1]", "[1], [19]", "[2][3]"
 
 
 @dataclass
@@ -94,7 +95,7 @@ def check_support(embedder: Embedder, result: Answer, cache: VectorCache | None 
     spans = [(n, s, e) for n, hit in enumerate(read, 1) for s, e in sentence_offsets(hit)]
     pieces = answer_sentences(result.text)
     claims = [
-        Claim(a, b, _MARKER.sub("", piece).strip(), [int(n) for n in _MARKER.findall(piece)])
+        Claim(a, b, _MARKERS.sub("", piece).strip(), [int(n) for n in _MARKER.findall(piece)])
         for a, b in pieces
         for piece in [result.text[a:b]]
     ]
@@ -112,6 +113,9 @@ def check_support(embedder: Embedder, result: Answer, cache: VectorCache | None 
         mine = max(own, key=lambda i: row[i]) if own else None
         if mine is not None and row[mine] >= SUPPORTED:
             pick = mine
+            keep = [n for n in claim.cited if _holds(row, where, n, row[mine])]
+            if keep != claim.cited:  # another marker of it points at a passage that does not
+                claim.moved_from, claim.cited = claim.cited, keep
         elif row[best] >= SUPPORTED and (mine is None or row[best] - row[mine] >= CLEAR):
             claim.moved_from, claim.cited, pick = claim.cited, [int(where[best])], best
             claim.added = not claim.moved_from
@@ -123,6 +127,13 @@ def check_support(embedder: Embedder, result: Answer, cache: VectorCache | None 
     _rewrite(result, claims)
 
 
+def _holds(row: np.ndarray, where: np.ndarray, n: int, best: float) -> bool:
+    """Whether passage `n` supports the sentence scored by `row`, or falls short of its best
+    supporting passage (`best`) by too little to tell (a passage with no sentence: kept)."""
+    mine = row[where == n]
+    return not len(mine) or mine.max() >= SUPPORTED or best - mine.max() < CLEAR
+
+
 def _rewrite(result: Answer, claims: list[Claim]) -> None:
     """The answer text with each moved claim's markers replaced, offsets updated."""
     text, last = [], 0
@@ -132,7 +143,7 @@ def _rewrite(result: Answer, claims: list[Claim]) -> None:
         text.append(original[last:a])
         body = original[a:b]
         if claim.moved_from or claim.added:
-            core = _MARKER.sub("", body)
+            core = _MARKERS.sub("", body)
             stripped = core.rstrip()
             words = stripped.rstrip(".!?。")
             marks = "".join(f"[{n}]" for n in claim.cited)

@@ -30,8 +30,9 @@ class Section:
 
     @property
     def label(self) -> str:
-        """Names the section's stored prefix; changes with the article's content."""
-        return f"{self.doc_id}@{self.version}#{self.number}"
+        """Names the section's stored prefix; changes with the article's content and with how
+        it is cut (ARTICLE_TOKENS), so one cut's prefixes never replace another's."""
+        return f"{self.doc_id}@{self.version}#{self.number}/{self.count}"
 
 
 def rank_articles(hits: list[Hit]) -> list[str]:
@@ -66,24 +67,35 @@ def article_passages(index: Index, doc_id: str) -> list[Hit]:
 
 
 def sections(passages: list[Hit], max_tokens: int) -> list[Section]:
-    """The article cut, between passages, into sections of at most `max_tokens` LLM tokens
-    (a passage longer than that alone is a section of its own)."""
+    """The article cut, between passages, into as few sections of at most `max_tokens` LLM
+    tokens as it takes (a passage longer than that alone is a section of its own), as even as
+    they can be: no section is a short tail holding too little to answer from."""
     if not passages:
         return []
-    groups: list[list[Hit]] = [[]]
-    used = 0
-    for hit in passages:
-        size = llm_tokens(hit.text) + 12  # its number, title line and blank line
-        if groups[-1] and used + size > max_tokens:
-            groups.append([])
-            used = 0
-        groups[-1].append(hit)
-        used += size
+    sizes = [llm_tokens(hit.text) + 12 for hit in passages]  # its number, title line, blank line
+    fewest = len(_pack(sizes, max_tokens))
+    low, high = -(-sum(sizes) // fewest), max(max_tokens, -(-sum(sizes) // fewest))
+    while low < high:  # the smallest section size that still needs no more sections
+        middle = (low + high) // 2
+        low, high = (low, middle) if len(_pack(sizes, middle)) <= fewest else (middle + 1, high)
+    groups = [passages[start:end] for start, end in _pack(sizes, low)]
     meta = passages[0].meta
     return [
         Section(meta.doc_id, meta.version or meta.content_hash, i, len(groups), group)
         for i, group in enumerate(groups)
     ]
+
+
+def _pack(sizes: list[int], cap: int) -> list[tuple[int, int]]:
+    """Consecutive groups (start, end) of `sizes`, each filled up to `cap` before the next."""
+    groups: list[tuple[int, int]] = []
+    start, used = 0, 0
+    for i, size in enumerate(sizes):
+        if i > start and used + size > cap:
+            groups.append((start, i))
+            start, used = i, 0
+        used += size
+    return [*groups, (start, len(sizes))]
 
 
 def best_section(all_sections: list[Section], hits: list[Hit]) -> Section:
