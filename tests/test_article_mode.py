@@ -162,7 +162,7 @@ def test_a_passage_from_another_article_is_cut_to_the_sentences_closest_to_the_q
     english = "002_1ca994a0bc34cf02"
     passage = next(p for p in article_passages(deps.index, english) if "35/2021" in p.text)
     question = "Which mechanisms of National Assembly Resolution 35/2021 are to be reviewed?"
-    cut = excerpt(deps, passage, question)
+    cut = excerpt(deps, passage, lambda: deps.embedder.embed_query(question))
     kept = cut.text.split(" … ")
     assert len(kept) < len(sentence_offsets(passage)) and len(cut.text) < len(passage.text)
     assert len(kept) == 1 or len(cut.text) <= EXCERPT_CHARS + 3 * len(kept)

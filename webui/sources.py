@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from bot.models.embeddings import cosines
 from bot.retrieval.records import Hit
 from bot.text.language import language_name
 from bot.text.sentences import sentence_spans
@@ -36,11 +37,7 @@ def embedding_similarity(
     embed_query: Callable[[str], np.ndarray], embed_passages: Callable[[list[str]], np.ndarray]
 ) -> Similarity:
     def similarity(claims: list[str], sentences: list[str]) -> np.ndarray:
-        q = np.stack([embed_query(c) for c in claims])
-        p = embed_passages(sentences)
-        q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-9)
-        p = p / np.maximum(np.linalg.norm(p, axis=1, keepdims=True), 1e-9)
-        return np.asarray(q @ p.T)
+        return cosines(np.stack([embed_query(c) for c in claims]), embed_passages(sentences))
 
     return similarity
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,6 +23,7 @@ from bot.answering.prompts import Message, article_messages, article_prefix
 from bot.answering.support import sentence_offsets
 from bot.deps import Deps
 from bot.errors import BotError
+from bot.models.embeddings import cosines
 from bot.models.prefix_store import SENTINEL
 from bot.models.vector_cache import VectorCache
 from bot.retrieval.articles import Section, article_passages, best_section, rank_articles, sections
@@ -63,6 +65,7 @@ def plan_articles(deps: Deps, candidates: list[Hit], lang: str, question: str) -
     may span, or the translation of the chosen one in the reader's language (each cut to the
     sentences closest to `question`: the model reads them for every question anew)."""
     plans = []
+    query = functools.cache(lambda: deps.embedder.embed_query(question))  # once, if needed
     for doc_id in rank_articles(candidates)[: deps.settings.article_tries]:
         parts = article_sections(deps, doc_id)
         if not parts:
@@ -70,26 +73,28 @@ def plan_articles(deps: Deps, candidates: list[Hit], lang: str, question: str) -
         section = best_section(parts, candidates)
         inside = {p.id for p in section.passages}
         extra = [h for h in _others(candidates, section, lang) if h.id not in inside]
-        extra = [excerpt(deps, h, question) for h in extra[: deps.settings.extra_passages]]
+        extra = [excerpt(deps, h, query) for h in extra[: deps.settings.extra_passages]]
         plan = ArticlePlan(section, extra)
         plan.closest = _closest(plan.passages, candidates)
         plans.append(plan)
     return plans
 
 
-def excerpt(deps: Deps, hit: Hit, question: str, chars: int = EXCERPT_CHARS) -> Hit:
-    """`hit` cut to its sentences closest to `question` (e5), the closest first until `chars`
-    characters are taken (always one), kept in reading order and joined by " … ". The model
-    reads such a passage anew with every question: a whole 300-token passage after the article
-    costs ~8 s before the first word (measured in the README)."""
+def excerpt(
+    deps: Deps, hit: Hit, query: Callable[[], np.ndarray], chars: int = EXCERPT_CHARS
+) -> Hit:
+    """`hit` cut to its sentences closest to the question (`query()` gives its e5 vector, asked
+    for only when the passage is cut), the closest first until `chars` characters are taken
+    (always one), kept in reading order and joined by " … ". The model reads such a passage
+    anew with every question: a whole 300-token passage after the article costs ~8 s before
+    the first word (measured in the README)."""
     spans = sentence_offsets(hit)
     if len(hit.text) <= chars or len(spans) < 2:
         return hit
     texts = [hit.text[s:e] for s, e in spans]
     vectors = (deps.sentences or VectorCache(deps.embedder.embed_passages))(texts)
-    vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
     keep: list[int] = []
-    for i in np.argsort(-(vectors @ deps.embedder.embed_query(question)), kind="stable"):
+    for i in np.argsort(-cosines(query(), vectors)[0], kind="stable"):
         if keep and sum(len(texts[k]) for k in keep) + len(texts[i]) > chars:
             continue
         keep.append(int(i))

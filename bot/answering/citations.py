@@ -9,7 +9,8 @@ import re
 _MARKER = re.compile(r"\[(\s*\d+\s*(?:[,;]\s*\d+\s*)*)\]")
 _PARTIAL = re.compile(r"\[[\d\s,;]*")
 _CITED = re.compile(r"\[(\d+)\]")
-_CLAIM_MARKER = re.compile(r"\s*\[(\d+)\]")
+MARKER = re.compile(r"\s*\[(\d+)\]")  # one marker, with the space before it
+MARKERS = re.compile(r"\s*\[\d+\](?:\s*[,;]?\s*\[\d+\])*")  # "[1]", "[1], [19]", "[2][3]"
 # a sentence ends at . ! ? followed by space, a marker or the end ("gov.vn", "3.5" go on)
 _ANSWER_SENTENCE = re.compile(
     r"(?:[^.!?。\n]|[.!?](?=[^\s\[.!?]))*(?:[.!?。]+(?:\s*[,;]?\s*\[\d+\])*|\n|$)"
@@ -89,8 +90,8 @@ def claims_by_source(answer: str) -> dict[int, list[str]]:
     waiting: list[str] = []
     for match in _ANSWER_SENTENCE.finditer(answer):
         sentence = match.group(0)
-        numbers = list(dict.fromkeys(int(n) for n in _CLAIM_MARKER.findall(sentence)))
-        claim = _CLAIM_MARKER.sub("", sentence).strip()
+        numbers = list(dict.fromkeys(int(n) for n in MARKER.findall(sentence)))
+        claim = MARKER.sub("", sentence).strip()
         if not numbers:
             waiting = [*waiting, claim] if claim else [] if "\n" in sentence else waiting
             continue

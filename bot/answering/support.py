@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from bot.answering.citations import answer_sentences
+from bot.answering.citations import MARKER, MARKERS, answer_sentences
 from bot.answering.records import Answer, Citation
-from bot.models.embeddings import Embedder
+from bot.models.embeddings import Embedder, cosines
 from bot.models.vector_cache import VectorCache
 from bot.retrieval.records import Hit
 from bot.text.sentences import sentence_spans
@@ -28,8 +28,6 @@ from bot.text.sentences import sentence_spans
 SUPPORTED = 3.0  # standardised similarity plus twice the anchor share, for "supported"
 CLEAR = 1.0  # how much better another passage must be for a marker to move to it
 _ANCHOR = re.compile(r"\d+(?:[.,/]\d+)*|\b[A-ZÀ-Ý][\w'’-]+")
-_MARKER = re.compile(r"\s*\[(\d+)\]")
-_MARKERS = re.compile(r"\s*\[\d+\](?:\s*[,;]?\s*\[\d+\])*")  # "[1]", "[1], [19]", "[2][3]"
 
 
 @dataclass
@@ -73,11 +71,7 @@ def _anchors(text: str) -> set[str]:
 
 def _scores(embedder: Embedder, cache: VectorCache, claims: list[str],
             sentences: list[str]) -> np.ndarray:  # fmt: skip
-    q = np.stack([embedder.embed_query(c) for c in claims]).astype(np.float64)
-    p = cache(sentences).astype(np.float64)
-    q /= np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-9)
-    p /= np.maximum(np.linalg.norm(p, axis=1, keepdims=True), 1e-9)
-    sims = q @ p.T
+    sims = cosines(np.stack([embedder.embed_query(c) for c in claims]), cache(sentences))
     spread = sims.std(axis=1, keepdims=True) if sims.shape[1] > 1 else np.ones((len(claims), 1))
     z = (sims - sims.mean(axis=1, keepdims=True)) / np.maximum(spread, 1e-6)
     anchors = [_anchors(s) for s in sentences]
@@ -95,7 +89,7 @@ def check_support(embedder: Embedder, result: Answer, cache: VectorCache | None 
     spans = [(n, s, e) for n, hit in enumerate(read, 1) for s, e in sentence_offsets(hit)]
     pieces = answer_sentences(result.text)
     claims = [
-        Claim(a, b, _MARKERS.sub("", piece).strip(), [int(n) for n in _MARKER.findall(piece)])
+        Claim(a, b, MARKERS.sub("", piece).strip(), [int(n) for n in MARKER.findall(piece)])
         for a, b in pieces
         for piece in [result.text[a:b]]
     ]
@@ -143,7 +137,7 @@ def _rewrite(result: Answer, claims: list[Claim]) -> None:
         text.append(original[last:a])
         body = original[a:b]
         if claim.moved_from or claim.added:
-            core = _MARKERS.sub("", body)
+            core = MARKERS.sub("", body)
             stripped = core.rstrip()
             words = stripped.rstrip(".!?。")
             marks = "".join(f"[{n}]" for n in claim.cited)

@@ -21,6 +21,15 @@ if TYPE_CHECKING:
     from bot.settings import Settings
 
 
+def cosines(queries: np.ndarray, passages: np.ndarray) -> np.ndarray:
+    """Cosine similarity of each row of `queries` to each row of `passages` (any scale)."""
+    q = np.atleast_2d(queries).astype(np.float64)
+    p = np.atleast_2d(passages).astype(np.float64)
+    q /= np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-9)
+    p /= np.maximum(np.linalg.norm(p, axis=1, keepdims=True), 1e-9)
+    return np.asarray(q @ p.T)
+
+
 class Embedder(Protocol):
     """What ingestion and retrieval need from an embedding model."""
 

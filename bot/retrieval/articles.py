@@ -74,7 +74,8 @@ def sections(passages: list[Hit], max_tokens: int) -> list[Section]:
         return []
     sizes = [llm_tokens(hit.text) + 12 for hit in passages]  # its number, title line, blank line
     fewest = len(_pack(sizes, max_tokens))
-    low, high = -(-sum(sizes) // fewest), max(max_tokens, -(-sum(sizes) // fewest))
+    even = -(-sum(sizes) // fewest)  # the size of each if passages could be cut anywhere
+    low, high = even, max(max_tokens, even)
     while low < high:  # the smallest section size that still needs no more sections
         middle = (low + high) // 2
         low, high = (low, middle) if len(_pack(sizes, middle)) <= fewest else (middle + 1, high)
