@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import time
 import urllib.request
+from pathlib import Path
 
 
 class NotServing(RuntimeError):
@@ -43,3 +45,16 @@ def wait_until_serving(
             raise NotServing(f"{url} did not answer within {seconds:.0f} s")
         time.sleep(interval)
     return time.monotonic() - started
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` runs (a zombie, killed but not yet reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc: trust the signal
+    return state not in ("Z", "X")

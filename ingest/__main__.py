@@ -3,6 +3,7 @@
     python -m ingest                   # the articles in DATA_DIR (data/articles/)
     python -m ingest PATH [PATH ...]   # files or folders (.txt .md .html .htm .pdf)
     python -m ingest --prune           # also drop indexed articles whose file is gone
+    python -m ingest --remove ID [ID ...]  # take articles out of the index by id
     python -m ingest --list            # what the index holds
     python -m ingest --check           # verify catalog and passages agree
 
@@ -26,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("paths", nargs="*", type=Path, help="files or folders (default DATA_DIR)")
     parser.add_argument("--prune", action="store_true",
                         help="remove indexed articles not found among PATHS")  # fmt: skip
+    parser.add_argument("--remove", nargs="+", metavar="ID", default=[],
+                        help="take these articles (ids: see --list) out of the index")  # fmt: skip
     parser.add_argument("--list", action="store_true", help="list the indexed articles and exit")
     parser.add_argument("--check", action="store_true", help="check the index and exit")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -36,6 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.list or args.check:
             return _inspect(settings, check=args.check)
+        if args.remove:
+            from ingest.pipeline import remove_articles
+
+            summary = remove_articles(args.remove, settings)
+            print(summary.report())
+            return 0 if summary.counts["removed"] else 1
         return _ingest(settings, args.paths or [settings.data_dir], args.prune, not args.quiet)
     except BotError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -65,9 +74,7 @@ def _inspect(settings: Settings, check: bool) -> int:
     if check:
         from bot.index import search_state
 
-        problems = index.problems()
-        if not search_state.is_current(index):
-            problems.append("search state (BM25, filters) is out of date: the next run rebuilds it")
+        problems = index.problems() + search_state.problems(index)
         for problem in problems:
             print(problem)
         print("index is consistent" if not problems else f"{len(problems)} problems")

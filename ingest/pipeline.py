@@ -10,17 +10,19 @@ import hashlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm import tqdm
 
 from bot.errors import BotError
 from bot.index import errors as store_errors
-from bot.index import search_state
+from bot.index.state_writer import StateWriter
 from bot.index.store import Index, open_index
 from bot.models.embeddings import Embedder, make_embedder
 from bot.settings import Settings
@@ -122,8 +124,8 @@ def prepare(path: Path, settings: Settings, embedder: Embedder) -> tuple[Prepare
     return Prepared(meta, passages), data
 
 
-def _write(index: Index, prepared: Prepared, embedder: Embedder, version: str,
-           previous: dict[str, Any] | None) -> None:  # fmt: skip
+def _write(index: Index, writer: StateWriter, prepared: Prepared, embedder: Embedder,
+           version: str, previous: dict[str, Any] | None) -> None:  # fmt: skip
     meta, passages = prepared.meta, prepared.passages
     vectors = embedder.embed_passages([p.text for p in passages])
     base = {**meta.as_chroma(), "version": version}
@@ -138,9 +140,15 @@ def _write(index: Index, prepared: Prepared, embedder: Embedder, version: str,
         "n_passages": len(passages),
         "ingested_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    with index.writing(meta.doc_id, version, previous):
-        index.upsert_passages(ids, vectors, [p.text for p in passages], metadatas)
-        index.commit(meta.doc_id, record)
+    nonce = writer.begin(meta.doc_id)
+    try:
+        with index.writing(meta.doc_id, version, previous):
+            index.upsert_passages(ids, vectors, [p.text for p in passages], metadatas)
+            index.commit(meta.doc_id, record)
+    except BaseException:
+        writer.settle(nonce)
+        raise
+    writer.publish(nonce, ids, [p.text for p in passages], metadatas, vectors)
 
 
 def ingest_paths(
@@ -155,29 +163,63 @@ def ingest_paths(
 
     `on_file(i, n, path)` is called before each of the n files (i from 0), for progress displays.
     """
-    started = time.perf_counter()
     embedder = embedder or make_embedder(settings)
-    index = open_index(settings, embedder.name, embedder.dim)
-    summary = Summary(repaired=index.repair())
-    catalog = index.articles()
     sig = signature(settings, embedder)
     seen: dict[str, Path] = {}
     files = find_files(paths)
     bar = tqdm(files, desc="Ingesting", unit="file", disable=not progress, leave=False)
-    for i, path in enumerate(bar):
-        bar.set_postfix_str(path.name)
-        if on_file:
-            on_file(i, len(files), path)
-        summary.results.append(_ingest_one(path, settings, embedder, index, catalog, sig, seen))
-    if prune:
-        for doc_id in sorted(set(catalog) - set(seen)):
-            index.remove(doc_id)
-            summary.results.append(FileResult(doc_id, doc_id, "removed"))
-    search_state.refresh(index)  # BM25 and filter arrays for retrieval, stored in Chroma
-    articles = index.articles()
-    summary.total_articles = len(articles)
+    with _writing(settings, embedder) as (index, writer, summary):
+        # the whole catalog only when pruning needs it: adding one article reads its own record
+        catalog = index.articles() if prune else None
+        for i, path in enumerate(bar):
+            bar.set_postfix_str(path.name)
+            if on_file:
+                on_file(i, len(files), path)
+            summary.results.append(
+                _ingest_one(path, settings, embedder, index, writer, catalog, sig, seen)
+            )
+        if prune:
+            for doc_id in sorted(set(catalog or {}) - set(seen)):
+                _remove(index, writer, doc_id, embedder.dim)
+                summary.results.append(FileResult(doc_id, doc_id, "removed"))
+    return summary
+
+
+@contextmanager
+def _writing(
+    settings: Settings, embedder: Embedder
+) -> Iterator[tuple[Index, StateWriter, Summary]]:
+    """The index open for writing: articles a killed run left half-written repaired, the
+    search state's writer held (it follows every article's write); totals filled at the end."""
+    started = time.perf_counter()
+    index = open_index(settings, embedder.name, embedder.dim)
+    summary = Summary(repaired=index.repair())
+    with StateWriter(index) as writer:
+        writer.finish_intents()
+        yield index, writer, summary
+    summary.total_articles = index.count_articles()
     summary.total_passages = index.count()
     summary.seconds = time.perf_counter() - started
+
+
+def _remove(index: Index, writer: StateWriter, doc_id: str, dim: int) -> None:
+    nonce = writer.begin(doc_id)
+    index.remove(doc_id)
+    writer.publish(nonce, [], [], [], np.zeros((0, dim), np.float32))
+
+
+def remove_articles(doc_ids: list[str], settings: Settings, embedder: Embedder | None = None
+                    ) -> Summary:  # fmt: skip
+    """Take articles out of the index by id (their files are left alone); an id the index
+    does not hold is reported as failed."""
+    embedder = embedder or make_embedder(settings)
+    with _writing(settings, embedder) as (index, writer, summary):
+        for doc_id in doc_ids:
+            if index.record(doc_id) is None:
+                summary.results.append(FileResult(doc_id, doc_id, "failed", "not in the index"))
+                continue
+            _remove(index, writer, doc_id, embedder.dim)
+            summary.results.append(FileResult(doc_id, doc_id, "removed"))
     return summary
 
 
@@ -186,7 +228,8 @@ def _ingest_one(
     settings: Settings,
     embedder: Embedder,
     index: Index,
-    catalog: dict[str, dict[str, Any]],
+    writer: StateWriter,
+    catalog: dict[str, dict[str, Any]] | None,
     sig: str,
     seen: dict[str, Path],
 ) -> FileResult:
@@ -194,7 +237,7 @@ def _ingest_one(
     if doc_id in seen:
         return FileResult(path.name, doc_id, "failed", f"same article id as {seen[doc_id]}")
     seen[doc_id] = path
-    previous = catalog.get(doc_id)
+    previous = catalog.get(doc_id) if catalog is not None else index.record(doc_id)
     try:
         if previous and path.is_file() and path.stat().st_size <= settings.max_file_bytes:
             version = _version(content_hash(path.read_bytes()), sig)
@@ -203,7 +246,7 @@ def _ingest_one(
         prepared, data = prepare(path, settings, embedder)
         version = _version(content_hash(data), sig)
         _check_space(settings, prepared, embedder.dim)
-        _write(index, prepared, embedder, version, previous)
+        _write(index, writer, prepared, embedder, version, previous)
     except BotError:
         raise
     except SkipFile as exc:

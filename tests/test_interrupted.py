@@ -12,11 +12,14 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from chromadb.api.shared_system_client import SharedSystemClient
 
+from bot.index import search_state
 from bot.index.store import open_index
 from bot.models.embeddings import FakeEmbedder
 from ingest.pipeline import ingest_paths
 from tests.conftest import ROOT, make_settings
+from tests.test_search_state import _assert_same, _rebuilt
 
 VICTIM = "003_b526725865409856"
 
@@ -27,18 +30,41 @@ from bot.index.store import Index
 from ingest.pipeline import ingest_paths
 from tests.conftest import make_settings
 
+from bot.index import state_store
+from bot.index.state_writer import StateWriter
+
 step, victim, tmp, corpus, prune = sys.argv[1:6]
-original = getattr(Index, step)
 
-def die_on_victim(self, doc_id, *args, **kwargs):
-    if doc_id == victim:
-        if step == "remove":  # die half-way through the delete
-            self.catalog.upsert(ids=[doc_id], embeddings=[[1.0]],
-                                metadatas=[{**self.articles()[doc_id], "pending": "delete"}])
-        os._exit(137)
-    return original(self, doc_id, *args, **kwargs)
+if step.startswith("state:"):  # a step of the search state's write for the victim
+    name = step.split(":")[1]
+    original = getattr(state_store, name)
+    begin, active = StateWriter.begin, []
 
-setattr(Index, step, die_on_victim)
+    def marking(self, doc_id):
+        active.append(doc_id == victim)
+        return begin(self, doc_id)
+
+    def dying(*args, **kwargs):
+        if active and active[-1]:
+            if name == "put_intent":  # die just after the intent is stored
+                original(*args, **kwargs)
+            os._exit(137)
+        return original(*args, **kwargs)
+
+    StateWriter.begin = marking
+    setattr(state_store, name, dying)
+else:
+    original = getattr(Index, step)
+
+    def die_on_victim(self, doc_id, *args, **kwargs):
+        if doc_id == victim:
+            if step == "remove":  # die half-way through the delete
+                self.catalog.upsert(ids=[doc_id], embeddings=[[1.0]],
+                                    metadatas=[{**self.articles()[doc_id], "pending": "delete"}])
+            os._exit(137)
+        return original(self, doc_id, *args, **kwargs)
+
+    setattr(Index, step, die_on_victim)
 settings = make_settings(Path(tmp), embedder="fake")
 ingest_paths([Path(corpus)], settings, prune=prune == "1", progress=False)
 """
@@ -49,12 +75,16 @@ def _run_child(step: str, tmp: Path, corpus: Path, prune: bool = False) -> None:
     args = [sys.executable, "-c", code, step, VICTIM, str(tmp), str(corpus), "1" if prune else "0"]
     done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 137, done.stderr
+    # this process's embedded Chroma still holds the vector index as it was before the child
+    # wrote: open the index afresh, as the next run (a new process) would
+    SharedSystemClient.clear_system_cache()
 
 
 def _snapshot(tmp: Path) -> tuple[dict[str, str], int, list[str]]:
+    """Article versions, passage count, and what is inconsistent (search state included)."""
     index = open_index(make_settings(tmp, embedder="fake"), FakeEmbedder.name, FakeEmbedder.dim)
     versions = {doc_id: str(rec["version"]) for doc_id, rec in index.articles().items()}
-    return versions, index.count(), index.problems()
+    return versions, index.count(), index.problems() + search_state.problems(index)
 
 
 @pytest.mark.soak
@@ -113,3 +143,35 @@ def test_killed_while_pruning(tmp_path: Path, corpus_copy: Path) -> None:
     assert summary.repaired == [VICTIM]
     versions, _, problems = _snapshot(tmp_path)
     assert problems == [] and VICTIM not in versions and len(versions) == 4
+
+
+@pytest.mark.soak
+@pytest.mark.parametrize(
+    "step", ["state:put_intent", "state:save_segment", "state:write_manifest",
+             "state:drop_intents"],
+)  # fmt: skip
+def test_killed_while_updating_the_search_state(
+    tmp_path: Path, corpus_copy: Path, step: str
+) -> None:
+    """Killed at each step of the search state's update for a changed article (intent stored,
+    segment not stored, manifest not moved, intent not dropped): the next run finishes it,
+    and the state equals one built from scratch."""
+    settings = make_settings(tmp_path, embedder="fake")
+    ingest_paths([corpus_copy], settings, progress=False)
+    victim = corpus_copy / f"{VICTIM}.txt"
+    paragraphs = victim.read_text(encoding="utf-8").split("\n\n")
+    paragraphs.insert(3, "Le port de Lach Huyen accueille le zeppelin Xylophanes.")
+    victim.write_text("\n\n".join(paragraphs), "utf-8")
+
+    _run_child(step, tmp_path, corpus_copy)
+    _, _, problems = _snapshot(tmp_path)
+    if step != "state:drop_intents":  # the manifest already names the new segment there
+        assert any("search state" in p for p in problems), problems
+
+    ingest_paths([corpus_copy], settings, progress=False)
+    _, _, problems = _snapshot(tmp_path)
+    assert problems == []
+    index = open_index(settings, FakeEmbedder.name, FakeEmbedder.dim)
+    state = search_state.load(index)
+    assert state is not None
+    _assert_same(state, _rebuilt(tmp_path / "fresh", corpus_copy))

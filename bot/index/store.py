@@ -104,6 +104,9 @@ class Index:
     def count(self) -> int:
         return int(self.passages.count())
 
+    def count_articles(self) -> int:
+        return int(self.catalog.count())
+
     # -- writing -----------------------------------------------------------------------------
     def _mark(self, doc_id: str, record: dict[str, Any]) -> None:
         self.catalog.upsert(ids=[doc_id], embeddings=_UNIT, metadatas=[record])
@@ -157,11 +160,14 @@ class Index:
     def repair(self) -> list[str]:
         """Finish or roll back articles a killed run left half-written; their ids."""
         repaired = []
-        for doc_id, record in self.articles().items():
+        pending: Any = {"pending": {"$ne": ""}}
+        got = self.catalog.get(where=pending, include=["metadatas"])
+        for doc_id, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
+            record = dict(meta or {})
             if record.get("pending"):
                 repaired.append(doc_id)
                 self._settle(doc_id, record)
-        return repaired
+        return sorted(repaired)
 
     def _settle(self, doc_id: str, record: dict[str, Any]) -> None:
         """Roll a pending article back to its committed version, or finish its commit."""

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from bot.errors import BotError
-from bot.net import NotServing, answers, free_port, wait_until_serving
+from bot.net import NotServing, answers, free_port, pid_alive, wait_until_serving
 
 PARTS = 22
 GGUF_NAME = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
@@ -83,19 +83,6 @@ def ensure_gguf(model_dir: Path) -> Path:
 
 def _answers(port: int) -> bool:
     return answers(f"http://127.0.0.1:{port}/v1/models")
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether process `pid` runs (a zombie, killed but not yet reaped, does not)."""
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True  # no /proc: trust the signal
-    return state not in ("Z", "X")
 
 
 class LocalServer:

@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from bot.index import search_state
+from bot.index import search_state, state_store
 from bot.index.search_state import SearchState
+from bot.index.state_writer import StateWriter
 from bot.index.store import Index
 from bot.models.embeddings import Embedder
 from bot.retrieval.records import Filters, Hit, PassageMeta
@@ -44,21 +45,23 @@ class Retriever:
         self._lock = threading.Lock()
 
     def state(self) -> SearchState:
-        """The search state in force, at most RECHECK_S seconds old."""
+        """The search state in force, at most RECHECK_S seconds old: a state held already is
+        brought up to date with the segments written since (bot.index.search_state)."""
         now, saves = time.monotonic(), search_state.saved_here
         fresh = now - self._checked < self.RECHECK_S and saves == self._seen_saves
         if self._state is not None and fresh:
             return self._state
-        key = search_state.current_key(self.index)
+        manifest = state_store.read_manifest(self.index)
         self._checked, self._seen_saves = now, saves
         with self._lock:
-            if self._state is None or key is None or self._state.key != key:
-                state = search_state.load(self.index)
-                if state is None or state.key != search_state.catalog_key(self.index):
-                    # an index from before the search state, or a run killed before its end
-                    state = search_state.rebuild(self.index, state)
-                state.attach_vectors(self.index, self._state)
-                state.drop_tokens()
+            if self._state is None or manifest is None or self._state.upto < manifest.upto:
+                state = search_state.load(self.index, self._state)
+                if state is None:  # an index from before the search state, or an older format
+                    with StateWriter(self.index):
+                        pass
+                    state = search_state.load(self.index)
+                if state is None:
+                    raise RuntimeError("the search state could not be built")
                 self._state = state
             return self._state
 
@@ -71,7 +74,7 @@ class Retriever:
         if not allowed.any():
             return [], time.perf_counter() - started
         dense = self._dense(self.embedder.embed_query(query), filters, state, allowed)
-        lexical = state.lexical.scores(query)
+        lexical = state.scores(query)
         lexical[~allowed] = 0.0
         top = np.argpartition(-lexical, min(self.candidates, len(lexical) - 1))[: self.candidates]
         lexical_order = [int(i) for i in top[np.argsort(-lexical[top])] if lexical[i] > 0]
@@ -129,7 +132,7 @@ class Retriever:
 
 def _allowed(state: SearchState, filters: Filters) -> np.ndarray:
     """Which passages the filters let through, computed over arrays (no per-passage Python)."""
-    allowed = np.ones(len(state.ids), dtype=bool)
+    allowed = state.live.copy()
     if filters.lang:
         allowed &= np.isin(state.lang, filters.lang)
     if filters.doc_ids:

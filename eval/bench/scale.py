@@ -15,6 +15,8 @@ import numpy as np
 
 from bot.net import NotServing, free_port, wait_until_serving
 from eval.bench.common import ROOT, dev_questions, ms, say
+from eval.bench.updates import bench_updates
+from eval.bench.updates import line as updates_line
 from eval.latency import peak_rss_mb
 from eval.metrics import percentile
 
@@ -75,12 +77,14 @@ def _fill(index: Any, synthetic: Synthetic, size: int, batch: int = 2000) -> flo
 
 
 def bench_retrieval(index: Any, embedder: Any, rounds: int) -> dict[str, Any]:
-    from bot.index import search_state
+    from bot.index import state_store
+    from bot.index.state_writer import StateWriter
     from bot.retrieval.records import Filters
     from bot.retrieval.retriever import Retriever, _allowed
 
     started = time.perf_counter()
-    search_state.refresh(index)
+    with StateWriter(index):  # no state yet: built once from every passage, as for an old index
+        pass
     state_s = time.perf_counter() - started
     retriever = Retriever(index, embedder)
     started = time.perf_counter()
@@ -97,12 +101,12 @@ def bench_retrieval(index: Any, embedder: Any, rounds: int) -> dict[str, Any]:
             t1 = time.perf_counter()
             retriever._dense(vector, Filters(), state, _allowed(state, Filters()))
             t2 = time.perf_counter()
-            scores = state.lexical.scores(q)
+            scores = state.scores(q)
             np.argpartition(-scores, min(30, len(scores) - 1))[:30]
             t3 = time.perf_counter()
             retriever.search(q, 5)
             t4 = time.perf_counter()
-            search_state.current_key(index)
+            state_store.read_manifest(index)
             t5 = time.perf_counter()
             times["embed"].append(t1 - t0)
             times["dense"].append(t2 - t0)  # query embedding included
@@ -113,7 +117,7 @@ def bench_retrieval(index: Any, embedder: Any, rounds: int) -> dict[str, Any]:
         "passages": len(state.ids),
         "state_build_s": state_s,
         "state_load_s": load_s,
-        "state_mb": len(state.dumps()) / 1e6,
+        "state_mb": state_store.stored_bytes(index) / 1e6,
         **{f"{k}_ms": {"p50": ms(v, 0.5), "p95": ms(v, 0.95)} for k, v in times.items()},
     }
 
@@ -169,8 +173,10 @@ def bench_scale(
         fill = _fill(index, synthetic, size)
         result = {"fill_s": fill, **bench_retrieval(index, embedder, rounds)}
         result["process_peak_mb"] = peak_rss_mb(os.getpid())
+        result["updates"] = bench_updates(settings, embedder, work, size, None)
         out["embedded"][size] = result
         say(_line("embedded", result, fill))
+        say(updates_line("embedded", size, result["updates"]))
         shutil.rmtree(work / f"emb{size}", ignore_errors=True)
     for size in server_sizes:
         proc, port = _start_chroma(work / f"srv{size}")
@@ -179,6 +185,9 @@ def bench_scale(
             index = open_index(settings, embedder.name, embedder.dim)
             fill = _fill(index, synthetic, size)
             result = {"fill_s": fill, **bench_retrieval(index, embedder, rounds)}
+            env = {"CHROMA_HOST": "127.0.0.1", "CHROMA_PORT": str(port)}
+            result["updates"] = bench_updates(settings, embedder, work, size, env)
+            say(updates_line("server", size, result["updates"]))
             if size == max(server_sizes):
                 ui = bench_ui(port, work)
                 result.update(ui)

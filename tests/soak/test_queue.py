@@ -15,7 +15,7 @@ from typing import Any
 from gradio_client import Client
 from gradio_client.utils import Status
 
-from bot.models.local_llm import pid_alive
+from bot.net import pid_alive
 from bot.settings import Settings
 from tests.conftest import start_app, stop_app
 from tests.soak.conftest import REPORT

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.models.local_llm import GGUF_NAME, GGUF_SHA256, ensure_gguf, pid_alive
+from bot.models.local_llm import GGUF_NAME, GGUF_SHA256, ensure_gguf
+from bot.net import pid_alive
 from bot.settings import Settings
 from tests.conftest import CORPUS, ROOT
 

@@ -1,0 +1,236 @@
+"""Keeps the stored search state in step with the index's writes, one article at a time.
+
+Around each article's write (bot.index.store) the writer
+1. records an intent: the article's id and the vectors of the passages it replaces, read while
+   they are still indexed;
+2. after the commit, stores a segment of the article's new passages (nothing for a removal)
+   that retires its earlier ones and takes their vectors out of the language statistics;
+3. names that segment in the manifest, then drops the intent.
+A run killed between 1 and 3 leaves the intent: the next writer builds the segment from what
+the index then holds (the old version after a rollback, the new one after a commit). A
+manifest that already names the intent (killed between 3 and its drop) is not applied twice.
+
+Segments are combined as they accumulate, never blocking a search: the newest ones when two
+are about as large (so there are about log N of them), all of them into one when the newer
+ones hold half as many rows as the oldest. Combining reads no passage text and re-tokenizes
+nothing. A process holding the state before a combination keeps it (it is equal); the
+segments combined away stay stored RETAIN_S for processes that had applied only some of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+
+from bot.index import search_state, state_store
+from bot.index.lexical import tokenize
+from bot.index.segments import Moments, Segment, combine, moments_of
+from bot.index.state_store import Intent, Manifest, Part, WriterLock
+from bot.index.store import Index
+
+log = logging.getLogger(__name__)
+RETAIN_S = 600.0
+RETAIN_MAX = 64  # at most this many combined-away segments are kept, the newest
+
+
+def _rows(index: Index, doc_id: str, include: list[str]) -> dict[str, list[Any]]:
+    """An article's indexed passages in reading order: ids, metadatas and `include`."""
+    fields = sorted({"metadatas", *include})
+    got = index.passages.get(where={"doc_id": doc_id}, include=fields)  # type: ignore[arg-type]
+    metas = got["metadatas"] or []
+    order = sorted(range(len(got["ids"])), key=lambda n: _chunk(metas[n]))
+    columns: dict[str, Any] = {"ids": got["ids"], **{f: got[f] for f in fields}}  # type: ignore[literal-required]
+    return {name: [values[n] for n in order] for name, values in columns.items()}
+
+
+def _chunk(meta: Any) -> int:
+    return int((meta or {}).get("chunk_index") or 0)
+
+
+class StateWriter:
+    """`with StateWriter(index) as writer:` holds the writer's lock, finishes what a killed run
+    left and builds the state when there is none; `begin` and `publish` bracket each write."""
+
+    def __init__(self, index: Index) -> None:
+        self.index = index
+        self.dim = int((index.passages.metadata or {}).get("dim") or 384)
+        self.lock = WriterLock(index)
+        self.manifest = Manifest()
+        self._pending: dict[str, Intent] = {}
+        self._held: dict[str, Segment] = {}  # segments written here, not read back
+
+    def __enter__(self) -> StateWriter:
+        self.lock.acquire()
+        try:
+            found = state_store.read_manifest(self.index)
+            if found is None:
+                self.rebuild()
+            else:
+                self.manifest = found
+                self.finish_intents()
+        except BaseException:
+            self.lock.release()
+            raise
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:  # fmt: skip
+        try:
+            if kind is None:
+                self.compact()
+        finally:
+            self.lock.release()
+
+    # -- one article ------------------------------------------------------------------------
+    def begin(self, doc_id: str) -> str:
+        """Record that `doc_id` is about to change; the nonce `publish` completes."""
+        got = _rows(self.index, doc_id, ["embeddings"])
+        langs = np.array([str((m or {}).get("lang") or "") for m in got["metadatas"]], dtype=str)
+        vectors = self._matrix(got["embeddings"], len(langs))
+        intent = Intent(uuid.uuid4().hex[:12], doc_id, langs, vectors)
+        self.lock.renew()
+        state_store.put_intent(self.index, intent)
+        self._pending[intent.nonce] = intent
+        return intent.nonce
+
+    def publish(self, nonce: str, ids: list[str], texts: list[str],
+                metas: list[dict[str, Any]], vectors: np.ndarray) -> None:  # fmt: skip
+        """The article's write is committed: its passages now (none when it was removed)."""
+        intent = self._pending.pop(nonce)
+        langs = np.array([str(m.get("lang") or "") for m in metas], dtype=str)
+        basis = (
+            np.concatenate([langs, intent.langs]).astype(str),
+            np.concatenate([self._matrix(vectors, len(ids)), intent.vectors]),
+            np.concatenate([np.ones(len(ids)), -np.ones(len(intent.langs))]).astype(np.int8),
+        )
+        segment = Segment.build(ids, [tokenize(t) for t in texts], metas, moments_of(*basis),
+                                [intent.doc_id], [nonce])  # fmt: skip
+        segment.basis = basis
+        self._append(segment)
+        state_store.drop_intents(self.index, [nonce])
+
+    def finish_intents(self) -> list[str]:
+        """Complete the writes a killed run left (after bot.index.store's repair); their ids."""
+        left = state_store.intents(self.index)
+        done = [i.nonce for i in left if i.nonce in self.manifest.nonces]
+        state_store.drop_intents(self.index, done)
+        finished = []
+        for intent in (i for i in left if i.nonce not in done):
+            self._pending[intent.nonce] = intent
+            self._publish_indexed(intent.nonce)
+            finished.append(intent.doc_id)
+        return finished
+
+    def settle(self, nonce: str) -> None:
+        """A write that failed: when the index rolled the article back, the state takes what
+        it holds now; otherwise the intent stays for the run that repairs the index."""
+        intent = self._pending[nonce]
+        if not (self.index.record(intent.doc_id) or {}).get("pending"):
+            self._publish_indexed(nonce)
+
+    def _publish_indexed(self, nonce: str) -> None:
+        intent = self._pending[nonce]
+        got = _rows(self.index, intent.doc_id, ["documents", "embeddings"])
+        metas = [dict(m or {}) for m in got["metadatas"]]
+        self.publish(nonce, got["ids"], [str(d or "") for d in got["documents"]], metas,
+                     self._matrix(got["embeddings"], len(metas)))  # fmt: skip
+
+    def _matrix(self, vectors: Any, rows: int) -> np.ndarray:
+        return np.asarray(vectors, dtype=np.float32).reshape(rows, self.dim)
+
+    # -- the whole state --------------------------------------------------------------------
+    def rebuild(self, batch: int = 5000) -> None:
+        """The state from every indexed passage (an index from before this state, or of an
+        older format): minutes at 100k passages, once."""
+        gen = self.manifest.upto + 1
+        ids, tokens, metas, langs, moments = [], [], [], [], Moments()
+        total = self.index.count()
+        for start in range(0, max(total, 1), batch):
+            got = self.index.passages.get(include=["documents", "metadatas", "embeddings"],
+                                          limit=batch, offset=start)  # fmt: skip
+            got_metas = [{k: str(v) for k, v in (m or {}).items()} for m in got["metadatas"] or []]
+            ids += got["ids"]
+            tokens += [tokenize(str(d or "")) for d in got["documents"] or []]
+            metas += got_metas
+            batch_langs = np.array([m.get("lang", "") for m in got_metas], dtype=str)
+            langs += batch_langs.tolist()
+            if len(got["ids"]):
+                moments = moments + Moments.of(batch_langs, np.asarray(got["embeddings"]))
+            self.lock.renew()
+        order = sorted(
+            range(len(ids)), key=lambda n: (metas[n].get("doc_id", ""), _chunk(metas[n]))
+        )
+        segment = Segment.build([ids[n] for n in order], [tokens[n] for n in order],
+                                [metas[n] for n in order], moments, [])  # fmt: skip
+        state_store.clear(self.index)
+        key = state_store.new_key(gen)
+        state_store.save_segment(self.index, key, segment)
+        self.manifest = Manifest([Part(key, 0, gen, len(segment))])
+        self._held = {key: segment}
+        self._write()
+
+    def compact(self) -> None:
+        """Combine segments as they accumulate (see the module's docstring)."""
+        parts = self.manifest.parts
+        if len(parts) >= 2 and sum(p.rows for p in parts[1:]) * 2 >= max(parts[0].rows, 1):
+            self._combine(len(parts))
+        while len(self.manifest.parts) >= 3:
+            a, b = self.manifest.parts[-2:]
+            if a.rows > b.rows and len(self.manifest.parts) <= 32:
+                break
+            self._combine(2)
+        self._forget_retired()
+
+    def _combine(self, count: int) -> None:
+        parts = self.manifest.parts
+        group = parts[-count:]
+        segments = [self._segment(p) for p in group]
+        first = len(group) == len(parts)
+        merged = combine(segments, first=first)
+        span = (0 if first else group[0].first, group[-1].last)
+        key = state_store.new_key(span[1])
+        state_store.save_segment(self.index, key, merged)
+        self._held[key] = merged
+        for part in group:
+            self._held.pop(part.key, None)
+        now = time.time()
+        self.manifest = Manifest(
+            [*parts[:-count], Part(key, span[0], span[1], len(merged))], self.manifest.nonces,
+            [*self.manifest.retired, *((p, now) for p in group)],
+        )  # fmt: skip
+        self._write()
+
+    def _forget_retired(self) -> None:
+        now = time.time()
+        retired = self.manifest.retired
+        old = [p for n, (p, at) in enumerate(retired)
+               if now - at > RETAIN_S or n < len(retired) - RETAIN_MAX]  # fmt: skip
+        if old:
+            self.manifest.retired = [(p, at) for p, at in self.manifest.retired if p not in old]
+            self._write()
+            state_store.delete_segments(self.index, [p.key for p in old])
+
+    def _segment(self, part: Part) -> Segment:
+        segment = self._held.get(part.key) or state_store.load_segment(self.index, part.key)
+        if segment is None:
+            raise RuntimeError(f"search state segment {part.key} is missing")
+        return segment
+
+    def _append(self, segment: Segment) -> None:
+        gen = self.manifest.upto + 1
+        key = state_store.new_key(gen)
+        state_store.save_segment(self.index, key, segment)
+        self._held[key] = segment
+        self.manifest = Manifest([*self.manifest.parts, Part(key, gen, gen, len(segment))],
+                                 segment.nonces, self.manifest.retired)  # fmt: skip
+        self._write()
+
+    def _write(self) -> None:
+        state_store.write_manifest(self.index, self.manifest)
+        search_state.saved_here += 1
+        self.lock.renew()
