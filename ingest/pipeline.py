@@ -193,6 +193,7 @@ def _writing(
     search state's writer held (it follows every article's write); totals filled at the end."""
     started = time.perf_counter()
     index = open_index(settings, embedder.name, embedder.dim)
+    _check_space(settings, None, embedder.dim)  # before the first write (repairs included)
     summary = Summary(repaired=index.repair())
     with StateWriter(index) as writer:
         writer.finish_intents()
@@ -260,22 +261,25 @@ def _ingest_one(
     return FileResult(path.name, doc_id, status, passages=len(prepared.passages))
 
 
-def _check_space(settings: Settings, prepared: Prepared, dim: int) -> None:
-    """Stop before an article whose write would leave the index's disk below INDEX_MIN_FREE_MB
-    (embedded index only; a Chroma server minds its own disk). 0 turns the check off."""
+def _check_space(settings: Settings, prepared: Prepared | None, dim: int) -> None:
+    """Stop before an article whose write would leave the index's disk below INDEX_MIN_FREE_MB,
+    or (no article) before writing anything on a disk already below it (embedded index only;
+    a Chroma server minds its own disk). 0 turns the check off."""
     if settings.chroma_host or not settings.index_min_free_mb:
         return
-    texts = sum(len(p.text.encode()) for p in prepared.passages)
-    # vector, text and metadata, then written again by Chroma's log, its segments and the
-    # search state: four times over is what the shipped corpus took.
-    need_mb = 4 * (texts + len(prepared.passages) * (dim * 4 + 1024)) / 2**20
+    need_mb = 0.0
+    if prepared is not None:
+        texts = sum(len(p.text.encode()) for p in prepared.passages)
+        # vector, text and metadata, then written again by Chroma's log, its segments and the
+        # search state: four times over is what the shipped corpus took.
+        need_mb = 4 * (texts + len(prepared.passages) * (dim * 4 + 1024)) / 2**20
     free = store_errors.free_mb(settings.index_dir)
     if free - need_mb < settings.index_min_free_mb:
+        what = f"{prepared.meta.doc_id} needs about {need_mb:.1f} MB and " if prepared else ""
         raise BotError(
             f"The disk of the index in {settings.index_dir} is nearly full ({free:.1f} MB free; "
-            f"{prepared.meta.doc_id} needs about {need_mb:.1f} MB and INDEX_MIN_FREE_MB="
-            f"{settings.index_min_free_mb:g} stays free). Free some space and run again: "
-            "articles written before this one are kept."
+            f"{what}INDEX_MIN_FREE_MB={settings.index_min_free_mb:g} stays free). Free some "
+            "space and run again: articles written before this one are kept."
         )
 
 

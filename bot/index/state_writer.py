@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from bot.errors import BotError
 from bot.index import search_state, state_store
 from bot.index.lexical import tokenize
 from bot.index.segments import Moments, Segment, combine, moments_of
@@ -80,6 +81,10 @@ class StateWriter:
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:  # fmt: skip
+        if kind is not None and issubclass(kind, BotError):
+            # the store itself failed (a full disk): Chroma's next call may hang, so leave the
+            # lease; it dies with this process (bot.index.state_store.WriterLock)
+            return
         try:
             if kind is None:
                 self.compact()

@@ -178,7 +178,7 @@ def test_a_read_only_index_is_a_clear_error_and_stays_intact(
     _survived("index directory read-only", data_lost=0)
 
 
-@pytest.mark.parametrize("headroom_kb", [48, 400])
+@pytest.mark.parametrize("headroom_kb", [48, 200])
 def test_a_full_disk_during_ingestion_is_a_clear_error_and_loses_nothing(
     small_index: tuple[Path, Path, dict[str, Any]], tmp_path: Path, headroom_kb: int
 ) -> None:
