@@ -195,8 +195,7 @@ def _writing(
     index = open_index(settings, embedder.name, embedder.dim)
     _check_space(settings, None, embedder.dim)  # before the first write (repairs included)
     summary = Summary(repaired=index.repair())
-    with StateWriter(index) as writer:
-        writer.finish_intents()
+    with StateWriter(index) as writer:  # finishes what a killed run left of the state
         yield index, writer, summary
     summary.total_articles = index.count_articles()
     summary.total_passages = index.count()

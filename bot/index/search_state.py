@@ -130,11 +130,15 @@ def plan(manifest: Manifest, upto: int) -> list[Part] | None:
     return chosen
 
 
-def load(index: Index, held: SearchState | None = None, vectors: bool = True) -> SearchState | None:
-    """The state in force, built on `held` when only segments it lacks must be read; None
-    when there is no state yet (or only one of an older format)."""
+def load(
+    index: Index, held: SearchState | None = None, vectors: bool = True,
+    manifest: Manifest | None = None,
+) -> SearchState | None:  # fmt: skip
+    """The state in force (`manifest`, when the caller has just read it), built on `held` when
+    only segments it lacks must be read; None when there is no state yet (or only one of an
+    older format)."""
     for _ in range(3):  # a writer may combine segments while we read: start again
-        manifest = state_store.read_manifest(index)
+        manifest = manifest or state_store.read_manifest(index)
         if manifest is None:
             return None
         steps = plan(manifest, held.upto) if held is not None else None
@@ -146,6 +150,7 @@ def load(index: Index, held: SearchState | None = None, vectors: bool = True) ->
             state = state.applied(part, segment, _vectors(index, segment) if vectors else None)
         else:
             return state
+        manifest = None  # read it again
     log.warning("the search state kept changing while it was read; using what was read")
     return held
 

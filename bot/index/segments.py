@@ -140,11 +140,10 @@ class Segment:
             "nonces": np.array(self.nonces, dtype=str), "m_langs": np.array(langs, dtype=str),
             "m_n": np.array([self.moments.n[x] for x in langs], dtype=np.int64),
         }  # fmt: skip
-        vectors = self.basis[1] if self.basis is not None else None
+        # one article's few vectors take less room than its languages' sums of outer products
         if (
             self.basis is not None
-            and vectors is not None
-            and len(vectors) < max(len(langs), 1) * vectors.shape[-1]
+            and len(self.basis[1]) < max(len(langs), 1) * self.basis[1].shape[1]
         ):
             arrays["b_langs"], arrays["b_vectors"], arrays["b_signs"] = self.basis
         else:

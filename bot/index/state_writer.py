@@ -153,7 +153,7 @@ class StateWriter:
         """The state from every indexed passage (an index from before this state, or of an
         older format): minutes at 100k passages, once."""
         gen = self.manifest.upto + 1
-        ids, tokens, metas, langs, moments = [], [], [], [], Moments()
+        ids, tokens, metas, moments = [], [], [], Moments()
         total = self.index.count()
         for start in range(0, max(total, 1), batch):
             got = self.index.passages.get(include=["documents", "metadatas", "embeddings"],
@@ -163,7 +163,6 @@ class StateWriter:
             tokens += [tokenize(str(d or "")) for d in got["documents"] or []]
             metas += got_metas
             batch_langs = np.array([m.get("lang", "") for m in got_metas], dtype=str)
-            langs += batch_langs.tolist()
             if len(got["ids"]):
                 moments = moments + Moments.of(batch_langs, np.asarray(got["embeddings"]))
             self.lock.renew()

@@ -55,7 +55,7 @@ class Retriever:
         self._checked, self._seen_saves = now, saves
         with self._lock:
             if self._state is None or manifest is None or self._state.upto < manifest.upto:
-                state = search_state.load(self.index, self._state)
+                state = search_state.load(self.index, self._state, manifest=manifest)
                 if state is None:  # an index from before the search state, or an older format
                     with StateWriter(self.index):
                         pass
