@@ -145,8 +145,8 @@ def _write(index: Index, writer: StateWriter, prepared: Prepared, embedder: Embe
         with index.writing(meta.doc_id, version, previous):
             index.upsert_passages(ids, vectors, [p.text for p in passages], metadatas)
             index.commit(meta.doc_id, record)
-    except BaseException:
-        writer.settle(nonce)
+    except BaseException as exc:
+        writer.settle(nonce, exc)
         raise
     writer.publish(nonce, ids, [p.text for p in passages], metadatas, vectors)
 

@@ -82,8 +82,8 @@ class StateWriter:
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:  # fmt: skip
         if kind is not None and issubclass(kind, BotError):
-            # the store itself failed (a full disk): Chroma's next call may hang, so leave the
-            # lease; it dies with this process (bot.index.state_store.WriterLock)
+            # the store itself failed, as in settle: leave the lease; it dies with this process
+            # (bot.index.state_store.WriterLock)
             return
         try:
             if kind is None:
@@ -131,10 +131,13 @@ class StateWriter:
             finished.append(intent.doc_id)
         return finished
 
-    def settle(self, nonce: str) -> None:
-        """A write that failed: when the index rolled the article back, the state takes what
-        it holds now; otherwise the intent stays for the run that repairs the index."""
+    def settle(self, nonce: str, error: BaseException) -> None:
+        """A write that failed with `error`: when the index rolled the article back, the state
+        takes what it holds now; otherwise, or when the store itself failed (a full disk: its
+        next call may hang), the intent stays for the run that repairs the index."""
         intent = self._pending[nonce]
+        if isinstance(error, BotError):
+            return
         if not (self.index.record(intent.doc_id) or {}).get("pending"):
             self._publish_indexed(nonce)
 

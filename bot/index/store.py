@@ -118,10 +118,15 @@ class Index:
         self._mark(doc_id, {**record, "pending": version})
         try:
             yield
+        except BotError as exc:
+            # the store itself failed (bot.index.errors): after a failed write on a full disk,
+            # Chroma's next call can hang for good, so the next run's repair() settles it
+            log.warning("could not write %s (%s); the next run rolls it back", doc_id, exc)
+            raise
         except BaseException:
             try:
                 self._settle(doc_id, self.record(doc_id) or {})
-            except BotError as exc:  # the store itself failed: the next run's repair() settles it
+            except BotError as exc:  # the store failed now: the next run's repair() settles it
                 log.warning("could not roll back %s now (%s); the next run will", doc_id, exc)
             raise
         self._drop_other_versions(doc_id, version)
