@@ -20,6 +20,11 @@ class Settings(BaseSettings):
         Path("data/articles"),
         description="Folder of articles that `python -m ingest` reads when given no path.",
     )
+    watch_data_dir: bool = Field(
+        False,
+        description="The web UI keeps indexing files that land in or change in DATA_DIR while "
+        "it runs (as `python -m ingest --watch`); uploads are indexed either way.",
+    )
     index_dir: Path = Field(
         Path("data/index"),
         description="Folder of the embedded (on-disk) Chroma index.",

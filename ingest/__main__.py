@@ -6,6 +6,7 @@
     python -m ingest --remove ID [ID ...]  # take articles out of the index by id
     python -m ingest --list            # what the index holds
     python -m ingest --check           # verify catalog and passages agree
+    python -m ingest --watch [PATH ...]  # keep indexing files as they land or change (Ctrl-C)
 
 The exit code is non-zero only when there were files and none could be ingested.
 """
@@ -32,8 +33,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="list the indexed articles and exit")
     parser.add_argument("--check", action="store_true", help="check the index and exit")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--watch", action="store_true",
+                        help="keep running: index files that land or change under PATHS, a "
+                             "line per article (--prune: deleted files' articles go)")  # fmt: skip
+    parser.add_argument("--settle", type=float, default=None, metavar="S",
+                        help="--watch: seconds a file must rest (default 2)")  # fmt: skip
+    parser.add_argument("--interval", type=float, default=None, metavar="S",
+                        help="--watch: seconds between scans (default 1)")  # fmt: skip
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # a bad PDF's failure line says enough
     settings = Settings()
     redact.install(settings)
     try:
@@ -45,7 +54,10 @@ def main(argv: list[str] | None = None) -> int:
             summary = remove_articles(args.remove, settings)
             print(summary.report())
             return 0 if summary.counts["removed"] else 1
-        return _ingest(settings, args.paths or [settings.data_dir], args.prune, not args.quiet)
+        paths = args.paths or [settings.data_dir]
+        if args.watch:
+            return _watch(settings, paths, args.prune, args.settle, args.interval)
+        return _ingest(settings, paths, args.prune, not args.quiet)
     except BotError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -63,6 +75,31 @@ def _ingest(settings: Settings, paths: list[Path], prune: bool, progress: bool) 
         return 1
     print(summary.report())
     return 0 if summary.ok else 1
+
+
+def _watch(settings: Settings, paths: list[Path], prune: bool, settle: float | None,
+           interval: float | None) -> int:  # fmt: skip
+    import threading
+    from datetime import datetime
+
+    from ingest import watch
+
+    missing = [p for p in paths if not p.is_dir()]
+    if missing:
+        raise BotError(f"--watch needs folders; not a folder: {', '.join(map(str, missing))}")
+
+    def say(event: watch.Event) -> None:
+        print(f"{datetime.now():%H:%M:%S} {event.line()}", flush=True)
+
+    watcher = watch.Watcher(paths, settings, settle_s=watch.SETTLE_S if settle is None else settle,
+                            prune=prune, on_event=say)  # fmt: skip
+    print(f"Watching {', '.join(map(str, paths))}: files that land or change are indexed "
+          "once they stop changing (Ctrl-C stops).", flush=True)  # fmt: skip
+    try:
+        watcher.run(threading.Event(), watch.INTERVAL_S if interval is None else interval)
+    except KeyboardInterrupt:
+        print("Stopped.", flush=True)
+    return 0
 
 
 def _inspect(settings: Settings, check: bool) -> int:

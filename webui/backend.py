@@ -21,6 +21,7 @@ from bot.models.vector_cache import VectorCache
 from bot.settings import Settings
 from ingest.pipeline import Summary, ingest_paths
 from ingest.readers import find_files
+from ingest.watch import Event, Watcher
 from webui.library import place, plan_uploads, take_back, upload_report
 from webui.sources import embedding_similarity, supporting_spans
 
@@ -58,6 +59,7 @@ class Backend:
         try:
             self.stage = "Loading the embedding model…"
             embedder = self._embedder or make_embedder(self.settings)
+            watcher = self._watcher(embedder)
             summary = self._check_library(embedder)
             log.info("index check:\n%s", summary.report())
             self.notes = [f"{r.name}: {r.reason}" for r in summary.results if r.status == "failed"]
@@ -66,6 +68,9 @@ class Backend:
             self.deps = build_deps(self.settings, self._llm or make_llm(self.settings), embedder)
             self.stage = f"{summary.total_articles} articles, {summary.total_passages} passages"
             self.ready.set()
+            if watcher is not None:
+                threading.Thread(target=watcher.run, args=(self._closing,), name="watch",
+                                 daemon=True).start()  # fmt: skip
             self.model_state = "starting (the first answer waits for it)"
             self.deps.llm.start()
             self.model_state = "ready"
@@ -98,6 +103,26 @@ class Backend:
                 continue
             self.error = ""
             return summary
+
+    def _watcher(self, embedder: Embedder) -> Watcher | None:
+        """With WATCH_DATA_DIR, what lands in DATA_DIR from now on is indexed as it settles."""
+        if not self.settings.watch_data_dir:
+            return None
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        watcher = Watcher([self.settings.data_dir], self.settings, embedder,
+                          on_event=self._watched, lock=self._upload_lock)  # fmt: skip
+        watcher.prime()  # the start-up check that follows indexes what is there now
+        return watcher
+
+    def _watched(self, event: Event) -> None:
+        log.info("watch: %s", event.line())
+        if event.status in ("failed", "error"):
+            self.notes = [*self.notes, f"{event.name or 'index'}: {event.reason}"][-5:]
+        elif event.status != "waiting" and self.deps is not None:
+            index = self.deps.index
+            self.stage = f"{index.count_articles()} articles, {index.count()} passages"
+            if self.warmup is not None:
+                self.warmup.kick()
 
     def _indexing(self, i: int, n: int, path: Path) -> None:
         self.stage = f"Indexing the library: file {i + 1} of {n} ({path.name})…"
