@@ -7,6 +7,7 @@ across passages repeats a little context. Every passage is an exact slice of the
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -95,6 +96,7 @@ def chunk_text(
     lang: str = "",
 ) -> list[Passage]:
     """Pack sentences into passages of at most `size` tokens (as `count` measures them)."""
+    count = functools.lru_cache(maxsize=None)(count)  # spans are measured again as they grow
     units = _units(text, lang, count, size)
     passages: list[Passage] = []
     current: list[_Unit] = []

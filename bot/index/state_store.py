@@ -139,12 +139,18 @@ class Intent:
     vectors: np.ndarray
 
 
-def put_intent(index: Index, intent: Intent) -> None:
-    buf = io.BytesIO()
-    np.savez(buf, langs=intent.langs.astype(str), vectors=intent.vectors.astype(np.float32))
-    meta = {"kind": "intent", "nonce": intent.nonce, "doc_id": intent.doc_id,
-            "blob": base64.b64encode(buf.getvalue()).decode()}  # fmt: skip
-    collection(index).upsert(ids=[f"intent:{intent.nonce}"], embeddings=_UNIT, metadatas=[meta])
+def put_intents(index: Index, intents: list[Intent]) -> None:
+    """Store the intents in one write."""
+    metas = []
+    for intent in intents:
+        buf = io.BytesIO()
+        np.savez(buf, langs=intent.langs.astype(str), vectors=intent.vectors.astype(np.float32))
+        metas.append({"kind": "intent", "nonce": intent.nonce, "doc_id": intent.doc_id,
+                      "blob": base64.b64encode(buf.getvalue()).decode()})  # fmt: skip
+    if metas:
+        ids = [f"intent:{m['nonce']}" for m in metas]
+        units = np.repeat(_UNIT, len(metas), 0)
+        collection(index).upsert(ids=ids, embeddings=units, metadatas=metas)
 
 
 def intents(index: Index) -> list[Intent]:

@@ -1,11 +1,12 @@
-"""Keeps the stored search state in step with the index's writes, one article at a time.
+"""Keeps the stored search state in step with the index's writes, one batch of articles at a
+time (bot.index.store's write_articles; one article for a removal).
 
-Around each article's write (bot.index.store) the writer
-1. records an intent: the article's id and the vectors of the passages it replaces, read while
-   they are still indexed;
-2. after the commit, stores a segment of the article's new passages (nothing for a removal)
-   that retires its earlier ones and takes their vectors out of the language statistics;
-3. names that segment in the manifest, then drops the intent.
+Around each batch's write the writer
+1. records an intent per article (one write): its id and the vectors of the passages it
+   replaces, read while they are still indexed;
+2. after the commit, stores one segment of the articles' new passages (nothing for a removal)
+   that retires their earlier ones and takes their vectors out of the language statistics;
+3. names that segment in the manifest, then drops the intents.
 A run killed between 1 and 3 leaves the intent: the next writer builds the segment from what
 the index then holds (the old version after a rollback, the new one after a commit). A
 manifest that already names the intent (killed between 3 and its drop) is not applied twice.
@@ -39,14 +40,20 @@ RETAIN_S = 600.0
 RETAIN_MAX = 64  # at most this many combined-away segments are kept, the newest
 
 
-def _rows(index: Index, doc_id: str, include: list[str]) -> dict[str, list[Any]]:
-    """An article's indexed passages in reading order: ids, metadatas and `include`."""
+def _rows(index: Index, doc_ids: list[str], include: list[str]) -> dict[str, list[Any]]:
+    """The articles' indexed passages in reading order (by article, then chunk): ids,
+    metadatas and `include`."""
     fields = sorted({"metadatas", *include})
-    got = index.passages.get(where={"doc_id": doc_id}, include=fields)  # type: ignore[arg-type]
+    where: Any = {"doc_id": doc_ids[0]} if len(doc_ids) == 1 else {"doc_id": {"$in": doc_ids}}
+    got = index.passages.get(where=where, include=fields)  # type: ignore[arg-type]
     metas = got["metadatas"] or []
-    order = sorted(range(len(got["ids"])), key=lambda n: _chunk(metas[n]))
+    order = sorted(range(len(got["ids"])), key=lambda n: (_doc(metas[n]), _chunk(metas[n])))
     columns: dict[str, Any] = {"ids": got["ids"], **{f: got[f] for f in fields}}  # type: ignore[literal-required]
     return {name: [values[n] for n in order] for name, values in columns.items()}
+
+
+def _doc(meta: Any) -> str:
+    return str((meta or {}).get("doc_id") or "")
 
 
 def _chunk(meta: Any) -> int:
@@ -91,33 +98,43 @@ class StateWriter:
         finally:
             self.lock.release()
 
-    # -- one article ------------------------------------------------------------------------
-    def begin(self, doc_id: str) -> str:
-        """Record that `doc_id` is about to change; the nonce `publish` completes."""
-        got = _rows(self.index, doc_id, ["embeddings"])
+    # -- articles ---------------------------------------------------------------------------
+    def begin(self, doc_ids: list[str]) -> list[str]:
+        """Record that the articles are about to change (one write); the nonces `publish`
+        completes."""
+        if not doc_ids:
+            return []
+        got = _rows(self.index, doc_ids, ["embeddings"])
+        doc = np.array([str((m or {}).get("doc_id")) for m in got["metadatas"]], dtype=str)
         langs = np.array([str((m or {}).get("lang") or "") for m in got["metadatas"]], dtype=str)
         vectors = self._matrix(got["embeddings"], len(langs))
-        intent = Intent(uuid.uuid4().hex[:12], doc_id, langs, vectors)
+        made = [Intent(uuid.uuid4().hex[:12], d, langs[doc == d], vectors[doc == d])
+                for d in doc_ids]  # fmt: skip
         self.lock.renew()
-        state_store.put_intent(self.index, intent)
-        self._pending[intent.nonce] = intent
-        return intent.nonce
+        state_store.put_intents(self.index, made)
+        self._pending.update((intent.nonce, intent) for intent in made)
+        return [intent.nonce for intent in made]
 
-    def publish(self, nonce: str, ids: list[str], texts: list[str],
+    def publish(self, nonces: list[str], ids: list[str], texts: list[str],
                 metas: list[dict[str, Any]], vectors: np.ndarray) -> None:  # fmt: skip
-        """The article's write is committed: its passages now (none when it was removed)."""
-        intent = self._pending.pop(nonce)
+        """The articles' writes are committed: their passages now (none when removed), as
+        one segment."""
+        if not nonces:
+            return
+        done = [self._pending.pop(nonce) for nonce in nonces]
         langs = np.array([str(m.get("lang") or "") for m in metas], dtype=str)
+        old_langs = [i.langs for i in done]
+        old = sum(len(x) for x in old_langs)
         basis = (
-            np.concatenate([langs, intent.langs]).astype(str),
-            np.concatenate([self._matrix(vectors, len(ids)), intent.vectors]),
-            np.concatenate([np.ones(len(ids)), -np.ones(len(intent.langs))]).astype(np.int8),
+            np.concatenate([langs, *old_langs]).astype(str),
+            np.concatenate([self._matrix(vectors, len(ids)), *(i.vectors for i in done)]),
+            np.concatenate([np.ones(len(ids)), -np.ones(old)]).astype(np.int8),
         )
         segment = Segment.build(ids, [tokenize(t) for t in texts], metas, moments_of(*basis),
-                                [intent.doc_id], [nonce])  # fmt: skip
+                                [i.doc_id for i in done], nonces)  # fmt: skip
         segment.basis = basis
         self._append(segment)
-        state_store.drop_intents(self.index, [nonce])
+        state_store.drop_intents(self.index, nonces)
 
     def finish_intents(self) -> list[str]:
         """Complete the writes a killed run left (after bot.index.store's repair); their ids."""
@@ -127,25 +144,29 @@ class StateWriter:
         finished = []
         for intent in (i for i in left if i.nonce not in done):
             self._pending[intent.nonce] = intent
-            self._publish_indexed(intent.nonce)
-            finished.append(intent.doc_id)
-        return finished
+            finished.append(intent.nonce)
+        self._publish_indexed(finished)
+        return [i.doc_id for i in left if i.nonce in finished]
 
-    def settle(self, nonce: str, error: BaseException) -> None:
-        """A write that failed with `error`: when the index rolled the article back, the state
+    def settle(self, nonces: list[str], error: BaseException) -> None:
+        """Writes that failed with `error`: for the articles the index rolled back, the state
         takes what it holds now; otherwise, or when the store itself failed (a full disk: its
-        next call may hang), the intent stays for the run that repairs the index."""
-        intent = self._pending[nonce]
+        next call may hang), the intents stay for the run that repairs the index."""
         if isinstance(error, BotError):
             return
-        if not (self.index.record(intent.doc_id) or {}).get("pending"):
-            self._publish_indexed(nonce)
+        records = self.index.records([self._pending[n].doc_id for n in nonces])
+        rolled_back = [
+            n for n in nonces if not records.get(self._pending[n].doc_id, {}).get("pending")
+        ]
+        self._publish_indexed(rolled_back)
 
-    def _publish_indexed(self, nonce: str) -> None:
-        intent = self._pending[nonce]
-        got = _rows(self.index, intent.doc_id, ["documents", "embeddings"])
+    def _publish_indexed(self, nonces: list[str]) -> None:
+        if not nonces:
+            return
+        got = _rows(self.index, [self._pending[n].doc_id for n in nonces],
+                    ["documents", "embeddings"])  # fmt: skip
         metas = [dict(m or {}) for m in got["metadatas"]]
-        self.publish(nonce, got["ids"], [str(d or "") for d in got["documents"]], metas,
+        self.publish(nonces, got["ids"], [str(d or "") for d in got["documents"]], metas,
                      self._matrix(got["embeddings"], len(metas)))  # fmt: skip
 
     def _matrix(self, vectors: Any, rows: int) -> np.ndarray:

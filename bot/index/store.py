@@ -8,14 +8,18 @@ killed at any point can be repaired by the next one without touching other artic
 3. catalog: `version=<new version>`, `pending="cleanup"` with the new metadata (the commit);
 4. passages of other versions are deleted; 5. catalog: `pending=""`.
 
+Ingestion writes articles in batches (`write_articles`): each step is then one Chroma call for
+the whole batch, and each article's record still says how far it got. A run killed before a
+batch's commit (3) rolls the batch back; committed batches stay.
+
 `repair()` finishes or rolls back whatever a record with a pending mark left behind.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
@@ -67,6 +71,20 @@ def open_client(settings: Settings) -> ClientAPI:
     return cast("ClientAPI", store_errors.guarded(client, place, settings.index_dir))
 
 
+@dataclass
+class ArticleWrite:
+    """One article's new version: its passages and its catalog record."""
+
+    doc_id: str
+    version: str
+    previous: dict[str, Any] | None  # its committed catalog record, if it was indexed
+    ids: list[str]
+    vectors: np.ndarray
+    texts: list[str]
+    metas: list[dict[str, Any]]
+    record: dict[str, Any]
+
+
 class Index:
     """Passages and the article catalog of one Chroma collection."""
 
@@ -101,6 +119,17 @@ class Index:
         metas = got["metadatas"] or []
         return dict(metas[0] or {}) if metas else None
 
+    def records(self, doc_ids: list[str], batch: int = 5000) -> dict[str, dict[str, Any]]:
+        """The catalog records of these article ids that the index holds (by id)."""
+        out: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(doc_ids), batch):
+            got = self.catalog.get(ids=sorted(set(doc_ids[start : start + batch])),
+                                   include=["metadatas"])  # fmt: skip
+            out.update(
+                (i, dict(m or {})) for i, m in zip(got["ids"], got["metadatas"] or [], strict=True)
+            )
+        return out
+
     def count(self) -> int:
         return int(self.passages.count())
 
@@ -108,29 +137,39 @@ class Index:
         return int(self.catalog.count())
 
     # -- writing -----------------------------------------------------------------------------
-    def _mark(self, doc_id: str, record: dict[str, Any]) -> None:
-        self.catalog.upsert(ids=[doc_id], embeddings=_UNIT, metadatas=[record])
+    def _mark(self, records: dict[str, dict[str, Any]]) -> None:
+        if records:
+            self.catalog.upsert(ids=list(records), embeddings=np.repeat(_UNIT, len(records), 0),
+                                metadatas=list(records.values()))  # fmt: skip
 
-    @contextmanager
-    def writing(self, doc_id: str, version: str, previous: dict[str, Any] | None) -> Iterator[None]:
-        """Steps 1 and 4-5 around the caller's upsert (2) and commit (3)."""
-        record = dict(previous or {"doc_id": doc_id, "version": ""})
-        self._mark(doc_id, {**record, "pending": version})
+    def write_articles(self, writes: Sequence[ArticleWrite]) -> None:
+        """Steps 1-5 for several articles, each step one call for all of them: a run killed
+        at any step leaves each article whole, in its old version or its new one."""
+        marks = {w.doc_id: {**(w.previous or {"doc_id": w.doc_id, "version": ""}),
+                            "pending": w.version} for w in writes}  # fmt: skip
+        self._mark(marks)
         try:
-            yield
+            self.upsert_passages(
+                [i for w in writes for i in w.ids],
+                np.concatenate([w.vectors for w in writes]),
+                [t for w in writes for t in w.texts],
+                [m for w in writes for m in w.metas],
+            )
+            self._mark({w.doc_id: {**w.record, "pending": "cleanup"} for w in writes})  # commit
         except BotError as exc:
             # the store itself failed (bot.index.errors): after a failed write on a full disk,
             # Chroma's next call can hang for good, so the next run's repair() settles it
-            log.warning("could not write %s (%s); the next run rolls it back", doc_id, exc)
+            log.warning("could not write %s (%s); the next run rolls it back", list(marks), exc)
             raise
         except BaseException:
             try:
-                self._settle(doc_id, self.record(doc_id) or {})
+                for doc_id in marks:
+                    self._settle(doc_id, self.record(doc_id) or {})
             except BotError as exc:  # the store failed now: the next run's repair() settles it
-                log.warning("could not roll back %s now (%s); the next run will", doc_id, exc)
+                log.warning("could not roll back %s now (%s); the next run will", list(marks), exc)
             raise
-        self._drop_other_versions(doc_id, version)
-        self._mark(doc_id, {**(self.record(doc_id) or {}), "pending": ""})
+        self._drop_other_versions({w.doc_id: w.version for w in writes if w.previous})
+        self._mark({w.doc_id: {**w.record, "pending": ""} for w in writes})
 
     def upsert_passages(
         self,
@@ -147,20 +186,21 @@ class Index:
                 metadatas=list(metadatas[i : i + _BATCH]),
             )
 
-    def commit(self, doc_id: str, record: dict[str, Any]) -> None:
-        self._mark(doc_id, {**record, "pending": "cleanup"})
-
     def remove(self, doc_id: str) -> None:
         record = self.record(doc_id) or {"doc_id": doc_id}
-        self._mark(doc_id, {**record, "pending": "delete"})
+        self._mark({doc_id: {**record, "pending": "delete"}})
         self.passages.delete(where={"doc_id": doc_id})
         self.catalog.delete(ids=[doc_id])
 
-    def _drop_other_versions(self, doc_id: str, version: str) -> None:
-        where: dict[str, Any] = {"doc_id": doc_id}
-        if version:
-            where = {"$and": [where, {"version": {"$ne": version}}]}
-        self.passages.delete(where=where)
+    def _drop_other_versions(self, versions: dict[str, str]) -> None:
+        """Delete the passages of each article (key) that are not of its version ("": all)."""
+        clauses: list[dict[str, Any]] = [
+            {"$and": [{"doc_id": doc_id}, {"version": {"$ne": version}}]} if version
+            else {"doc_id": doc_id}
+            for doc_id, version in versions.items()
+        ]  # fmt: skip
+        if clauses:
+            self.passages.delete(where=clauses[0] if len(clauses) == 1 else {"$or": clauses})
 
     def repair(self) -> list[str]:
         """Finish or roll back articles a killed run left half-written; their ids."""
@@ -180,8 +220,8 @@ class Index:
             self.passages.delete(where={"doc_id": doc_id})
             self.catalog.delete(ids=[doc_id])
             return
-        self._drop_other_versions(doc_id, str(record["version"]))
-        self._mark(doc_id, {**record, "pending": ""})
+        self._drop_other_versions({doc_id: str(record["version"])})
+        self._mark({doc_id: {**record, "pending": ""}})
 
     def problems(self) -> list[str]:
         """Inconsistencies between catalog and passages; empty when the index is sound."""
