@@ -39,6 +39,13 @@ class Queued:
 
 @dataclass
 class Batch:
+    """The articles waiting to be embedded and written into `index`, the search state
+    following through `writer`."""
+
+    settings: Settings
+    index: Index
+    writer: StateWriter
+    embedder: Embedder
     items: list[Queued] = field(default_factory=list)
 
     @property
@@ -49,17 +56,33 @@ class Batch:
     def full(self) -> bool:
         return self.passages >= BATCH_PASSAGES or len(self.items) >= BATCH_ARTICLES
 
-    def write(self, index: Index, writer: StateWriter, embedder: Embedder) -> None:
+    def add(self, queued: Queued) -> None:
+        """Queue an article; the batch is written first when the article would not fit on the
+        disk with it, and after when full."""
+        waiting = [q.prepared for q in self.items]
+        try:
+            check_space(self.settings, [*waiting, queued.prepared], self.embedder.dim)
+        except BotError:
+            if not waiting:
+                raise
+            self.write()  # what fits is kept; then this one alone
+            check_space(self.settings, [queued.prepared], self.embedder.dim)
+        self.items.append(queued)
+        if self.full:
+            self.write()
+
+    def write(self) -> None:
         """Embed and write the queued articles, then empty the batch. An article whose
         embedding fails fails alone; a failed write fails the batch's articles (rolled back)."""
         items, self.items = self.items, []
-        items = _embed(embedder, items)
+        items = _embed(self.embedder, items)
         if not items:
             return
         writes = [_article(q) for q in items]
-        nonces = writer.begin([w.doc_id for w in writes])
+        writer = self.writer
+        nonces = writer.begin([w.doc_id for w in writes], [w.doc_id for w in writes if w.previous])
         try:
-            index.write_articles(writes)
+            self.index.write_articles(writes)
         except BaseException as exc:
             writer.settle(nonces, exc)
             if isinstance(exc, BotError) or not isinstance(exc, Exception):

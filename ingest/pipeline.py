@@ -143,7 +143,7 @@ def ingest_paths(
     with _writing(settings, embedder) as (index, writer, summary):
         # the whole catalog only when pruning needs it; else the records of these files' ids
         catalog = index.articles() if prune else index.records([p.stem for p in files])
-        batch = Batch()
+        batch = Batch(settings, index, writer, embedder)
         for i, path in enumerate(bar):
             bar.set_postfix_str(path.name)
             if on_file:
@@ -151,10 +151,10 @@ def ingest_paths(
             result, queued = _ingest_one(path, settings, embedder, catalog, sig, seen)
             summary.results.append(result)
             if queued is not None:
-                _queue(batch, queued, settings, index, writer, embedder)
-        batch.write(index, writer, embedder)
+                batch.add(queued)
+        batch.write()
         if prune:
-            for doc_id in sorted(set(catalog or {}) - set(seen)):
+            for doc_id in sorted(set(catalog) - set(seen)):
                 _remove(index, writer, doc_id, embedder.dim)
                 summary.results.append(FileResult(doc_id, doc_id, "removed"))
     return summary
@@ -175,23 +175,6 @@ def _writing(
     summary.total_articles = index.count_articles()
     summary.total_passages = index.count()
     summary.seconds = time.perf_counter() - started
-
-
-def _queue(batch: Batch, queued: Queued, settings: Settings, index: Index, writer: StateWriter,
-           embedder: Embedder) -> None:  # fmt: skip
-    """Add an article to the batch, written first when this one would not fit on the disk
-    with it, and after when full."""
-    waiting = [q.prepared for q in batch.items]
-    try:
-        check_space(settings, [*waiting, queued.prepared], embedder.dim)
-    except BotError:
-        if not waiting:
-            raise
-        batch.write(index, writer, embedder)  # what fits is kept; then this one alone
-        check_space(settings, [queued.prepared], embedder.dim)
-    batch.items.append(queued)
-    if batch.full:
-        batch.write(index, writer, embedder)
 
 
 def _remove(index: Index, writer: StateWriter, doc_id: str, dim: int) -> None:

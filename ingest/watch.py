@@ -167,17 +167,17 @@ class Watcher:
             del self.done[path]
             self.indexed.discard(path)
             self.waiting.discard(path)
-        if not (self.prune and doomed):
-            return []
-        return [_event(r) for r in remove_articles(doomed, self.settings, self.embedder).results]
+        return self._remove(doomed) if self.prune else []
 
     def _prune_index(self, current: dict[Path, Stamp]) -> list[Event]:
         """First scan with `prune`: articles of files no longer under the paths go."""
         index = open_index(self.settings, self.embedder.name, self.embedder.dim)
-        doomed = sorted(set(index.articles()) - {p.stem for p in current})
-        if not doomed:
+        return self._remove(sorted(set(index.articles()) - {p.stem for p in current}))
+
+    def _remove(self, doc_ids: list[str]) -> list[Event]:
+        if not doc_ids:
             return []
-        return [_event(r) for r in remove_articles(doomed, self.settings, self.embedder).results]
+        return [_event(r) for r in remove_articles(doc_ids, self.settings, self.embedder).results]
 
     def run(self, stop: threading.Event, interval: float = INTERVAL_S) -> None:
         """Scan every `interval` seconds until `stop` is set."""

@@ -42,9 +42,9 @@ if step.startswith("state:"):  # a step of the search state's write for the vict
     original = getattr(state_store, name)
     begin, active = StateWriter.begin, []
 
-    def marking(self, doc_ids):
+    def marking(self, doc_ids, *args):
         active.append(victim in doc_ids)
-        return begin(self, doc_ids)
+        return begin(self, doc_ids, *args)
 
     def dying(*args, **kwargs):
         if active and active[-1]:

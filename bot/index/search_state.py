@@ -1,8 +1,8 @@
 """What retrieval keeps beside Chroma's vectors: filter columns, BM25 postings and each
 language's vector statistics, folded from the stored segments (bot.index.segments).
 
-Ingestion writes one small segment per article it adds, replaces or removes
-(bot.index.state_writer); a process that already holds the state reads only the segments
+Ingestion writes one small segment per batch of articles it adds or replaces, and per article
+it removes (bot.index.state_writer); a process that already holds the state reads only the segments
 written since (`load`), so an ingestion costs what its articles cost, at any index size, and
 any number of UI processes on one Chroma server see it within a second. A state is never
 changed in place: applying a segment makes a new one, so searches in flight keep theirs.
@@ -164,8 +164,7 @@ def _vectors(index: Index, segment: Segment, batch: int = 1000) -> np.ndarray:
         got = index.passages.get(ids=ids[start : start + batch], include=["embeddings"])
         for pid, vec in zip(got["ids"], got["embeddings"], strict=True):  # type: ignore[arg-type]
             rows[pid] = np.asarray(vec, dtype=np.float32)
-    dim = int((index.passages.metadata or {}).get("dim") or 384)
-    out = np.zeros((len(ids), dim), dtype=np.float32)
+    out = np.zeros((len(ids), index.dim), dtype=np.float32)
     for n, pid in enumerate(ids):
         if pid in rows:
             out[n] = rows[pid]

@@ -1,11 +1,11 @@
 """A segment of the search state: what retrieval needs about a set of passages beside their
 vectors, and which articles it retires from the segments before it.
 
-The search state is a list of segments, oldest first (bot.index.search_state). Ingesting one
-article adds one small segment: its passages' filter columns (id, language, article, date),
-their term frequencies and lengths for BM25, the article id it replaces (whose passages in
-earlier segments stop counting) and the change it makes to each language's vector moments
-(its passages' vectors added, the replaced ones' taken away). BM25 weights are not stored:
+The search state is a list of segments, oldest first (bot.index.search_state). Ingesting a
+batch of articles adds one small segment: their passages' filter columns (id, language,
+article, date), their term frequencies and lengths for BM25, the article ids it replaces (whose
+passages in earlier segments stop counting) and the change it makes to each language's vector
+moments (its passages' vectors added, the replaced ones' taken away). BM25 weights are not stored:
 they depend on the whole index (document frequencies, average length), so they are computed
 per query from the live postings. Segments combine into one without reading Chroma again.
 """
@@ -96,8 +96,8 @@ class Segment:
     removes: np.ndarray  # object: articles whose rows in earlier segments are retired
     moments: Moments
     nonces: list[str] = field(default_factory=list)  # the writes (intents) it completes
-    # the signed vectors the moments were summed from, when that is smaller to store than
-    # the sums (a segment of one article): (languages, vectors, signs)
+    # the signed vectors the moments were summed from (languages, vectors, signs), stored
+    # instead of the sums when smaller (a segment of a few articles)
     basis: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def __len__(self) -> int:
@@ -107,6 +107,7 @@ class Segment:
     def build(
         cls, ids: list[str], tokens: list[list[str]], metas: list[dict[str, str]],
         moments: Moments, removes: list[str], nonces: list[str] | None = None,
+        basis: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     ) -> Segment:  # fmt: skip
         """From every passage's tokens (bot.index.lexical.tokenize) and metadata."""
         flat = [t for toks in tokens for t in toks]
@@ -121,7 +122,7 @@ class Segment:
         return cls(
             np.array(ids, dtype=object), column("lang"), column("doc_id", object),
             column("date"), lengths, terms, indptr, post_rows, tf,
-            np.array(sorted(set(removes)), dtype=object), moments, list(nonces or []),
+            np.array(sorted(set(removes)), dtype=object), moments, list(nonces or []), basis,
         )  # fmt: skip
 
     def triples(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -140,7 +141,7 @@ class Segment:
             "nonces": np.array(self.nonces, dtype=str), "m_langs": np.array(langs, dtype=str),
             "m_n": np.array([self.moments.n[x] for x in langs], dtype=np.int64),
         }  # fmt: skip
-        # one article's few vectors take less room than its languages' sums of outer products
+        # a few articles' vectors take less room than their languages' sums of outer products
         if (
             self.basis is not None
             and len(self.basis[1]) < max(len(langs), 1) * self.basis[1].shape[1]

@@ -172,7 +172,8 @@ class WriterLock:
     """One writer of the search state at a time, across processes: a lease record in Chroma
     (owner and expiry), renewed as the writer goes. A writer killed holding it blocks others
     for at most LEASE_S (a dead process on this machine, not at all). The writer renews it at
-    every article, so LEASE_S bounds the time one article's reading and embedding may take.
+    every batch of articles, so LEASE_S bounds the time one batch's reading and embedding may
+    take.
     Chroma has no compare-and-set: the lease is written, then read back."""
 
     LEASE_S = 300.0

@@ -42,8 +42,10 @@ RETAIN_MAX = 64  # at most this many combined-away segments are kept, the newest
 
 def _rows(index: Index, doc_ids: list[str], include: list[str]) -> dict[str, list[Any]]:
     """The articles' indexed passages in reading order (by article, then chunk): ids,
-    metadatas and `include`."""
+    metadatas and `include` (no call for no articles)."""
     fields = sorted({"metadatas", *include})
+    if not doc_ids:
+        return {name: [] for name in ["ids", *fields]}
     where: Any = {"doc_id": doc_ids[0]} if len(doc_ids) == 1 else {"doc_id": {"$in": doc_ids}}
     got = index.passages.get(where=where, include=fields)  # type: ignore[arg-type]
     metas = got["metadatas"] or []
@@ -66,7 +68,6 @@ class StateWriter:
 
     def __init__(self, index: Index) -> None:
         self.index = index
-        self.dim = int((index.passages.metadata or {}).get("dim") or 384)
         self.lock = WriterLock(index)
         self.manifest = Manifest()
         self._pending: dict[str, Intent] = {}
@@ -99,12 +100,13 @@ class StateWriter:
             self.lock.release()
 
     # -- articles ---------------------------------------------------------------------------
-    def begin(self, doc_ids: list[str]) -> list[str]:
+    def begin(self, doc_ids: list[str], indexed: list[str] | None = None) -> list[str]:
         """Record that the articles are about to change (one write); the nonces `publish`
-        completes."""
+        completes. `indexed`: those of them the index may hold passages of (default all);
+        the vectors they replace are read, the others have none."""
         if not doc_ids:
             return []
-        got = _rows(self.index, doc_ids, ["embeddings"])
+        got = _rows(self.index, doc_ids if indexed is None else indexed, ["embeddings"])
         doc = np.array([str((m or {}).get("doc_id")) for m in got["metadatas"]], dtype=str)
         langs = np.array([str((m or {}).get("lang") or "") for m in got["metadatas"]], dtype=str)
         vectors = self._matrix(got["embeddings"], len(langs))
@@ -131,8 +133,7 @@ class StateWriter:
             np.concatenate([np.ones(len(ids)), -np.ones(old)]).astype(np.int8),
         )
         segment = Segment.build(ids, [tokenize(t) for t in texts], metas, moments_of(*basis),
-                                [i.doc_id for i in done], nonces)  # fmt: skip
-        segment.basis = basis
+                                [i.doc_id for i in done], nonces, basis)  # fmt: skip
         self._append(segment)
         state_store.drop_intents(self.index, nonces)
 
@@ -170,7 +171,7 @@ class StateWriter:
                      self._matrix(got["embeddings"], len(metas)))  # fmt: skip
 
     def _matrix(self, vectors: Any, rows: int) -> np.ndarray:
-        return np.asarray(vectors, dtype=np.float32).reshape(rows, self.dim)
+        return np.asarray(vectors, dtype=np.float32).reshape(rows, self.index.dim)
 
     # -- the whole state --------------------------------------------------------------------
     def rebuild(self, batch: int = 5000) -> None:

@@ -89,7 +89,7 @@ class Index:
     """Passages and the article catalog of one Chroma collection."""
 
     def __init__(self, client: ClientAPI, name: str, embedder_name: str, dim: int) -> None:
-        self.client, self.name = client, name
+        self.client, self.name, self.dim = client, name, dim
         self.passages: Collection = client.get_or_create_collection(
             name,
             embedding_function=None,
