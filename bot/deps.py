@@ -38,7 +38,8 @@ def build_deps(
     settings = settings or Settings()
     embedder = embedder or make_embedder(settings)
     index = open_index(settings, embedder.name, embedder.dim)
-    return Deps(settings, embedder, index, Retriever(index, embedder), llm or make_llm(settings))
+    retriever = Retriever(index, embedder, memory_max=settings.dense_memory_max)
+    return Deps(settings, embedder, index, retriever, llm or make_llm(settings))
 
 
 def stop_on_sigterm() -> None:

@@ -142,6 +142,11 @@ class Settings(BaseSettings):
     max_file_mb: float = Field(
         10.0, gt=0, description="Files larger than this are skipped by ingestion."
     )
+    dense_memory_max: int = Field(
+        200_000, ge=0,
+        description="Up to this many passages each process holds every passage vector and "
+        "searches them exactly (~1.5 KB per passage); beyond it, dense search asks Chroma's "
+        "per-language vector index and holds none. 0: always Chroma.")  # fmt: skip
     top_k: int = Field(5, ge=1, le=50, description="Passages retrieved and shown per question.")
     context_passages: int = Field(
         3,

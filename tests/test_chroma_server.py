@@ -119,7 +119,8 @@ def test_ui_processes_share_the_servers_search_state(
         raise AssertionError("a searching process rebuilt the search state")
 
     monkeypatch.setattr(state_writer, "tokenize", refuse)
-    replicas = [Retriever(open_index(settings, nano.name, nano.dim), nano) for _ in range(2)]
+    replicas = [Retriever(open_index(settings, nano.name, nano.dim), nano, memory_max=n)
+                for n in (10**9, 0)]  # fmt: skip
     for replica in replicas:
         hits, _ = replica.search("Nguyen Van Tung", 5)
         assert any(h.lexical_rank == 1 and "Nguyen Van Tung" in h.text for h in hits)
@@ -127,18 +128,21 @@ def test_ui_processes_share_the_servers_search_state(
     _ingest_new_article(chroma_server, tmp_path)
     for replica in replicas:
         hits, _ = replica.search("Quasimodo ferry terminal", 3)
-        assert any(h.doc_id == "zz_new" for h in hits)
+        assert any(h.doc_id == "zz_new" and h.dense_rank for h in hits)
+    assert [r.state().vectors is None for r in replicas] == [False, True]
     assert not (tmp_path / "must-stay-empty").exists()
 
 
 def test_two_web_ui_replicas_serve_one_index(chroma_server: int, tmp_path: Path) -> None:
-    """Two `python app.py` on one Chroma server: an article ingested by a third process is
-    found by both, and neither writes an index of its own."""
+    """Two `python app.py` on one Chroma server, one holding the vectors, the other asking
+    Chroma's per-language vector index (DENSE_MEMORY_MAX=0): an article ingested by a third
+    process is found by both, and neither writes an index of its own."""
     from gradio_client import Client
 
     env = {"CHROMA_HOST": "127.0.0.1", "CHROMA_PORT": str(chroma_server),
            "INDEX_DIR": str(tmp_path / "must-stay-empty")}  # fmt: skip
-    apps = [start_app(tmp_path / f"replica{n}", **env) for n in range(2)]
+    apps = [start_app(tmp_path / f"replica{limit}", **env, DENSE_MEMORY_MAX=limit)
+            for limit in ("1000000000", "0")]  # fmt: skip
     try:
         clients = [Client(app.url, verbose=False) for _, app in apps]
         for client in clients:

@@ -32,14 +32,16 @@ from ingest.pipeline import ingest_paths
 from tests.conftest import make_settings
 
 from bot.index import state_store
+from bot.index.dense import DenseIndex
 from bot.index.state_writer import StateWriter
 
 step, victim, tmp, corpus, prune = sys.argv[1:6]
 ingest.batch.BATCH_ARTICLES = 2  # batches of two articles: 000+001, 002+003, 004
 
-if step.startswith("state:"):  # a step of the search state's write for the victim
+if step.startswith(("state:", "dense:")):  # a step of the search state's write for the victim
     name = step.split(":")[1]
-    original = getattr(state_store, name)
+    owner = state_store if step.startswith("state:") else DenseIndex
+    original = getattr(owner, name)
     begin, active = StateWriter.begin, []
 
     def marking(self, doc_ids, *args):
@@ -54,7 +56,7 @@ if step.startswith("state:"):  # a step of the search state's write for the vict
         return original(*args, **kwargs)
 
     StateWriter.begin = marking
-    setattr(state_store, name, dying)
+    setattr(owner, name, dying)
 else:  # a step of the index's write; "commit" and "cleanup" are the catalog writes that commit
     # the victim and then clear its pending mark
     marks = {"commit": "cleanup", "cleanup": ""}
@@ -159,13 +161,14 @@ def test_killed_while_pruning(tmp_path: Path, corpus_copy: Path) -> None:
 
 @pytest.mark.soak
 @pytest.mark.parametrize(
-    "step", ["state:put_intents", "state:save_segment", "state:write_manifest",
-             "state:drop_intents"],
+    "step", ["state:put_intents", "dense:write", "dense:drop", "state:save_segment",
+             "state:write_manifest", "state:drop_intents"],
 )  # fmt: skip
 def test_killed_while_updating_the_search_state(
     tmp_path: Path, corpus_copy: Path, step: str
 ) -> None:
     """Killed at each step of the search state's update for a changed article (intent stored,
+    Chroma's per-language vectors not written, or written with the old version's still there,
     segment not stored, manifest not moved, intent not dropped): the next run finishes it,
     and the state equals one built from scratch."""
     settings = make_settings(tmp_path, embedder="fake")

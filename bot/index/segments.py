@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-FORMAT = "2"  # bump when a segment's contents change: every state is then rebuilt once
+FORMAT = "3"  # bump when a segment's contents change: every state is then rebuilt once
 
 
 @dataclass

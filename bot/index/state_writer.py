@@ -30,6 +30,7 @@ import numpy as np
 
 from bot.errors import BotError
 from bot.index import search_state, state_store
+from bot.index.dense import DenseIndex
 from bot.index.lexical import tokenize
 from bot.index.segments import Moments, Segment, combine, moments_of
 from bot.index.state_store import Intent, Manifest, Part, WriterLock
@@ -72,6 +73,7 @@ class StateWriter:
         self.manifest = Manifest()
         self._pending: dict[str, Intent] = {}
         self._held: dict[str, Segment] = {}  # segments written here, not read back
+        self.dense = DenseIndex(index)
 
     def __enter__(self) -> StateWriter:
         self.lock.acquire()
@@ -134,6 +136,13 @@ class StateWriter:
         )
         segment = Segment.build(ids, [tokenize(t) for t in texts], metas, moments_of(*basis),
                                 [i.doc_id for i in done], nonces, basis)  # fmt: skip
+        # Chroma's per-language vectors first (again, after a kill: both steps are idempotent)
+        self.dense.write(ids, langs, basis[1][: len(ids)], metas)
+        versions = {str(m.get("doc_id")): str(m.get("version") or "") for m in metas}
+        self.dense.drop(
+            {i.doc_id: versions.get(i.doc_id, "") for i in done if len(i.langs)},
+            {str(x) for x in np.concatenate(old_langs)},
+        )
         self._append(segment)
         state_store.drop_intents(self.index, nonces)
 
@@ -180,6 +189,7 @@ class StateWriter:
         gen = self.manifest.upto + 1
         ids, tokens, metas, moments = [], [], [], Moments()
         total = self.index.count()
+        self.dense.reset()
         for start in range(0, max(total, 1), batch):
             got = self.index.passages.get(include=["documents", "metadatas", "embeddings"],
                                           limit=batch, offset=start)  # fmt: skip
@@ -189,7 +199,9 @@ class StateWriter:
             metas += got_metas
             batch_langs = np.array([m.get("lang", "") for m in got_metas], dtype=str)
             if len(got["ids"]):
-                moments = moments + Moments.of(batch_langs, np.asarray(got["embeddings"]))
+                vectors = self._matrix(got["embeddings"], len(got["ids"]))
+                moments = moments + Moments.of(batch_langs, vectors)
+                self.dense.write(got["ids"], batch_langs, vectors, got_metas)
             self.lock.renew()
         order = sorted(
             range(len(ids)), key=lambda n: (metas[n].get("doc_id", ""), _chunk(metas[n]))

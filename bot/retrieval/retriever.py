@@ -5,6 +5,8 @@ multilingual-e5 scores passages in the question's own language higher whatever t
 an English question ranks the French passage that answers it below English passages that do
 not. Dense search therefore runs per article language and ranks each passage by its
 similarity standardised within its language (a z-score against that language's passages).
+Up to `memory_max` passages (DENSE_MEMORY_MAX) a process holds every vector and searches them
+exactly; beyond, it asks Chroma's per-language vector index (bot.index.dense) and holds none.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from bot.index import dense as dense_index
 from bot.index import search_state, state_store
 from bot.index.search_state import SearchState
 from bot.index.state_writer import StateWriter
@@ -24,6 +27,7 @@ from bot.retrieval.records import Filters, Hit, PassageMeta
 from bot.retrieval.translations import fold_translations
 
 RRF_K = 60
+DENSE_MEMORY_MAX = 200_000  # as the setting's default (bot.settings)
 
 
 class Retriever:
@@ -35,10 +39,13 @@ class Retriever:
     # An ingestion in this process is seen at once.
     RECHECK_S = 1.0
 
-    def __init__(self, index: Index, embedder: Embedder, candidates: int = 30) -> None:
+    def __init__(self, index: Index, embedder: Embedder, candidates: int = 30,
+                 memory_max: int = DENSE_MEMORY_MAX) -> None:  # fmt: skip
         self.index = index
         self.embedder = embedder
         self.candidates = candidates
+        self.memory_max = memory_max
+        self.dense = dense_index.DenseIndex(index)
         self._state: SearchState | None = None
         self._checked = float("-inf")
         self._seen_saves = -1
@@ -55,15 +62,24 @@ class Retriever:
         self._checked, self._seen_saves = now, saves
         with self._lock:
             if self._state is None or manifest is None or self._state.upto < manifest.upto:
-                state = search_state.load(self.index, self._state, manifest=manifest)
+                state = search_state.load(self.index, self._state, self._holds(manifest),
+                                          manifest)  # fmt: skip
                 if state is None:  # an index from before the search state, or an older format
                     with StateWriter(self.index):
                         pass
-                    state = search_state.load(self.index)
+                    state = search_state.load(self.index, None, self._holds(None))
                 if state is None:
                     raise RuntimeError("the search state could not be built")
                 self._state = state
             return self._state
+
+    def _holds(self, manifest: state_store.Manifest | None) -> bool:
+        """Whether this process holds the vectors: while the index has at most `memory_max`
+        passages (a process that stopped holding them does not start again)."""
+        if self._state is not None and self._state.vectors is None and len(self._state.ids):
+            return False
+        manifest = manifest or state_store.read_manifest(self.index)
+        return manifest is None or sum(p.rows for p in manifest.parts) <= self.memory_max
 
     def search(self, query: str, k: int, filters: Filters | None = None) -> tuple[list[Hit], float]:
         """The best `k` hits for `query` and the seconds it took."""
@@ -73,7 +89,11 @@ class Retriever:
         allowed = _allowed(state, filters)
         if not allowed.any():
             return [], time.perf_counter() - started
-        dense = self._dense(self.embedder.embed_query(query), filters, state, allowed)
+        vector = self.embedder.embed_query(query)
+        if state.vectors is None:
+            dense = self._dense_chroma(vector, filters, state, allowed)
+        else:
+            dense = self._dense(vector, filters, state, allowed)
         lexical = state.scores(query)
         lexical[~allowed] = 0.0
         top = np.argpartition(-lexical, min(self.candidates, len(lexical) - 1))[: self.candidates]
@@ -112,7 +132,7 @@ class Retriever:
         language (a z-score), so no language wins by being the question's own. Exact: one
         matrix product over the vectors the state holds."""
         if state.vectors is None:
-            raise RuntimeError("the search state's vectors were not attached (Retriever.state)")
+            raise RuntimeError("this state holds no vectors (Retriever._holds)")
         sims = state.vectors @ vector.astype(np.float32)
         query = vector.astype(np.float64)
         scored: list[tuple[float, int]] = []
@@ -127,6 +147,26 @@ class Retriever:
                 rows = rows[np.argpartition(-sims[rows], self.candidates - 1)[: self.candidates]]
             z = stats.zscore(query, sims[rows].astype(np.float64))
             scored.extend((float(s), int(p)) for s, p in zip(z, rows, strict=True))
+        return [p for _, p in sorted(scored, key=lambda t: -t[0])][: self.candidates]
+
+    def _dense_chroma(
+        self, vector: np.ndarray, filters: Filters, state: SearchState, allowed: np.ndarray
+    ) -> list[int]:
+        """As `_dense`, from Chroma's per-language vector index: each language's nearest
+        passages (approximate), of those the ones the state holds live and the filters let
+        through, standardised with the same statistics."""
+        query = vector.astype(np.float64)
+        where = dense_index.where(filters.doc_ids, filters.date_from, filters.date_to)
+        scored: list[tuple[float, int]] = []
+        for lang, stats in state.langs.items():
+            if filters.lang and lang not in filters.lang:
+                continue
+            ids, sims = self.dense.nearest(lang, vector, self.candidates, where)
+            rows = state.rows(ids)
+            keep = rows >= 0
+            keep[keep] = allowed[rows[keep]]
+            z = stats.zscore(query, sims[keep])
+            scored.extend((float(s), int(p)) for s, p in zip(z, rows[keep], strict=True))
         return [p for _, p in sorted(scored, key=lambda t: -t[0])][: self.candidates]
 
 

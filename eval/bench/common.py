@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from bot.net import NotServing, free_port, wait_until_serving
 from eval.metrics import percentile
 from eval.questions import load_questions
 
@@ -47,3 +53,29 @@ def best_rate(fn: Callable[[], object], n: int, repeat: int = 2) -> tuple[float,
 
 def ms(values: list[float], q: float) -> float:
     return 1000 * (percentile(values, q) or 0.0)
+
+
+@contextmanager
+def chroma_server(path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """A Chroma server on a free port of 127.0.0.1 storing in `path`: its process and port;
+    stopped and its data deleted afterwards."""
+    port = free_port()
+    chroma = Path(sys.executable).with_name("chroma")
+    proc = subprocess.Popen(
+        [str(chroma), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
+    )  # fmt: skip
+    try:
+        wait_until_serving(f"http://127.0.0.1:{port}/api/v2/heartbeat", proc, 60)
+        yield proc, port
+    except NotServing as exc:
+        raise RuntimeError(f"the Chroma server did not start ({exc})") from None
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=60)
+        shutil.rmtree(path, ignore_errors=True)

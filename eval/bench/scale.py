@@ -14,112 +14,87 @@ from typing import Any
 import numpy as np
 
 from bot.net import NotServing, free_port, wait_until_serving
-from eval.bench.common import ROOT, dev_questions, ms, say
+from eval.bench.common import ROOT, chroma_server, dev_questions, ms, say
+from eval.bench.synthetic import Synthetic, fill, sentences
 from eval.bench.updates import bench_updates
 from eval.bench.updates import line as updates_line
 from eval.latency import peak_rss_mb
 from eval.metrics import percentile
 
-
-def _sentences(passages: list[tuple[str, str]]) -> dict[str, list[str]]:
-    from bot.text.sentences import split_sentences
-
-    by_lang: dict[str, list[str]] = {}
-    for lang, text in passages:
-        for paragraph in text.split("\n"):
-            for a, b in split_sentences(paragraph, lang):
-                sentence = paragraph[a:b].strip()
-                if len(sentence) > 20:
-                    by_lang.setdefault(lang, []).append(sentence)
-    return {lang: sorted(set(s)) for lang, s in by_lang.items()}
-
-
-class Synthetic:
-    """Passages joined from corpus sentences, vectors from those sentences' real vectors."""
-
-    def __init__(self, sentences: dict[str, list[str]], embedder: Any, seed: int = 7) -> None:
-        self.langs = sorted(sentences)
-        self.sentences = sentences
-        self.vectors = {lang: embedder.embed_passages(s) for lang, s in sentences.items()}
-        self.rng = np.random.default_rng(seed)
-
-    def batch(self, start: int, n: int) -> tuple[list[str], np.ndarray, list[dict[str, Any]]]:
-        texts, vectors, metas = [], [], []
-        for i in range(start, start + n):
-            lang = self.langs[int(self.rng.integers(len(self.langs)))]
-            pick = self.rng.choice(len(self.sentences[lang]), int(self.rng.integers(3, 9)))
-            texts.append(" ".join(self.sentences[lang][j] for j in pick))
-            vec = self.vectors[lang][pick].sum(axis=0) + self.rng.normal(0, 0.02, 384)
-            vectors.append(vec / np.linalg.norm(vec))
-            doc = f"syn{i // 10:06d}"
-            metas.append({"doc_id": doc, "story_id": doc, "lang": lang, "version": "v1",
-                          "title": f"Synthetic {doc}", "chunk_index": i % 10, "n_chunks": 10,
-                          "date": f"20{20 + i % 6}-0{1 + i % 9}-1{i % 10}"})  # fmt: skip
-        return texts, np.asarray(vectors, dtype=np.float32), metas
-
-
-def _fill(index: Any, synthetic: Synthetic, size: int, batch: int = 2000) -> float:
-    from bot.index.store import _UNIT
-
-    started = time.perf_counter()
-    for start in range(0, size, batch):
-        n = min(batch, size - start)
-        texts, vectors, metas = synthetic.batch(start, n)
-        ids = [f"{m['doc_id']}:v1:{m['chunk_index']:04d}" for m in metas]
-        index.upsert_passages(ids, vectors, texts, metas)
-        docs = sorted({m["doc_id"] for m in metas})
-        index.catalog.upsert(
-            ids=docs, embeddings=np.repeat(_UNIT, len(docs), axis=0),
-            metadatas=[{"doc_id": d, "version": "v1", "pending": "", "n_passages": 10}
-                       for d in docs],
-        )  # fmt: skip
-    return time.perf_counter() - started
+REBUILD_MAX = 100_000  # sizes up to which the state is also built from scratch once (timed)
 
 
 def bench_retrieval(index: Any, embedder: Any, rounds: int) -> dict[str, Any]:
+    """Search latency both ways dense search runs (every vector held in this process, exact;
+    Chroma's per-language vector index, approximate) and how often they agree."""
     from bot.index import state_store
     from bot.index.state_writer import StateWriter
-    from bot.retrieval.records import Filters
-    from bot.retrieval.retriever import Retriever, _allowed
+    from bot.retrieval.retriever import Retriever
 
-    started = time.perf_counter()
-    with StateWriter(index):  # no state yet: built once from every passage, as for an old index
-        pass
-    state_s = time.perf_counter() - started
-    retriever = Retriever(index, embedder)
+    state_s = None
+    if index.count() <= REBUILD_MAX:  # as for an index from before the state: minutes at 1M
+        started = time.perf_counter()
+        with StateWriter(index) as writer:
+            writer.rebuild()
+        state_s = time.perf_counter() - started
+    retriever, chroma = Retriever(index, embedder), Retriever(index, embedder, memory_max=0)
     started = time.perf_counter()
     state = retriever.state()
     load_s = time.perf_counter() - started
-    questions = dev_questions()
-    retriever.search(questions[0], 5)
-    times: dict[str, list[float]] = {"embed": [], "dense": [], "lexical": [], "fused": [],
-                                     "state_check": []}  # fmt: skip
+    for warm in (retriever, chroma):  # Chroma loads a collection's vector index when first asked
+        warm.search(dev_questions()[0], 5)
+    times: dict[str, list[float]] = {}
+    recall, overlap = [], []
     for _ in range(rounds):
-        for q in questions:
-            t0 = time.perf_counter()
-            vector = embedder.embed_query(q)
-            t1 = time.perf_counter()
-            retriever._dense(vector, Filters(), state, _allowed(state, Filters()))
-            t2 = time.perf_counter()
-            scores = state.scores(q)
-            np.argpartition(-scores, min(30, len(scores) - 1))[:30]
-            t3 = time.perf_counter()
-            retriever.search(q, 5)
-            t4 = time.perf_counter()
-            state_store.read_manifest(index)
-            t5 = time.perf_counter()
-            times["embed"].append(t1 - t0)
-            times["dense"].append(t2 - t0)  # query embedding included
-            times["lexical"].append(t3 - t2)
-            times["fused"].append(t4 - t3)  # everything: embedding, state check, both, fetch
-            times["state_check"].append(t5 - t4)
+        for question in dev_questions():
+            r, o = _time_question(question, retriever, chroma, times)
+            recall.append(r)
+            overlap.append(o)
     return {
         "passages": len(state.ids),
         "state_build_s": state_s,
         "state_load_s": load_s,
         "state_mb": state_store.stored_bytes(index) / 1e6,
+        "dense_recall_at_10": float(np.mean(recall)),
+        "fused_overlap_at_10": float(np.mean(overlap)),
         **{f"{k}_ms": {"p50": ms(v, 0.5), "p95": ms(v, 0.95)} for k, v in times.items()},
     }
+
+
+def _time_question(q: str, held: Any, chroma: Any, times: dict[str, list[float]]
+                   ) -> tuple[float, float]:  # fmt: skip
+    """Time each part of one question's search both ways (into `times`; dense times include
+    the query's embedding); the share of the exact dense top 10 that Chroma's index finds,
+    and of the fused top 10 that search through it returns."""
+    from bot.index import state_store
+    from bot.retrieval.records import Filters
+    from bot.retrieval.retriever import _allowed
+
+    state, lean, none = held.state(), chroma.state(), Filters()
+    t0 = time.perf_counter()
+    vector = held.embedder.embed_query(q)
+    t1 = time.perf_counter()
+    exact = held._dense(vector, none, state, _allowed(state, none))
+    t2 = time.perf_counter()
+    scores = state.scores(q)
+    np.argpartition(-scores, min(30, len(scores) - 1))[:30]
+    t3 = time.perf_counter()
+    hits, _ = held.search(q, 10)
+    t4 = time.perf_counter()
+    state_store.read_manifest(held.index)
+    t5 = time.perf_counter()
+    approx = chroma._dense_chroma(chroma.embedder.embed_query(q), none, lean, _allowed(lean, none))
+    t6 = time.perf_counter()
+    lean_hits, _ = chroma.search(q, 10)
+    t7 = time.perf_counter()
+    for name, seconds in (("embed", t1 - t0), ("dense", t2 - t0), ("lexical", t3 - t2),
+                          ("fused", t4 - t3), ("state_check", t5 - t4),
+                          ("dense_chroma", t6 - t5), ("fused_chroma", t7 - t6)):  # fmt: skip
+        times.setdefault(name, []).append(seconds)
+    top = {str(state.ids[p]) for p in exact[:10]}
+    ours = {h.id for h in hits}
+    return (len(top & {str(lean.ids[p]) for p in approx[:10]}) / max(len(top), 1),
+            len(ours & {h.id for h in lean_hits}) / max(len(ours), 1))  # fmt: skip
 
 
 def _start_chroma(path: Path) -> tuple[subprocess.Popen[bytes], int]:
@@ -142,24 +117,28 @@ def _line(mode: str, r: dict[str, Any], fill_s: float) -> str:
     def pair(name: str) -> str:
         return f"{r[name + '_ms']['p50']:.1f}/{r[name + '_ms']['p95']:.1f}"
 
+    built = "" if r["state_build_s"] is None else f"built from scratch {r['state_build_s']:.1f} s, "
     return (
-        f"  {mode:<8} {r['passages']:>7} passages: filled {fill_s:.0f} s "
-        f"({r['passages'] / max(fill_s, 1e-9):.0f}/s), search state built "
-        f"{r['state_build_s']:.1f} s ({r['state_mb']:.1f} MB), "
-        f"loaded {r['state_load_s']:.2f} s; ms p50/p95: "
-        f"dense {pair('dense')} (query embedding {pair('embed')}), lexical {pair('lexical')}, "
-        f"fused {pair('fused')}, state check {pair('state_check')}"
+        f"  {mode:<8} {r['passages']:>7} passages: written {fill_s:.0f} s "
+        f"({r['passages'] / max(fill_s, 1e-9):.0f}/s) in batches with their segments; "
+        f"search state {r['state_mb']:.1f} MB, {built}loaded {r['state_load_s']:.2f} s; "
+        f"ms p50/p95: dense held {pair('dense')} (query embedding {pair('embed')}), "
+        f"dense through Chroma {pair('dense_chroma')}, lexical {pair('lexical')}, "
+        f"fused held {pair('fused')}, fused through Chroma {pair('fused_chroma')}, "
+        f"state check {pair('state_check')}; through Chroma against exact: dense "
+        f"recall@10 {r['dense_recall_at_10']:.3f}, fused top-10 overlap "
+        f"{r['fused_overlap_at_10']:.3f}"
     )
 
 
 def bench_scale(
     embedder: Any, passages: list[tuple[str, str]], sizes: list[int], server_sizes: list[int],
-    rounds: int, work: Path,
+    rounds: int, work: Path, dense_sizes: list[int] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     from bot.index.store import open_index
     from bot.settings import Settings
 
-    synthetic = Synthetic(_sentences(passages), embedder)
+    synthetic = Synthetic(sentences(passages), embedder)
     counts = {k: len(v) for k, v in synthetic.sentences.items()}
     say(
         "retrieval (synthetic passages of 3-8 corpus sentences; their vectors are sums of the "
@@ -170,60 +149,72 @@ def bench_scale(
     for size in sizes:
         settings = Settings(_env_file=None, index_dir=work / f"emb{size}")
         index = open_index(settings, embedder.name, embedder.dim)
-        fill = _fill(index, synthetic, size)
-        result = {"fill_s": fill, **bench_retrieval(index, embedder, rounds)}
+        written = fill(index, synthetic, size)
+        result = {"fill_s": written, **bench_retrieval(index, embedder, rounds)}
         result["process_peak_mb"] = peak_rss_mb(os.getpid())
         result["updates"] = bench_updates(settings, embedder, work, size, None)
         out["embedded"][size] = result
-        say(_line("embedded", result, fill))
+        say(_line("embedded", result, written))
         say(updates_line("embedded", size, result["updates"]))
         shutil.rmtree(work / f"emb{size}", ignore_errors=True)
     for size in server_sizes:
-        proc, port = _start_chroma(work / f"srv{size}")
-        try:
-            settings = Settings(_env_file=None, chroma_host="127.0.0.1", chroma_port=port)
-            index = open_index(settings, embedder.name, embedder.dim)
-            fill = _fill(index, synthetic, size)
-            result = {"fill_s": fill, **bench_retrieval(index, embedder, rounds)}
-            env = {"CHROMA_HOST": "127.0.0.1", "CHROMA_PORT": str(port)}
-            result["updates"] = bench_updates(settings, embedder, work, size, env)
-            say(updates_line("server", size, result["updates"]))
-            if size == max(server_sizes):
-                ui = bench_ui(port, work)
-                result.update(ui)
-                say(
-                    f"  web UI on that server ({size} passages, fake LLM): peak "
-                    f"{ui['ui_peak_mb']:.0f} MB after {len(ui['ask_s'])} questions through /ask "
-                    f"(first {ui['ask_s'][0]:.2f} s: loads the search state; then p50 "
-                    f"{percentile(ui['ask_s'][1:], 0.5) or 0:.2f} s)"
-                )
-            peak = peak_rss_mb(proc.pid) or 0.0
-            result["chroma_server_peak_mb"] = peak
-            out["server"][size] = result
-            say(_line("server", result, fill) + f"; Chroma server peak {peak:.0f} MB")
-        finally:
-            proc.terminate()
-            proc.wait(timeout=60)
-            shutil.rmtree(work / f"srv{size}", ignore_errors=True)
+        out["server"][size] = _on_server(
+            embedder, synthetic, size, rounds, work, ui=size == max(server_sizes) or size >= 100_000
+        )
+    if dense_sizes:
+        from eval.bench import dense
+
+        out["dense_only"] = dense.run(embedder, synthetic, dense_sizes, rounds, work)
     return out
 
 
-def bench_ui(port: int, work: Path, count: int = 6) -> dict[str, Any]:
-    """`python app.py` (fake LLM) on the Chroma server's index: its peak memory after a few
-    questions through the /ask API, and their latency as a client sees it."""
+def _on_server(embedder: Any, synthetic: Synthetic, size: int, rounds: int, work: Path,
+               ui: bool) -> dict[str, Any]:  # fmt: skip
+    from bot.index.store import open_index
+    from bot.settings import Settings
+
+    with chroma_server(work / f"srv{size}") as (proc, port):
+        settings = Settings(_env_file=None, chroma_host="127.0.0.1", chroma_port=port)
+        index = open_index(settings, embedder.name, embedder.dim)
+        written = fill(index, synthetic, size)
+        say(f"  server   {size:>7} passages written in {written:.0f} s")
+        result = {"fill_s": written, **bench_retrieval(index, embedder, rounds)}
+        say(_line("server", result, written))
+        env = {"CHROMA_HOST": "127.0.0.1", "CHROMA_PORT": str(port)}
+        result["updates"] = bench_updates(settings, embedder, work, size, env)
+        say(updates_line("server", size, result["updates"]))
+        for held in (True, False) if ui else ():
+            figures = bench_ui(port, work, size * 2 if held else 0)
+            result["ui_held" if held else "ui_chroma"] = figures
+            say(
+                f"  web UI on that server ({size} passages, fake LLM, vectors "
+                f"{'held' if held else 'through Chroma'}): peak {figures['ui_peak_mb']:.0f} MB "
+                f"after {len(figures['ask_s'])} questions through /ask (first "
+                f"{figures['ask_s'][0]:.2f} s: loads the search state; then p50 "
+                f"{percentile(figures['ask_s'][1:], 0.5) or 0:.2f} s)"
+            )
+        result["chroma_server_peak_mb"] = peak_rss_mb(proc.pid) or 0.0
+        say(f"  Chroma server peak {result['chroma_server_peak_mb']:.0f} MB")
+        return result
+
+
+def bench_ui(port: int, work: Path, memory_max: int, count: int = 6) -> dict[str, Any]:
+    """`python app.py` (fake LLM, DENSE_MEMORY_MAX=`memory_max`) on the Chroma server's index:
+    its peak memory after a few questions through the /ask API, and their latency as a client
+    sees it."""
     from gradio_client import Client
 
     ui_port = free_port()
     (work / "empty").mkdir(exist_ok=True)
     env = {**os.environ, "CHROMA_HOST": "127.0.0.1", "CHROMA_PORT": str(port),
-           "LLM_BACKEND": "fake", "UI_PORT": str(ui_port),
+           "LLM_BACKEND": "fake", "UI_PORT": str(ui_port), "DENSE_MEMORY_MAX": str(memory_max),
            "DATA_DIR": str(work / "empty")}  # fmt: skip
     log = (work / "app.log").open("wb")
     proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log,
                             stderr=subprocess.STDOUT)  # fmt: skip
     try:
         url = f"http://127.0.0.1:{ui_port}/"
-        wait_until_serving(url, proc, 300, 0.5)
+        wait_until_serving(url, proc, 900, 0.5)
         client = Client(url, verbose=False)
         latencies = []
         for question in dev_questions()[:count]:
