@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from bot.net import NotServing, free_port, wait_until_serving
+from bot.net import free_port, wait_until_serving
 from eval.bench.common import ROOT, chroma_server, dev_questions, ms, say
 from eval.bench.synthetic import Synthetic, fill, sentences
 from eval.bench.updates import bench_updates
@@ -95,22 +95,6 @@ def _time_question(q: str, held: Any, chroma: Any, times: dict[str, list[float]]
     ours = {h.id for h in hits}
     return (len(top & {str(lean.ids[p]) for p in approx[:10]}) / max(len(top), 1),
             len(ours & {h.id for h in lean_hits}) / max(len(ours), 1))  # fmt: skip
-
-
-def _start_chroma(path: Path) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
-    chroma = Path(sys.executable).with_name("chroma")
-    proc = subprocess.Popen(
-        [str(chroma), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
-    )  # fmt: skip
-    try:
-        wait_until_serving(f"http://127.0.0.1:{port}/api/v2/heartbeat", proc, 60)
-    except NotServing as exc:
-        proc.kill()
-        raise RuntimeError(f"the Chroma server did not start ({exc})") from None
-    return proc, port
 
 
 def _line(mode: str, r: dict[str, Any], fill_s: float) -> str:
