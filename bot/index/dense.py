@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from bot.errors import BotError
 from bot.index.store import Index
 
 _BATCH = 1000
@@ -84,10 +85,23 @@ class DenseIndex:
                 where: dict[str, Any] | None) -> tuple[list[str], np.ndarray]:  # fmt: skip
         """The ids of the `n` passages of `lang` nearest to `vector` and their cosine
         similarity (Chroma's approximate index)."""
-        got = self.collection(lang).query(
-            query_embeddings=[vector.astype(np.float32)], n_results=n, where=where,
-            include=["distances"],
-        )  # fmt: skip
+
+        def ask() -> Any:
+            return self.collection(lang).query(
+                query_embeddings=[vector.astype(np.float32)], n_results=n, where=where,
+                include=["distances"],
+            )  # fmt: skip
+
+        try:
+            got = ask()
+        except BotError as exc:
+            from chromadb.errors import NotFoundError
+
+            if not isinstance(exc.__cause__, NotFoundError):
+                raise
+            # another process built the collections again (a new state): find them anew
+            self._collections.clear()
+            got = ask()
         ids = list(got["ids"][0]) if got["ids"] else []
         distances = np.asarray((got["distances"] or [[]])[0], dtype=np.float64)
         return ids, 1.0 - distances
@@ -95,9 +109,6 @@ class DenseIndex:
     def names(self) -> list[str]:
         return [c.name for c in self.index.client.list_collections()
                 if c.name.startswith(self.prefix)]  # fmt: skip
-
-    def count(self) -> int:
-        return sum(int(self.index.client.get_collection(n).count()) for n in self.names())
 
     def ids(self) -> set[str]:
         """Every passage id the collections hold (a consistency check: reads them all)."""
