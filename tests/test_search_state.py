@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import shutil
+import time
 from pathlib import Path
 
 import bm25s
@@ -217,6 +218,31 @@ def test_a_process_searching_through_chroma_follows_a_state_built_again(
     hits, _ = chroma.search("Hai Phong port", 5)
     assert any(h.dense_rank for h in hits) and chroma.state().vectors is None
     assert search_state.problems(index) == []
+
+
+def test_a_process_drops_the_rows_of_replaced_articles_in_the_background(
+    tmp_path: Path, corpus_copy: Path
+) -> None:
+    """A long-lived process applies each change on top of what it holds, so replaced passages
+    stay as dead rows; once they are many it reads the state whole again (the stored segments
+    dropped them as they combined) without stopping its searches."""
+    settings, index = _fake_index(tmp_path, corpus_copy)
+    retriever = Retriever(index, FakeEmbedder())
+    retriever.REFRESH_DEAD, retriever.REFRESH_SHARE = 20, 0.0
+    retriever.state()
+    path = sorted(corpus_copy.glob("*.txt"))[2]
+    original = path.read_text()
+    for n in range(3):
+        path.write_text(original + f"\n\nLe zeppelin Xylophanes numéro {n} est arrivé.")
+        ingest_paths([corpus_copy], settings, progress=False)
+        assert retriever.search("Xylophanes", 3)[0]  # searches go on meanwhile
+    deadline = time.monotonic() + 60
+    while retriever.refreshed == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)  # polls the condition, bounded by the deadline
+    assert retriever.refreshed >= 1
+    state = retriever.state()
+    assert len(state.ids) - state.n_live < 20, "the dead rows were dropped"
+    _assert_same(state, _rebuilt(tmp_path / "fresh", corpus_copy))
 
 
 def test_bm25_ranks_as_bm25s_does(

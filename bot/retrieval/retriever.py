@@ -11,6 +11,7 @@ exactly; beyond, it asks Chroma's per-language vector index (bot.index.dense) an
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Any
@@ -26,6 +27,7 @@ from bot.models.embeddings import Embedder
 from bot.retrieval.records import Filters, Hit, PassageMeta
 from bot.retrieval.translations import fold_translations
 
+log = logging.getLogger(__name__)
 RRF_K = 60
 DENSE_MEMORY_MAX = 200_000  # as the setting's default (bot.settings)
 
@@ -38,6 +40,12 @@ class Retriever:
     # moved it on: one small read, 2 ms embedded and 7 ms from a server, saved on busy replicas.
     # An ingestion in this process is seen at once.
     RECHECK_S = 1.0
+    # A held state keeps the rows of replaced and removed articles (masked) until it is read
+    # again whole. Once this many rows more than after the last whole read are dead (and at
+    # least this share of all), it is read whole in the background (the stored segments drop
+    # dead rows as they combine) while searches go on with the one held.
+    REFRESH_DEAD = 10_000
+    REFRESH_SHARE = 0.25
 
     def __init__(self, index: Index, embedder: Embedder, candidates: int = 30,
                  memory_max: int = DENSE_MEMORY_MAX) -> None:  # fmt: skip
@@ -50,6 +58,9 @@ class Retriever:
         self._checked = float("-inf")
         self._seen_saves = -1
         self._lock = threading.Lock()
+        self._refreshing = threading.Event()  # set while a whole read runs in the background
+        self._dead_after_read = 0
+        self.refreshed = 0  # whole reads done in the background
 
     def state(self) -> SearchState:
         """The search state in force, at most RECHECK_S seconds old: a state held already is
@@ -70,8 +81,37 @@ class Retriever:
                     state = search_state.load(self.index, None, self._holds(None))
                 if state is None:
                     raise RuntimeError("the search state could not be built")
+                if self._state is None:
+                    self._dead_after_read = len(state.ids) - state.n_live
                 self._state = state
+                self._maybe_refresh(state)
             return self._state
+
+    def _maybe_refresh(self, state: SearchState) -> None:
+        dead = len(state.ids) - state.n_live - self._dead_after_read
+        if self._refreshing.is_set() or dead < max(
+            self.REFRESH_DEAD, self.REFRESH_SHARE * len(state.ids)
+        ):
+            return  # fmt: skip
+        self._refreshing.set()
+        threading.Thread(target=self._refresh, name="search-state-refresh", daemon=True).start()
+
+    def _refresh(self) -> None:
+        """Read the state whole, bring it up to what the searches hold meanwhile, swap it in."""
+        try:
+            holds = self._holds(None)
+            fresh = search_state.load(self.index, None, holds)
+            with self._lock:
+                held = self._state
+                if fresh is not None and held is not None and fresh.upto < held.upto:
+                    fresh = search_state.load(self.index, fresh, holds)
+                if fresh is not None and (held is None or fresh.upto >= held.upto):
+                    self._state, self.refreshed = fresh, self.refreshed + 1
+                    self._dead_after_read = len(fresh.ids) - fresh.n_live
+        except Exception:  # the held state goes on serving; the next update tries again
+            log.warning("could not read the search state again whole", exc_info=True)
+        finally:
+            self._refreshing.clear()
 
     def _holds(self, manifest: state_store.Manifest | None) -> bool:
         """Whether this process holds the vectors: while the index has at most `memory_max`
