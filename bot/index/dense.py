@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from bot.errors import BotError
-from bot.index.store import Index
+from bot.index.store import Index, other_versions
 
 _BATCH = 1000
 # Chroma's HNSW: candidates kept while building and while searching (Chroma's defaults are
@@ -70,14 +70,9 @@ class DenseIndex:
     def drop(self, versions: dict[str, str], langs: set[str]) -> None:
         """Delete each article's (key) passages that are not of its version ("": all) from
         the collections of these languages."""
-        clauses: list[dict[str, Any]] = [
-            {"$and": [{"doc_id": doc}, {"version": {"$ne": version}}]} if version
-            else {"doc_id": doc}
-            for doc, version in versions.items()
-        ]  # fmt: skip
-        if not clauses:
+        where = other_versions(versions)
+        if where is None:
             return
-        where = clauses[0] if len(clauses) == 1 else {"$or": clauses}
         for lang in sorted(langs):
             self.collection(lang).delete(where=where)
 

@@ -194,13 +194,9 @@ class Index:
 
     def _drop_other_versions(self, versions: dict[str, str]) -> None:
         """Delete the passages of each article (key) that are not of its version ("": all)."""
-        clauses: list[dict[str, Any]] = [
-            {"$and": [{"doc_id": doc_id}, {"version": {"$ne": version}}]} if version
-            else {"doc_id": doc_id}
-            for doc_id, version in versions.items()
-        ]  # fmt: skip
-        if clauses:
-            self.passages.delete(where=clauses[0] if len(clauses) == 1 else {"$or": clauses})
+        where = other_versions(versions)
+        if where is not None:
+            self.passages.delete(where=where)
 
     def repair(self) -> list[str]:
         """Finish or roll back articles a killed run left half-written; their ids."""
@@ -246,6 +242,19 @@ class Index:
             if have != int(record.get("n_passages", -1)):
                 found.append(f"{doc_id}: {have} passages, catalog says {record.get('n_passages')}")
         return found
+
+
+def other_versions(versions: dict[str, str]) -> dict[str, Any] | None:
+    """The Chroma filter for the passages of each article (key) that are not of its version
+    ("": all of them); None for no articles."""
+    clauses: list[dict[str, Any]] = [
+        {"$and": [{"doc_id": doc_id}, {"version": {"$ne": version}}]} if version
+        else {"doc_id": doc_id}
+        for doc_id, version in versions.items()
+    ]  # fmt: skip
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else {"$or": clauses}
 
 
 def open_index(settings: Settings, embedder_name: str, dim: int) -> Index:

@@ -26,10 +26,11 @@ from bot.index.store import Index
 from bot.models.embeddings import Embedder
 from bot.retrieval.records import Filters, Hit, PassageMeta
 from bot.retrieval.translations import fold_translations
+from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 RRF_K = 60
-DENSE_MEMORY_MAX = 200_000  # as the setting's default (bot.settings)
+DENSE_MEMORY_MAX: int = Settings.model_fields["dense_memory_max"].default
 
 
 class Retriever:
@@ -92,7 +93,7 @@ class Retriever:
         if self._refreshing.is_set() or dead < max(
             self.REFRESH_DEAD, self.REFRESH_SHARE * len(state.ids)
         ):
-            return  # fmt: skip
+            return
         self._refreshing.set()
         threading.Thread(target=self._refresh, name="search-state-refresh", daemon=True).start()
 

@@ -1,5 +1,5 @@
 """3c. Dense search through Chroma's per-language vector index at sizes where filling a whole
-index takes hours here (1M passages: ~2 h of text, postings and vectors at ~150 passages/s):
+index takes too long here (1M passages: ~1 h 20 min of text, postings and vectors at 207/s):
 only the per-language vector collections are filled, on a Chroma server, with the synthetic
 passages' vectors, and searched as the retriever searches them (bot.index.dense), against
 exact search over the same vectors held in this process."""
