@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 from dataclasses import dataclass
 
+from bot.index.postings_cache import PostingsCache
 from bot.index.store import Index, open_index
 from bot.models.embeddings import Embedder, make_embedder
 from bot.models.llm import ChatModel, make_llm
@@ -38,7 +39,8 @@ def build_deps(
     settings = settings or Settings()
     embedder = embedder or make_embedder(settings)
     index = open_index(settings, embedder.name, embedder.dim)
-    retriever = Retriever(index, embedder, memory_max=settings.dense_memory_max)
+    retriever = Retriever(index, embedder, memory_max=settings.dense_memory_max,
+                          postings=PostingsCache(settings.postings_dir))  # fmt: skip
     return Deps(settings, embedder, index, retriever, llm or make_llm(settings))
 
 

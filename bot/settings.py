@@ -147,6 +147,11 @@ class Settings(BaseSettings):
         description="Up to this many passages each process holds every passage vector and "
         "searches them exactly (~1.5 KB per passage); beyond it, dense search asks Chroma's "
         "per-language vector index and holds none. 0: always Chroma.")  # fmt: skip
+    postings_dir: Path = Field(
+        Path.home() / ".cache" / "newsqa" / "postings",
+        description="Where each process on this machine keeps the BM25 postings of the search "
+        "state's large parts (50,000 passages and more, ~550 bytes per passage), mapped from "
+        "disk and shared rather than held by every process.")  # fmt: skip
     top_k: int = Field(5, ge=1, le=50, description="Passages retrieved and shown per question.")
     context_passages: int = Field(
         3,

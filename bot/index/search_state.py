@@ -11,6 +11,8 @@ changed in place: applying a segment makes a new one, so searches in flight keep
 from __future__ import annotations
 
 import logging
+import tempfile
+import zipfile
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,7 +20,8 @@ import numpy as np
 from bot.index import state_store
 from bot.index.dense import DenseIndex
 from bot.index.lexical import tokenize
-from bot.index.segments import LangStats, Moments, Segment
+from bot.index.postings_cache import PostingsCache
+from bot.index.segments import LangStats, Moments, Postings, Segment
 from bot.index.state_store import Manifest, Part
 from bot.index.store import Index
 
@@ -30,7 +33,9 @@ K1, B = 1.5, 0.75  # BM25 (the Lucene variant of bm25s)
 
 
 def _cat(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.concatenate([a, b]) if len(a) else b.copy()
+    """`a` then `b`; `b` itself after nothing (a state's arrays are never changed in place, and
+    a copy would double the peak memory of reading a large segment)."""
+    return np.concatenate([a, b]) if len(a) else b
 
 
 @dataclass
@@ -44,7 +49,9 @@ class SearchState:
     date: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=str))
     lengths: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
     live: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
-    postings: list[tuple[Segment, int]] = field(default_factory=list)  # (segment, first row)
+    # each applied segment's postings and its first row (not the segment: its columns are
+    # concatenated above and its moments summed below)
+    postings: list[tuple[Postings, int]] = field(default_factory=list)
     moments: Moments = field(default_factory=Moments)
     spans: dict[str, tuple[int, int]] = field(default_factory=dict)  # article -> live rows
     # passage vectors by row, float32 [N, dim]: read from the passages collection (not stored
@@ -69,15 +76,17 @@ class SearchState:
     def live_ids(self) -> set[str]:
         return {str(i) for i in self.ids[self.live]}
 
-    def applied(self, part: Part, segment: Segment, vectors: np.ndarray | None) -> SearchState:
+    def applied(self, part: Part, segment: Segment, vectors: np.ndarray | None,
+                postings: Postings | None = None) -> SearchState:  # fmt: skip
         """This state with `segment` applied: the articles it retires stop counting, its rows
-        are added. `vectors` are the segment's rows' vectors (None: keep none)."""
+        are added. `vectors` are the segment's rows' vectors (None: keep none); `postings` its
+        postings when they were read apart (bot.index.postings_cache)."""
         live, spans, start = self.live.copy(), dict(self.spans), len(self.ids)
         for doc in segment.removes:
             span = spans.pop(str(doc), None)
             if span is not None:
                 live[span[0] : span[1]] = False
-        docs = segment.doc_id
+        docs = _shared(segment.doc_id)  # one string per article, not per passage
         bounds = np.flatnonzero(docs[1:] != docs[:-1]) + 1 if len(docs) else np.zeros(0, int)
         for a, b in zip([0, *bounds.tolist()], [*bounds.tolist(), len(docs)], strict=True):
             if b > a:
@@ -85,16 +94,17 @@ class SearchState:
         held = None
         if vectors is not None and (self.vectors is not None or not start):
             held = vectors if self.vectors is None else _cat(self.vectors, vectors)
+        kept = segment.postings() if postings is None else postings
         positions = None
         if self.positions is not None:
             positions = dict(self.positions)
             positions.update((str(pid), start + n) for n, pid in enumerate(segment.ids))
         return SearchState(
             max(self.upto, part.last), _cat(self.ids, segment.ids),
-            _cat(self.lang, segment.lang), _cat(self.doc_id, segment.doc_id),
+            _cat(self.lang, segment.lang), _cat(self.doc_id, docs),
             _cat(self.date, segment.date), _cat(self.lengths, segment.lengths),
             _cat(live, np.ones(len(segment), dtype=bool)),
-            [*self.postings, (segment, start)], self.moments + segment.moments, spans, held,
+            [*self.postings, (kept, start)], self.moments + segment.moments, spans, held,
             positions,
         )  # fmt: skip
 
@@ -106,14 +116,11 @@ class SearchState:
         if not words or not self.n_live:
             return out
         rows_l, tf_l, term_l = [], [], []
-        for segment, start in self.postings:
-            found = np.searchsorted(segment.terms, words)
-            for k, (word, at) in enumerate(zip(words, found, strict=True)):
-                if at < len(segment.terms) and segment.terms[at] == word:
-                    span = slice(segment.indptr[at], segment.indptr[at + 1])
-                    rows_l.append(segment.rows[span].astype(np.int64) + start)
-                    tf_l.append(segment.tf[span])
-                    term_l.append(np.full(span.stop - span.start, k))
+        for postings, start in self.postings:
+            for k, span in postings.find(words):
+                rows_l.append(postings.rows[span].astype(np.int64) + start)
+                tf_l.append(postings.tf[span])
+                term_l.append(np.full(span.stop - span.start, k))
         if not rows_l:
             return out
         rows = np.concatenate(rows_l)
@@ -125,6 +132,14 @@ class SearchState:
         norm = K1 * (1 - B + B * self.lengths[rows] / max(self.live_length / self.n_live, 1e-9))
         weights = tf * (K1 + 1) / (tf + norm) * idf[terms]
         return np.bincount(rows, weights=weights, minlength=len(self.ids)).astype(np.float32)
+
+
+def _shared(values: np.ndarray) -> np.ndarray:
+    """`values` (strings) with equal strings made one object."""
+    if not len(values):
+        return values
+    unique, inverse = np.unique(values.astype(str), return_inverse=True)
+    return unique.astype(object)[inverse]
 
 
 def plan(manifest: Manifest, upto: int) -> list[Part] | None:
@@ -147,27 +162,52 @@ def plan(manifest: Manifest, upto: int) -> list[Part] | None:
 
 def load(
     index: Index, held: SearchState | None = None, vectors: bool = True,
-    manifest: Manifest | None = None,
+    manifest: Manifest | None = None, cache: PostingsCache | None = None,
 ) -> SearchState | None:  # fmt: skip
     """The state in force (`manifest`, when the caller has just read it), built on `held` when
     only segments it lacks must be read; None when there is no state yet (or only one of an
-    older format)."""
+    older format). With `cache`, large segments' postings are mapped from this machine's disk."""
     for _ in range(3):  # a writer may combine segments while we read: start again
         manifest = manifest or state_store.read_manifest(index)
         if manifest is None:
             return None
         steps = plan(manifest, held.upto) if held is not None else None
         state = held if steps is not None and held is not None else SearchState()
+        namespace = str(state_store.collection(index).id) if cache is not None else ""
         for part in manifest.parts if steps is None else steps:
-            segment = state_store.load_segment(index, part.key)
-            if segment is None:
+            read = _segment(index, part, cache, namespace)
+            if read is None:
                 break
-            state = state.applied(part, segment, _vectors(index, segment) if vectors else None)
+            segment, postings = read
+            state = state.applied(part, segment, _vectors(index, segment) if vectors else None,
+                                  postings)  # fmt: skip
         else:
+            if cache is not None and steps is None:
+                cache.prune(namespace, {p.key for p in manifest.parts}
+                            | {p.key for p, _ in manifest.retired})  # fmt: skip
             return state
         manifest = None  # read it again
     log.warning("the search state kept changing while it was read; using what was read")
     return held
+
+
+def _segment(index: Index, part: Part, cache: PostingsCache | None, namespace: str
+             ) -> tuple[Segment, Postings | None] | None:  # fmt: skip
+    """A stored segment, and its postings mapped from `cache` when it is large; None when it
+    is gone."""
+    if cache is None or part.rows < cache.min_rows:
+        segment = state_store.load_segment(index, part.key)
+        return None if segment is None else (segment, None)
+    with tempfile.TemporaryFile() as stored:  # on disk: hundreds of MB at a million passages
+        if not state_store.fetch_segment(index, part.key, stored):
+            return None
+        postings = cache.get(namespace, part.key)
+        if postings is None:
+            stored.seek(0)
+            with zipfile.ZipFile(stored) as members:
+                postings = cache.put(namespace, part.key, members)
+        stored.seek(0)
+        return Segment.loads(stored, postings=postings is None), postings
 
 
 def _vectors(index: Index, segment: Segment, batch: int = 1000) -> np.ndarray:

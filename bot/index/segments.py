@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
+from typing import IO
 
 import numpy as np
 
@@ -79,6 +80,27 @@ class Moments:
         return out
 
 
+@dataclass(frozen=True)
+class Postings:
+    """A segment's postings by term (CSC: `terms` sorted, rows of term t are
+    rows[indptr[t]:indptr[t + 1]] with their term frequency tf): all a search state keeps of
+    a segment besides the columns it concatenates."""
+
+    terms: np.ndarray
+    indptr: np.ndarray
+    rows: np.ndarray
+    tf: np.ndarray
+
+    def find(self, words: list[str]) -> list[tuple[int, slice]]:
+        """(index in `words`, span of its postings) of each of the sorted `words` indexed here."""
+        found = np.searchsorted(self.terms, words)
+        return [
+            (k, slice(int(self.indptr[at]), int(self.indptr[at + 1])))
+            for k, (word, at) in enumerate(zip(words, found, strict=True))
+            if at < len(self.terms) and self.terms[at] == word
+        ]
+
+
 @dataclass
 class Segment:
     """Passages in rows (grouped by article) and postings by term (CSC: `terms` sorted, rows of
@@ -125,6 +147,9 @@ class Segment:
             np.array(sorted(set(removes)), dtype=object), moments, list(nonces or []), basis,
         )  # fmt: skip
 
+    def postings(self) -> Postings:
+        return Postings(self.terms, self.indptr, self.rows, self.tf)
+
     def triples(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(term, row, tf) of every posting."""
         counts = np.diff(self.indptr)
@@ -156,8 +181,11 @@ class Segment:
         return buf.getvalue()
 
     @classmethod
-    def loads(cls, raw: bytes) -> Segment:
-        with np.load(io.BytesIO(raw), allow_pickle=False) as z:
+    def loads(cls, raw: bytes | IO[bytes], postings: bool = True) -> Segment:
+        """From `dumps`' bytes (or a file holding them, read without another copy); without
+        `postings`, its postings are left empty, unread (bot.index.postings_cache maps them)."""
+        with np.load(io.BytesIO(raw) if isinstance(raw, bytes) else raw,
+                     allow_pickle=False) as z:  # fmt: skip
             if str(z["format"][0]) != FORMAT:
                 raise ValueError(f"segment format {z['format'][0]}, expected {FORMAT}")
             langs = [str(x) for x in z["m_langs"]]
@@ -171,9 +199,14 @@ class Segment:
                     {x: z[f"s1_{n}"] for n, x in enumerate(langs)},
                     {x: _full(z[f"s2_{n}"]) for n, x in enumerate(langs)},
                 )
+            terms, indptr, rows, tf = (
+                (z["terms"], z["indptr"], z["rows"], z["tf"]) if postings
+                else (np.zeros(0, str), np.zeros(1, np.int64), np.zeros(0, np.int32),
+                      np.zeros(0, np.uint16))
+            )  # fmt: skip
             return cls(
                 z["ids"].astype(object), z["lang"], z["doc_id"].astype(object), z["date"],
-                z["lengths"], z["terms"], z["indptr"], z["rows"], z["tf"],
+                z["lengths"], terms, indptr, rows, tf,
                 z["removes"].astype(object), moments, [str(x) for x in z["nonces"]], basis,
             )  # fmt: skip
 

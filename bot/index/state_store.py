@@ -20,7 +20,7 @@ import socket
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -103,12 +103,27 @@ def save_segment(index: Index, key: str, segment: Segment) -> None:
 
 def load_segment(index: Index, key: str) -> Segment | None:
     """A stored segment; None when it is gone (combined away and deleted) or incomplete."""
-    got = collection(index).get(where={"key": key}, include=["metadatas"])
-    parts = sorted((dict(m) for m in got["metadatas"] or [] if m), key=lambda m: int(m["part"]))
-    if not parts or len(parts) != int(parts[0]["parts"]):
+    buf = io.BytesIO()
+    if not fetch_segment(index, key, buf):
         return None
-    text = "".join(str(m.pop("blob")) for m in parts)
-    return Segment.loads(base64.b64decode(text))
+    buf.seek(0)
+    return Segment.loads(buf)
+
+
+def fetch_segment(index: Index, key: str, into: IO[bytes]) -> bool:
+    """Write a stored segment's bytes (`Segment.dumps`) to `into`, a record at a time (a
+    segment of a million passages is hundreds of MB: its records' text at once would double
+    the reader's peak memory); False when it is gone (combined away and deleted) or incomplete."""
+    col, n, parts = collection(index), 0, 1
+    while n < parts:
+        got = col.get(ids=[f"{key}:{n:04d}"], include=["metadatas"])
+        metas = got["metadatas"] or []
+        if not metas or not metas[0]:
+            return False
+        parts = int(metas[0]["parts"])
+        into.write(base64.b64decode(str(metas[0]["blob"])))
+        n += 1
+    return True
 
 
 def delete_segments(index: Index, keys: list[str]) -> None:

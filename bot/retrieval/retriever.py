@@ -20,6 +20,7 @@ import numpy as np
 
 from bot.index import dense as dense_index
 from bot.index import search_state, state_store
+from bot.index.postings_cache import PostingsCache
 from bot.index.search_state import SearchState
 from bot.index.state_writer import StateWriter
 from bot.index.store import Index
@@ -49,8 +50,10 @@ class Retriever:
     REFRESH_SHARE = 0.25
 
     def __init__(self, index: Index, embedder: Embedder, candidates: int = 30,
-                 memory_max: int = DENSE_MEMORY_MAX) -> None:  # fmt: skip
+                 memory_max: int = DENSE_MEMORY_MAX,
+                 postings: PostingsCache | None = None) -> None:  # fmt: skip
         self.index = index
+        self.postings = postings  # large segments' postings mapped from here (None: held)
         self.embedder = embedder
         self.candidates = candidates
         self.memory_max = memory_max
@@ -75,11 +78,12 @@ class Retriever:
         with self._lock:
             if self._state is None or manifest is None or self._state.upto < manifest.upto:
                 state = search_state.load(self.index, self._state, self._holds(manifest),
-                                          manifest)  # fmt: skip
+                                          manifest, self.postings)  # fmt: skip
                 if state is None:  # an index from before the search state, or an older format
                     with StateWriter(self.index):
                         pass
-                    state = search_state.load(self.index, None, self._holds(None))
+                    state = search_state.load(self.index, None, self._holds(None),
+                                              cache=self.postings)  # fmt: skip
                 if state is None:
                     raise RuntimeError("the search state could not be built")
                 if self._state is None:
@@ -101,11 +105,11 @@ class Retriever:
         """Read the state whole, bring it up to what the searches hold meanwhile, swap it in."""
         try:
             holds = self._holds(None)
-            fresh = search_state.load(self.index, None, holds)
+            fresh = search_state.load(self.index, None, holds, cache=self.postings)
             with self._lock:
                 held = self._state
                 if fresh is not None and held is not None and fresh.upto < held.upto:
-                    fresh = search_state.load(self.index, fresh, holds)
+                    fresh = search_state.load(self.index, fresh, holds, cache=self.postings)
                 if fresh is not None and (held is None or fresh.upto >= held.upto):
                     self._state, self.refreshed = fresh, self.refreshed + 1
                     self._dead_after_read = len(fresh.ids) - fresh.n_live
