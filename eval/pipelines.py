@@ -1,6 +1,7 @@
 """The pipelines an evaluation runs: ours (bot.answering) and the llama-index quickstart baseline.
 
 Both take a Question and return one result dict (a line of results.jsonl, before scoring).
+Both rank llama-index nodes (ours through bot.llamaindex), serialised by one function.
 """
 
 from __future__ import annotations
@@ -10,22 +11,27 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from llama_index.core.schema import NodeWithScore
+
 from bot.answering.article import CANDIDATES, plan_articles
 from bot.answering.pipeline import answer
 from bot.deps import Deps, build_deps
+from bot.llamaindex import hit_node, node_dict
 from bot.models.embeddings import Embedder, make_embedder
 from bot.models.llm import ChatModel, make_llm
 from bot.retrieval.articles import rank_articles
 from bot.retrieval.context import context_size
-from bot.retrieval.records import Hit, PassageMeta
+from bot.retrieval.records import Hit
 from bot.settings import Settings
 from eval.metrics import looks_like_refusal
 from eval.questions import Question
 from ingest.pipeline import ingest_paths
 
 
-def _ranking(hits: list[Hit]) -> list[dict[str, Any]]:
-    return [{"rank": rank, **hit.to_dict()} for rank, hit in enumerate(hits, 1)]
+def _ranking(passages: Sequence[Hit | NodeWithScore]) -> list[dict[str, Any]]:
+    """Ranked passages (our hits, or any llama-index retriever's nodes) as result dicts."""
+    nodes = [hit_node(p) if isinstance(p, Hit) else p for p in passages]
+    return [{"rank": rank, **node_dict(node)} for rank, node in enumerate(nodes, 1)]
 
 
 class Ours:
@@ -114,11 +120,7 @@ class Baseline:
         bundle = QueryBundle(q.question)  # the starter tutorial keeps no conversation
         nodes = self.engine.retrieve(bundle)
         timings = {"retrieve_s": time.perf_counter() - started}
-        ranking = _ranking([
-            Hit(n.node.node_id, n.node.get_content(),
-                PassageMeta(doc_id=str(n.node.metadata.get("doc_id", ""))), float(n.score or 0.0))
-            for n in nodes
-        ])  # fmt: skip
+        ranking = _ranking(nodes)
         if self.retrieval_only:
             return {"retrieval_only": True, "ranking": ranking, "retrieved": ranking,
                     "timings": timings}  # fmt: skip

@@ -40,6 +40,7 @@ LAYERS = [
     ["bot.deps"],
     ["bot.answering"],
     ["bot.__main__", "ingest"],
+    ["bot.llamaindex"],
     ["webui", "eval"],
     ["app"],
 ]
