@@ -150,11 +150,6 @@ class Segment:
     def postings(self) -> Postings:
         return Postings(self.terms, self.indptr, self.rows, self.tf)
 
-    def triples(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(term, row, tf) of every posting."""
-        counts = np.diff(self.indptr)
-        return np.repeat(self.terms, counts), self.rows.astype(np.int64), self.tf
-
     # -- bytes -------------------------------------------------------------------------------
     def dumps(self) -> bytes:
         langs = sorted(self.moments.n)
@@ -214,7 +209,8 @@ class Segment:
 def combine(segments: list[Segment], first: bool) -> Segment:
     """One segment equal to `segments` (oldest first) applied in turn. Rows retired by a later
     segment of the group are dropped; with `first` (the group starts the state) nothing
-    precedes it, so no retirement is kept."""
+    precedes it, so no retirement is kept. Postings are merged by term number, never as a
+    string per posting: a million passages hold ~90 million postings."""
     keep_parts, offsets, total = [], [], 0
     for n, seg in enumerate(segments):
         later = [s.removes for s in segments[n + 1 :]]
@@ -224,21 +220,25 @@ def combine(segments: list[Segment], first: bool) -> Segment:
         total += len(seg)
     keep = np.concatenate(keep_parts) if keep_parts else np.zeros(0, dtype=bool)
     renumber = np.cumsum(keep) - 1
+    vocabulary = np.unique(np.concatenate([s.terms for s in segments])) if segments else (
+        np.zeros(0, str))  # fmt: skip
     terms_l, rows_l, tf_l = [], [], []
     for seg, offset in zip(segments, offsets, strict=True):
-        t, r, f = seg.triples()
-        r = r + offset
-        alive = keep[r]
-        terms_l.append(t[alive])
-        rows_l.append(renumber[r[alive]])
-        tf_l.append(f[alive])
-    terms, term_ids = np.unique(np.concatenate(terms_l) if terms_l else np.zeros(0, str),
-                                return_inverse=True)  # fmt: skip
-    rows = np.concatenate(rows_l) if rows_l else np.zeros(0, np.int64)
-    tf = np.concatenate(tf_l) if tf_l else np.zeros(0, np.uint16)
-    order = np.lexsort((rows, term_ids))
-    counts = np.bincount(term_ids, minlength=len(terms))
-    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        local = np.searchsorted(vocabulary, seg.terms).astype(np.int32)
+        term_ids = np.repeat(local, np.diff(seg.indptr))
+        rows = seg.rows.astype(np.int64) + offset
+        alive = keep[rows]
+        terms_l.append(term_ids[alive])
+        rows_l.append(renumber[rows[alive]].astype(np.int32))
+        tf_l.append(seg.tf[alive])
+    term_ids = np.concatenate(terms_l) if terms_l else np.zeros(0, np.int32)
+    # stable: within a term, rows stay ascending (each segment's are, and offsets grow)
+    order = np.argsort(term_ids, kind="stable")
+    counts = np.bincount(term_ids, minlength=len(vocabulary))
+    used = counts > 0  # terms whose every posting was retired go
+    indptr = np.concatenate([[0], np.cumsum(counts[used])]).astype(np.int64)
+    rows_out = (np.concatenate(rows_l) if rows_l else np.zeros(0, np.int32))[order]
+    tf_out = (np.concatenate(tf_l) if tf_l else np.zeros(0, np.uint16))[order]
 
     def cat(name: str) -> np.ndarray:
         return np.concatenate([getattr(s, name) for s in segments])[keep]
@@ -248,8 +248,8 @@ def combine(segments: list[Segment], first: bool) -> Segment:
         moments = moments + seg.moments
     removes = [] if first else sorted({str(d) for s in segments for d in s.removes})
     return Segment(
-        cat("ids"), cat("lang"), cat("doc_id"), cat("date"), cat("lengths"), terms, indptr,
-        rows[order].astype(np.int32), tf[order], np.array(removes, dtype=object), moments,
+        cat("ids"), cat("lang"), cat("doc_id"), cat("date"), cat("lengths"), vocabulary[used],
+        indptr, rows_out, tf_out.astype(np.uint16), np.array(removes, dtype=object), moments,
     )  # fmt: skip
 
 
