@@ -3,6 +3,8 @@ process holds is brought up to date with only the segments written since."""
 
 from __future__ import annotations
 
+import base64
+import io
 import random
 import shutil
 import time
@@ -278,4 +280,36 @@ def test_removing_an_article_by_id_costs_one_segment(tmp_path: Path, corpus_copy
     assert after.upto == before.upto + 1
     assert victim not in {str(d) for d in after.doc_id[after.live]}
     assert after.n_live == index.count() == summary.total_passages
+    assert search_state.problems(index) == []
+
+
+def test_segments_stored_beside_the_small_records_are_read_then_moved(
+    tmp_path: Path, corpus_copy: Path
+) -> None:
+    """A state written before each segment had a collection of its own keeps its segments in
+    `<name>-search`: they are read from there, and the next writer moves them (a writer
+    killed while moving leaves a partial copy, which readers pass over)."""
+    _, index = _fake_index(tmp_path, corpus_copy)
+    truth = search_state.load(index)
+    manifest = state_store.read_manifest(index)
+    assert truth is not None and manifest is not None
+    small = state_store.collection(index)
+    for part in manifest.parts:  # as the state was stored before
+        raw = io.BytesIO()
+        assert state_store.fetch_segment(index, part.key, raw)
+        text = base64.b64encode(raw.getvalue()).decode()
+        meta = {"kind": "part", "key": part.key, "part": 0, "parts": 1, "blob": text}
+        small.upsert(ids=[f"{part.key}:0000"], embeddings=np.ones((1, 1)), metadatas=[meta])
+        state_store.delete_segments(index, [part.key])
+    first = manifest.parts[0].key
+    half = index.client.create_collection(f"{index.name}-seg-{first}", embedding_function=None)
+    torn: dict[str, str | int] = {"kind": "part", "key": first, "part": 0, "parts": 2,
+                                  "blob": ""}  # 1 of 2 copied  # fmt: skip
+    half.upsert(ids=[f"{first}:0000"], embeddings=np.ones((1, 1), np.float32), metadatas=[torn])
+    _assert_same(Retriever(index, FakeEmbedder()).state(), truth)  # read where they are
+    with state_writer.StateWriter(index):
+        pass
+    assert small.get(where={"kind": "part"})["ids"] == []
+    assert set(state_store.segment_keys(index)) >= {p.key for p in manifest.parts}
+    _assert_same(Retriever(index, FakeEmbedder()).state(), truth)
     assert search_state.problems(index) == []

@@ -235,6 +235,12 @@ def problems(index: Index) -> list[str]:
     pending = state_store.intents(index)
     if pending:
         found.append(f"search state: {len(pending)} writes not finished; the next run does")
+    manifest = state_store.read_manifest(index) or Manifest()
+    named = {p.key for p in manifest.parts} | {p.key for p, _ in manifest.retired}
+    orphans = [k for k in state_store.segment_keys(index) if k not in named]
+    if orphans:
+        found.append(f"search state: {len(orphans)} stored segments no state names (a write "
+                     "stopped half-way); the next ingestion deletes them")  # fmt: skip
     stored = set(index.passages.get(include=[])["ids"])
     have = state.live_ids()
     if stored - have:

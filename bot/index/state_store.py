@@ -1,13 +1,17 @@
-"""Where the search state lives: the collection `<name>-search` of the index's own Chroma
-(embedded or server), so every process served by one Chroma sees one state.
+"""Where the search state lives: collections of the index's own Chroma (embedded or server),
+so every process served by one Chroma sees one state.
 
-Records, told apart by the metadata field `kind`:
+`<name>-search` holds the small records written at every ingestion, told apart by `kind`:
 - `pointer`: the manifest in force, which segments make the state and how far it got;
-- `part`: a piece of one segment's bytes (base64, in metadata: Chroma would full-text index a
-  document), a segment being written in full before the manifest names it;
 - `intent`: a write under way, with the vectors of the passages it replaces, so that a run
   killed half-way is finished by the next one (bot.index.state_writer);
 - `lock`: which process writes the state now, until when.
+
+Each segment has a collection of its own, `<name>-seg-<key>`: its bytes in `part` records
+(base64, in metadata: Chroma would full-text index a document), written in full before the
+manifest names it. Chroma 1.5 spends time on every write to a collection in proportion to the
+bytes its records hold (measured: 0.5 s per small write beside 160 MB of segments), so the
+segments share a collection neither with those small records nor with one another.
 """
 
 from __future__ import annotations
@@ -15,9 +19,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
-import socket
-import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from typing import IO, Any
@@ -27,10 +28,10 @@ import numpy as np
 from bot.errors import BotError
 from bot.index.segments import FORMAT, Segment
 from bot.index.store import _UNIT, Index
-from bot.net import pid_alive
 
 _PART_CHARS = 4_000_000  # base64 characters per Chroma record
-_POINTER, _LOCK = "current", "lock"
+_PARTS_PER_WRITE = 8  # records per write of a large segment
+_POINTER, LOCK_ID = "current", "lock"
 
 
 @dataclass(frozen=True)
@@ -92,13 +93,25 @@ def new_key(gen: int) -> str:
     return f"{gen:010d}-{uuid.uuid4().hex[:8]}"
 
 
+def _segment_name(index: Index, key: str) -> str:
+    return f"{index.name}-seg-{key}"
+
+
 def save_segment(index: Index, key: str, segment: Segment) -> None:
-    col = collection(index)
+    """Store a segment in a collection of its own: Chroma 1.5 spends time on every write to a
+    collection in proportion to the bytes its records hold (0.5 s per small write beside 160
+    MB of segments, measured), so the small records written at every ingestion (lock,
+    manifest, intents) must not share one with the segments, nor the segments one another."""
+    col: Any = index.client.get_or_create_collection(_segment_name(index, key),
+                                                     embedding_function=None)  # fmt: skip
     text = base64.b64encode(segment.dumps()).decode()
     chunks = [text[i : i + _PART_CHARS] for i in range(0, len(text), _PART_CHARS)] or [""]
-    for n, chunk in enumerate(chunks):
-        meta = {"kind": "part", "key": key, "part": n, "parts": len(chunks), "blob": chunk}
-        col.upsert(ids=[f"{key}:{n:04d}"], embeddings=_UNIT, metadatas=[meta])
+    for first in range(0, len(chunks), _PARTS_PER_WRITE):
+        ns = range(first, min(first + _PARTS_PER_WRITE, len(chunks)))
+        metas = [{"kind": "part", "key": key, "part": n, "parts": len(chunks), "blob": chunks[n]}
+                 for n in ns]  # fmt: skip
+        col.upsert(ids=[f"{key}:{n:04d}" for n in ns], embeddings=np.repeat(_UNIT, len(ns), 0),
+                   metadatas=metas)  # fmt: skip
 
 
 def load_segment(index: Index, key: str) -> Segment | None:
@@ -114,7 +127,24 @@ def fetch_segment(index: Index, key: str, into: IO[bytes]) -> bool:
     """Write a stored segment's bytes (`Segment.dumps`) to `into`, a record at a time (a
     segment of a million passages is hundreds of MB: its records' text at once would double
     the reader's peak memory); False when it is gone (combined away and deleted) or incomplete."""
-    col, n, parts = collection(index), 0, 1
+    try:
+        col: Any = index.client.get_collection(_segment_name(index, key),
+                                               embedding_function=None)  # fmt: skip
+    except BotError as exc:
+        if not _missing(exc):
+            raise
+        col = None
+    if col is not None and _copy(col, key, into):
+        return True
+    # a state from before a collection per segment keeps its segments in `<name>-search`
+    # until a writer moves them (`migrate`); one killed while moving left them there too
+    into.seek(0)
+    into.truncate()
+    return _copy(collection(index), key, into)
+
+
+def _copy(col: Any, key: str, into: IO[bytes]) -> bool:
+    n, parts = 0, 1
     while n < parts:
         got = col.get(ids=[f"{key}:{n:04d}"], include=["metadatas"])
         metas = got["metadatas"] or []
@@ -126,23 +156,64 @@ def fetch_segment(index: Index, key: str, into: IO[bytes]) -> bool:
     return True
 
 
+def migrate(index: Index) -> None:
+    """Move the segments a state from before a collection per segment stored in
+    `<name>-search` into collections of their own (copied, then deleted: a kill in between
+    leaves both copies, and the next writer finishes)."""
+    col = collection(index)
+    ids = [str(i) for i in col.get(where={"kind": "part"}, include=[])["ids"]]
+    for key in sorted({i.rsplit(":", 1)[0] for i in ids}):
+        mine = sorted(i for i in ids if i.rsplit(":", 1)[0] == key)
+        target = index.client.get_or_create_collection(_segment_name(index, key),
+                                                       embedding_function=None)  # fmt: skip
+        for first in range(0, len(mine), _PARTS_PER_WRITE):
+            got = col.get(ids=mine[first : first + _PARTS_PER_WRITE], include=["metadatas"])
+            target.upsert(ids=got["ids"], embeddings=np.repeat(_UNIT, len(got["ids"]), 0),
+                          metadatas=got["metadatas"])  # fmt: skip
+        col.delete(ids=mine)
+
+
 def delete_segments(index: Index, keys: list[str]) -> None:
-    if keys:
-        collection(index).delete(where={"$and": [{"kind": "part"}, {"key": {"$in": keys}}]})
+    for key in keys:
+        try:
+            index.client.delete_collection(_segment_name(index, key))
+        except BotError as exc:
+            if not _missing(exc):
+                raise
+
+
+def _missing(exc: BotError) -> bool:
+    """Whether Chroma said the collection does not exist (deleted by another process)."""
+    from chromadb.errors import NotFoundError
+
+    return isinstance(exc.__cause__, NotFoundError | ValueError)
+
+
+def segment_keys(index: Index) -> list[str]:
+    """The keys of every stored segment, in use or not."""
+    prefix = _segment_name(index, "")
+    names = [getattr(c, "name", c) for c in index.client.list_collections()]
+    return sorted(str(n)[len(prefix) :] for n in names if str(n).startswith(prefix))
 
 
 def stored_bytes(index: Index) -> int:
     """The size of the stored segments (base64 as stored)."""
-    got = collection(index).get(where={"kind": "part"}, include=["metadatas"])
-    return sum(len(str((m or {}).get("blob") or "")) for m in got["metadatas"] or [])
+    total = 0
+    for key in segment_keys(index):
+        col = index.client.get_collection(_segment_name(index, key), embedding_function=None)
+        got = col.get(include=["metadatas"])
+        total += sum(len(str((m or {}).get("blob") or "")) for m in got["metadatas"] or [])
+    return total
 
 
 def clear(index: Index) -> None:
-    """Forget every stored segment, intent and manifest (before a rebuild from scratch)."""
+    """Forget every stored segment, intent and manifest (before a rebuild from scratch); the
+    segments of states from before a collection per segment lived in this collection too."""
     col = collection(index)
-    ids = [i for i in col.get(include=[])["ids"] if i != _LOCK]
+    ids = [i for i in col.get(include=[])["ids"] if i != LOCK_ID]
     if ids:
         col.delete(ids=ids)
+    delete_segments(index, segment_keys(index))
 
 
 # -- intents ---------------------------------------------------------------------------------
@@ -180,57 +251,3 @@ def intents(index: Index) -> list[Intent]:
 def drop_intents(index: Index, nonces: list[str]) -> None:
     if nonces:
         collection(index).delete(ids=[f"intent:{n}" for n in nonces])
-
-
-# -- the writer's lock -----------------------------------------------------------------------
-class WriterLock:
-    """One writer of the search state at a time, across processes: a lease record in Chroma
-    (owner and expiry), renewed as the writer goes. A writer killed holding it blocks others
-    for at most LEASE_S (a dead process on this machine, not at all). The writer renews it at
-    every batch of articles, so LEASE_S bounds the time one batch's reading and embedding may
-    take.
-    Chroma has no compare-and-set: the lease is written, then read back."""
-
-    LEASE_S = 300.0
-
-    def __init__(self, index: Index, wait_s: float = 600.0) -> None:
-        self.index, self.wait_s = index, wait_s
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-    def _holder(self) -> tuple[str, float] | None:
-        """Who holds the lease, until when (0: its process on this machine is gone)."""
-        got = collection(self.index).get(ids=[_LOCK], include=["metadatas"])
-        metas = got["metadatas"] or []
-        if not metas or not metas[0]:
-            return None
-        owner, until = str(metas[0]["owner"]), float(metas[0]["until"])
-        host, pid, _ = [*owner.split(":"), "", ""][:3]
-        if host == socket.gethostname() and pid.isdigit() and not pid_alive(int(pid)):
-            return owner, 0.0
-        return owner, until
-
-    def renew(self) -> None:
-        meta = {"kind": "lock", "owner": self.owner, "until": time.time() + self.LEASE_S}
-        collection(self.index).upsert(ids=[_LOCK], embeddings=_UNIT, metadatas=[meta])
-
-    def acquire(self) -> None:
-        deadline = time.monotonic() + self.wait_s
-        while True:
-            holder = self._holder()
-            if holder is None or holder[0] == self.owner or holder[1] < time.time():
-                self.renew()
-                held = self._holder()
-                if held is not None and held[0] == self.owner:
-                    return
-            if time.monotonic() > deadline:
-                raise BotError(
-                    "Another process has been updating the search index for "
-                    f"{self.wait_s:.0f} s (writer {holder[0] if holder else '?'}). Wait for "
-                    "its ingestion to end and run again."
-                )
-            time.sleep(0.2)  # polling another process's lease: nothing to wait on instead
-
-    def release(self) -> None:
-        holder = self._holder()
-        if holder is not None and holder[0] == self.owner:
-            collection(self.index).delete(ids=[_LOCK])

@@ -33,8 +33,9 @@ from bot.index import search_state, state_store
 from bot.index.dense import DenseIndex
 from bot.index.lexical import tokenize
 from bot.index.segments import Moments, Segment, combine, moments_of
-from bot.index.state_store import Intent, Manifest, Part, WriterLock
+from bot.index.state_store import Intent, Manifest, Part
 from bot.index.store import Index
+from bot.index.writer_lock import WriterLock
 
 log = logging.getLogger(__name__)
 RETAIN_S = 600.0
@@ -83,6 +84,7 @@ class StateWriter:
                 self.rebuild()
             else:
                 self.manifest = found
+                state_store.migrate(self.index)
                 self.finish_intents()
         except BaseException:
             self.lock.release()
@@ -93,7 +95,7 @@ class StateWriter:
                  tb: TracebackType | None) -> None:  # fmt: skip
         if kind is not None and issubclass(kind, BotError):
             # the store itself failed, as in settle: leave the lease; it dies with this process
-            # (bot.index.state_store.WriterLock)
+            # (bot.index.writer_lock.WriterLock)
             return
         try:
             if kind is None:
@@ -255,6 +257,11 @@ class StateWriter:
             self.manifest.retired = [(p, at) for p, at in self.manifest.retired if p not in old]
             self._write()
             state_store.delete_segments(self.index, [p.key for p in old])
+        # a writer killed after storing a segment, before the manifest named it, left it
+        named = {p.key for p in self.manifest.parts} | {p.key for p, _ in self.manifest.retired}
+        state_store.delete_segments(
+            self.index, [k for k in state_store.segment_keys(self.index) if k not in named]
+        )
 
     def _segment(self, part: Part) -> Segment:
         segment = self._held.get(part.key) or state_store.load_segment(self.index, part.key)
