@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from bot.errors import BotError
+from bot.index.errors import is_missing
 from bot.index.store import Index, other_versions
 
 _BATCH = 1000
@@ -90,9 +91,7 @@ class DenseIndex:
         try:
             got = ask()
         except BotError as exc:
-            from chromadb.errors import NotFoundError
-
-            if not isinstance(exc.__cause__, NotFoundError):
+            if not is_missing(exc):
                 raise
             # another process built the collections again (a new state): find them anew
             self._collections.clear()

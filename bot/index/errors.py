@@ -107,6 +107,14 @@ class Guarded:
         return result
 
 
+def is_missing(exc: BotError) -> bool:
+    """Whether Chroma said the collection does not exist (deleted, or made anew, by another
+    process)."""
+    from chromadb.errors import NotFoundError
+
+    return isinstance(exc.__cause__, NotFoundError)
+
+
 def guarded(target: Any, where: str, index_dir: Path | None) -> Any:
     return Guarded(target, where, index_dir)
 

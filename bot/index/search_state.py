@@ -173,8 +173,13 @@ def load(
             return None
         steps = plan(manifest, held.upto) if held is not None else None
         state = held if steps is not None and held is not None else SearchState()
-        namespace = str(state_store.collection(index).id) if cache is not None else ""
-        for part in manifest.parts if steps is None else steps:
+        parts = manifest.parts if steps is None else steps
+        # the cache's folder is named by the state collection's id: asked only when a whole
+        # read prunes it or a large part is read, not at every small update
+        needed = cache is not None and (steps is None or any(p.rows >= cache.min_rows
+                                                             for p in parts))  # fmt: skip
+        namespace = str(state_store.collection(index).id) if needed else ""
+        for part in parts:
             read = _segment(index, part, cache, namespace)
             if read is None:
                 break
@@ -183,8 +188,7 @@ def load(
                                   postings)  # fmt: skip
         else:
             if cache is not None and steps is None:
-                cache.prune(namespace, {p.key for p in manifest.parts}
-                            | {p.key for p, _ in manifest.retired})  # fmt: skip
+                cache.prune(namespace, manifest.keys())
             return state
         manifest = None  # read it again
     log.warning("the search state kept changing while it was read; using what was read")
@@ -235,8 +239,7 @@ def problems(index: Index) -> list[str]:
     pending = state_store.intents(index)
     if pending:
         found.append(f"search state: {len(pending)} writes not finished; the next run does")
-    manifest = state_store.read_manifest(index) or Manifest()
-    named = {p.key for p in manifest.parts} | {p.key for p, _ in manifest.retired}
+    named = (state_store.read_manifest(index) or Manifest()).keys()
     orphans = [k for k in state_store.segment_keys(index) if k not in named]
     if orphans:
         found.append(f"search state: {len(orphans)} stored segments no state names (a write "

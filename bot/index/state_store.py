@@ -9,9 +9,11 @@ so every process served by one Chroma sees one state.
 
 Each segment has a collection of its own, `<name>-seg-<key>`: its bytes in `part` records
 (base64, in metadata: Chroma would full-text index a document), written in full before the
-manifest names it. Chroma 1.5 spends time on every write to a collection in proportion to the
-bytes its records hold (measured: 0.5 s per small write beside 160 MB of segments), so the
-segments share a collection neither with those small records nor with one another.
+manifest names it. Chroma 1.5 keeps a collection's writes in its log until its vector index
+syncs, and every write reads that log again: with segments' megabytes in the log of the
+collection of the small records, each small write took 0.5 s at 630k passages (measured). So
+segments have collections of their own, and all these collections sync every 2 writes
+(`LOG_SYNC`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import IO, Any
 import numpy as np
 
 from bot.errors import BotError
+from bot.index.errors import is_missing
 from bot.index.segments import FORMAT, Segment
 from bot.index.store import _UNIT, Index
 
@@ -59,6 +62,10 @@ class Manifest:
     @property
     def upto(self) -> int:
         return max((p.last for p in self.parts), default=0)
+
+    def keys(self) -> set[str]:
+        """The segments it names: in force, and combined away but still kept."""
+        return {p.key for p in self.parts} | {p.key for p, _ in self.retired}
 
     def dumps(self) -> str:
         return json.dumps({
@@ -102,14 +109,16 @@ def _segment_name(index: Index, key: str) -> str:
     return f"{index.name}-seg-{key}"
 
 
+def _segment_collection(index: Index, key: str) -> Any:
+    return index.client.get_or_create_collection(_segment_name(index, key),
+                                                 embedding_function=None,
+                                                 configuration=LOG_SYNC)  # fmt: skip
+
+
 def save_segment(index: Index, key: str, segment: Segment) -> None:
-    """Store a segment in a collection of its own: Chroma 1.5 spends time on every write to a
-    collection in proportion to the bytes its records hold (0.5 s per small write beside 160
-    MB of segments, measured), so the small records written at every ingestion (lock,
-    manifest, intents) must not share one with the segments, nor the segments one another."""
-    col: Any = index.client.get_or_create_collection(_segment_name(index, key),
-                                                     embedding_function=None,
-                                                     configuration=LOG_SYNC)  # fmt: skip
+    """Store a segment in a collection of its own (see the module's docstring), a few
+    records per write."""
+    col = _segment_collection(index, key)
     text = base64.b64encode(segment.dumps()).decode()
     chunks = [text[i : i + _PART_CHARS] for i in range(0, len(text), _PART_CHARS)] or [""]
     for first in range(0, len(chunks), _PARTS_PER_WRITE):
@@ -137,7 +146,7 @@ def fetch_segment(index: Index, key: str, into: IO[bytes]) -> bool:
         col: Any = index.client.get_collection(_segment_name(index, key),
                                                embedding_function=None)  # fmt: skip
     except BotError as exc:
-        if not _missing(exc):
+        if not is_missing(exc):
             raise
         col = None
     if col is not None and _copy(col, key, into):
@@ -170,9 +179,7 @@ def migrate(index: Index) -> None:
     ids = [str(i) for i in col.get(where={"kind": "part"}, include=[])["ids"]]
     for key in sorted({i.rsplit(":", 1)[0] for i in ids}):
         mine = sorted(i for i in ids if i.rsplit(":", 1)[0] == key)
-        target = index.client.get_or_create_collection(_segment_name(index, key),
-                                                       embedding_function=None,
-                                                       configuration=LOG_SYNC)  # fmt: skip
+        target = _segment_collection(index, key)
         for first in range(0, len(mine), _PARTS_PER_WRITE):
             got = col.get(ids=mine[first : first + _PARTS_PER_WRITE], include=["metadatas"])
             target.upsert(ids=got["ids"], embeddings=np.repeat(_UNIT, len(got["ids"]), 0),
@@ -185,15 +192,8 @@ def delete_segments(index: Index, keys: list[str]) -> None:
         try:
             index.client.delete_collection(_segment_name(index, key))
         except BotError as exc:
-            if not _missing(exc):
+            if not is_missing(exc):
                 raise
-
-
-def _missing(exc: BotError) -> bool:
-    """Whether Chroma said the collection does not exist (deleted by another process)."""
-    from chromadb.errors import NotFoundError
-
-    return isinstance(exc.__cause__, NotFoundError | ValueError)
 
 
 def segment_keys(index: Index) -> list[str]:

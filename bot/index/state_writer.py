@@ -258,7 +258,7 @@ class StateWriter:
             self._write()
             state_store.delete_segments(self.index, [p.key for p in old])
         # a writer killed after storing a segment, before the manifest named it, left it
-        named = {p.key for p in self.manifest.parts} | {p.key for p, _ in self.manifest.retired}
+        named = self.manifest.keys()
         state_store.delete_segments(
             self.index, [k for k in state_store.segment_keys(self.index) if k not in named]
         )
