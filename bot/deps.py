@@ -39,9 +39,14 @@ def build_deps(
     settings = settings or Settings()
     embedder = embedder or make_embedder(settings)
     index = open_index(settings, embedder.name, embedder.dim)
-    retriever = Retriever(index, embedder, memory_max=settings.dense_memory_max,
-                          postings=PostingsCache(settings.postings_dir))  # fmt: skip
+    retriever = make_retriever(settings, index, embedder)
     return Deps(settings, embedder, index, retriever, llm or make_llm(settings))
+
+
+def make_retriever(settings: Settings, index: Index, embedder: Embedder) -> Retriever:
+    """The retriever as every process of the app builds it from the settings."""
+    return Retriever(index, embedder, memory_max=settings.dense_memory_max,
+                     postings=PostingsCache(settings.postings_dir))  # fmt: skip
 
 
 def stop_on_sigterm() -> None:

@@ -26,11 +26,18 @@ STAGES = ["retrieve_s", "sources_s", "rewrite_s", "first_token_s", "total_s", "t
 
 
 def peak_rss_mb(pid: int) -> float | None:
+    return status_mb(pid, "VmHWM")
+
+
+def status_mb(pid: int, field: str) -> float | None:
+    """One memory figure of a process from /proc (VmHWM: its peak; RssAnon: its own now;
+    RssFile: mapped files now, shared with other processes and given back under pressure);
+    None when the process or the figure is gone."""
     try:
         status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return None
-    line = next((x for x in status.splitlines() if x.startswith("VmHWM:")), "")
+    line = next((x for x in status.splitlines() if x.startswith(field + ":")), "")
     return int(line.split()[1]) / 1024 if line else None
 
 

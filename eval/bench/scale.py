@@ -18,7 +18,7 @@ from eval.bench.common import ROOT, chroma_server, dev_questions, ms, say
 from eval.bench.synthetic import Synthetic, fill, sentences
 from eval.bench.updates import bench_updates
 from eval.bench.updates import line as updates_line
-from eval.latency import peak_rss_mb
+from eval.latency import peak_rss_mb, status_mb
 from eval.metrics import percentile
 
 REBUILD_MAX = 100_000  # sizes up to which the state is also built from scratch once (timed)
@@ -220,17 +220,9 @@ def bench_ui(port: int, work: Path, memory_max: int, count: int = 6) -> dict[str
             client.predict(question, api_name="/ask")
             latencies.append(time.perf_counter() - started)
         peak = peak_rss_mb(proc.pid)
-        anon, mapped = _rss_mb(proc.pid, "RssAnon"), _rss_mb(proc.pid, "RssFile")
+        anon, mapped = status_mb(proc.pid, "RssAnon") or 0.0, status_mb(proc.pid, "RssFile") or 0.0
     finally:
         proc.terminate()
         proc.wait(timeout=60)
         log.close()
     return {"ui_peak_mb": peak, "ui_anon_mb": anon, "ui_file_mb": mapped, "ask_s": latencies}
-
-
-def _rss_mb(pid: int, field: str) -> float:
-    """A process's resident memory of one kind now (RssAnon: its own; RssFile: mapped files,
-    shared with other processes and given back under pressure)."""
-    status = Path(f"/proc/{pid}/status").read_text()
-    line = next((x for x in status.splitlines() if x.startswith(field + ":")), "")
-    return int(line.split()[1]) / 1024 if line else 0.0

@@ -23,17 +23,14 @@ _SENTENCE = "The {mark} ferry terminal number {n} opened on the Cam river in Hai
 # A replica: holds the search state, says so, then searches until it finds the new article.
 _REPLICA = """
 import sys, time
-from bot.index.postings_cache import PostingsCache
+from bot.deps import make_retriever
 from bot.index.store import open_index
 from bot.models.embeddings import make_embedder
-from bot.retrieval.retriever import Retriever
 from bot.settings import Settings
 
 settings = Settings(_env_file=None)
 embedder = make_embedder(settings)
-retriever = Retriever(open_index(settings, embedder.name, embedder.dim), embedder,
-                      memory_max=settings.dense_memory_max,
-                      postings=PostingsCache(settings.postings_dir))
+retriever = make_retriever(settings, open_index(settings, embedder.name, embedder.dim), embedder)
 retriever.state()
 print("ready", flush=True)
 word, deadline = sys.argv[1], time.monotonic() + 300
