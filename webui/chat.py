@@ -59,50 +59,61 @@ def make_respond(backend: Backend) -> Callable[..., Generator[tuple[Any, ...], N
         while not backend.ready.wait(0.5) and not backend.error:
             chat[-1] = {"role": "assistant", "content": f"_Preparing: {backend.stage}_"}
             yield list(chat), gr.skip(), turns, gr.skip()
-        view = SourcesView(show_scores=bool(scores))
-        text = ""
-        try:
-            deps = backend.wait()
-            filters = Filters(lang=list(langs or []))
-            result: Answer | None = None
-            for event in stream_answer(deps, question, turns, filters, int(top_k)):
-                if isinstance(event, Sources):
-                    view.passages, view.context_n = event.passages, event.context_n
-                    wait = "" if backend.model_state == "ready" else " The model is still starting."
-                    status = f"_Reading {event.context_n} passages…{wait}_"
-                    chat[-1] = {"role": "assistant", "content": status if event.passages else ""}
-                    yield list(chat), sources_html(view), turns, gr.skip()
-                elif isinstance(event, Token):
-                    text += event.text
-                    chat[-1] = {"role": "assistant", "content": text}
-                    yield list(chat), gr.skip(), turns, gr.skip()
-                elif isinstance(event, Done):
-                    result = event.answer
-            if result is None:
-                raise RuntimeError("the answer stream ended without its answer")
-            shown = f"⚠️ {result.text}" if result.error and not text else result.text
-            if result.error and text:
-                shown = result.text.replace(result.error, f"⚠️ {result.error}")
-            chat[-1] = {"role": "assistant", "content": shown}
-            view.phase = "refused" if result.refused else "done"
-            view.cited = [c.n for c in result.citations]
-            yield list(chat), sources_html(view), turns, gr.skip()
-            if not result.error:
-                turns = [*turns, {"role": "user", "content": question},
-                         {"role": "assistant", "content": shown}]  # fmt: skip
-            if view.cited:
-                view.highlights = backend.highlights(deps, result)
-            yield list(chat), sources_html(view), turns, gr.skip()
-        except BotError as exc:
-            chat[-1] = {"role": "assistant", "content": f"{text}\n\n⚠️ {exc}".strip()}
-            yield list(chat), gr.skip(), turns, gr.skip()
-        except Exception as exc:
-            log.exception("answering failed")
-            message = f"⚠️ Something went wrong ({type(exc).__name__}); the server log has details."
-            chat[-1] = {"role": "assistant", "content": f"{text}\n\n{message}".strip()}
-            yield list(chat), gr.skip(), turns, gr.skip()
+        # Gradio's queue has let this answer start; API answers share the slots
+        with backend.answers.ticket(bounded=False) as ticket:
+            while not ticket.wait(0.5):
+                chat[-1] = {"role": "assistant", "content": "_Waiting for another answer…_"}
+                yield list(chat), gr.skip(), turns, gr.skip()
+            chat[-1] = {"role": "assistant", "content": "_Searching the articles…_"}
+            yield from _answer(backend, question, chat, turns, Filters(lang=list(langs or [])),
+                               int(top_k), SourcesView(show_scores=bool(scores)))  # fmt: skip
 
     return respond
+
+
+def _answer(
+    backend: Backend, question: str, chat: Chat, turns: Turns, filters: Filters, top_k: int,
+    view: SourcesView,
+) -> Generator[tuple[Any, ...], None, None]:  # fmt: skip
+    """The answer streamed into the chat and the sources panel."""
+    text = ""
+    try:
+        deps = backend.wait()
+        result: Answer | None = None
+        for event in stream_answer(deps, question, turns, filters, top_k):
+            if isinstance(event, Sources):
+                view.passages, view.context_n = event.passages, event.context_n
+                wait = "" if backend.model_state == "ready" else " The model is still starting."
+                status = f"_Reading {event.context_n} passages…{wait}_"
+                chat[-1] = {"role": "assistant", "content": status if event.passages else ""}
+                yield list(chat), sources_html(view), turns, gr.skip()
+            elif isinstance(event, Token):
+                text += event.text
+                chat[-1] = {"role": "assistant", "content": text}
+                yield list(chat), gr.skip(), turns, gr.skip()
+            elif isinstance(event, Done):
+                result = event.answer
+        if result is None:
+            raise RuntimeError("the answer stream ended without its answer")
+        shown = result.shown()
+        chat[-1] = {"role": "assistant", "content": shown}
+        view.phase = "refused" if result.refused else "done"
+        view.cited = [c.n for c in result.citations]
+        yield list(chat), sources_html(view), turns, gr.skip()
+        if not result.error:
+            turns = [*turns, {"role": "user", "content": question},
+                     {"role": "assistant", "content": shown}]  # fmt: skip
+        if view.cited:
+            view.highlights = backend.highlights(deps, result)
+        yield list(chat), sources_html(view), turns, gr.skip()
+    except BotError as exc:
+        chat[-1] = {"role": "assistant", "content": f"{text}\n\n⚠️ {exc}".strip()}
+        yield list(chat), gr.skip(), turns, gr.skip()
+    except Exception as exc:
+        log.exception("answering failed")
+        message = f"⚠️ Something went wrong ({type(exc).__name__}); the server log has details."
+        chat[-1] = {"role": "assistant", "content": f"{text}\n\n{message}".strip()}
+        yield list(chat), gr.skip(), turns, gr.skip()
 
 
 def make_ask(backend: Backend) -> Callable[..., dict[str, Any]]:
@@ -127,7 +138,9 @@ def make_ask(backend: Backend) -> Callable[..., dict[str, Any]]:
             deps = backend.wait()
             langs = [code.strip() for code in str(languages or "").split(",") if code.strip()]
             k = int(top_k) if isinstance(top_k, int | float) else 0  # 0: TOP_K
-            result = answer(deps, question, history or [], Filters(lang=langs), k)
+            with backend.answers.ticket(bounded=False) as ticket:  # Gradio's queue bounds it
+                ticket.wait()
+                result = answer(deps, question, history or [], Filters(lang=langs), k)
         except BotError as exc:
             log.info("/ask refused: %s", exc)
             raise gr.Error(str(exc), print_exception=False) from None

@@ -1,10 +1,15 @@
 """Where and how the web UI is served: off localhost only with a login; how many answers run
-at once."""
+at once, and the queue they share (the page, /ask and the OpenAI-compatible API)."""
 
 from __future__ import annotations
 
 import ipaddress
+import socket
+import threading
 from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
 
 from bot.errors import BotError
 from bot.settings import Settings
@@ -46,6 +51,28 @@ def launch_options(settings: Settings) -> LaunchOptions:
     )
 
 
+def listen(options: LaunchOptions) -> socket.socket:
+    """The listening socket; OSError when the address is taken or not this machine's."""
+    return socket.create_server((options.host, options.port))
+
+
+def serve(app: Any, sock: socket.socket) -> None:
+    """Serve `app` on `sock` until Ctrl-C or SIGTERM (bot.deps.stop_on_sigterm). uvicorn runs in
+    a thread, as in Gradio's own launch, so that the main thread takes the signal; open
+    streams get 5 s to end."""
+    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="serve",
+                              daemon=True)  # fmt: skip
+    thread.start()
+    try:
+        while thread.is_alive():
+            thread.join(0.5)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
 def answer_concurrency(settings: Settings) -> int:
     if settings.ui_concurrency:
         return settings.ui_concurrency
@@ -53,3 +80,61 @@ def answer_concurrency(settings: Settings) -> int:
         settings.llm_backend == "auto" and settings.llm_base_url
     )
     return 4 if remote else 1
+
+
+class QueueFull(BotError):
+    """More questions wait for an answer slot than UI_QUEUE_SIZE allows."""
+
+
+class AnswerQueue:
+    """The one limit on answers written at once, shared by the page and the APIs: at most
+    `limit` run (answer_concurrency), and at most `max_waiting` API questions wait for a slot.
+    The page's own questions wait in Gradio's queue first, which has that bound already."""
+
+    def __init__(self, limit: int, max_waiting: int) -> None:
+        self.limit, self.max_waiting = limit, max_waiting
+        self._slots = threading.Semaphore(limit)
+        self._lock = threading.Lock()
+        self.waiting = 0
+
+    def ticket(self, bounded: bool = True) -> Ticket:
+        """A place in the queue; `bounded`: refused (QueueFull) when the queue is full."""
+        with self._lock:
+            if bounded and self.waiting >= self.max_waiting:
+                raise QueueFull(
+                    f"The chat is busy: {self.waiting} questions are waiting for an answer "
+                    "slot (UI_QUEUE_SIZE). Try again in a minute."
+                )
+            self.waiting += 1
+        return Ticket(self)
+
+
+class Ticket:
+    """A question's place in the AnswerQueue: `wait` until it holds a slot, `close` (or leave
+    the `with` block) to give it back, whether it got one or not."""
+
+    def __init__(self, queue: AnswerQueue) -> None:
+        self._queue, self.holds, self.closed = queue, False, False
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if not self.holds and not self.closed and self._queue._slots.acquire(timeout=timeout):
+            with self._queue._lock:
+                self._queue.waiting -= 1
+            self.holds = True
+        return self.holds
+
+    def close(self) -> None:
+        with self._queue._lock:
+            if self.closed:
+                return
+            self.closed = True
+            if not self.holds:
+                self._queue.waiting -= 1
+        if self.holds:
+            self._queue._slots.release()
+
+    def __enter__(self) -> Ticket:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

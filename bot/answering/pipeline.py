@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import ParamSpec
 
 from bot.answering.article import CANDIDATES, ArticlePlan, activity, choose_plans
@@ -38,7 +38,7 @@ def stream_answer(
     history: list[dict[str, str]] | None = None,
     filters: Filters | None = None,
     top_k: int | None = None,
-) -> Iterator[Event]:
+) -> Generator[Event, None, None]:
     """Sources first, then the answer's tokens as they arrive, then the finished Answer."""
     settings = deps.settings
     started = time.perf_counter()

@@ -67,6 +67,15 @@ class Answer:
     retrieved: list[Hit] = field(default_factory=list)  # retrieval's ranking (top k)
     article_ranking: list[str] = field(default_factory=list)  # article ids, best first
 
+    def shown(self) -> str:
+        """The text as a reader sees it: an LLM failure marked ⚠️ after what came before it."""
+        if not self.error:
+            return self.text
+        before = self.text.removesuffix(self.error)
+        if before == self.text and before:  # the error is not in the text
+            before += "\n\n"
+        return f"{before}⚠️ {self.error}"
+
     def to_dict(self) -> dict[str, Any]:
         """The one serialised form of an answer (the /ask API, `python -m bot --json`)."""
         return {

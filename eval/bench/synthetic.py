@@ -31,15 +31,19 @@ class Synthetic:
         self.langs = sorted(sentences)
         self.sentences = sentences
         self.vectors = {lang: embedder.embed_passages(s) for lang, s in sentences.items()}
-        self.rng = np.random.default_rng(seed)
+        self.seed = seed
 
     def batch(self, start: int, n: int) -> tuple[list[str], np.ndarray, list[dict[str, Any]]]:
+        """Passages start..start+n. They depend on `start` alone, so a fill resumed after a
+        stop writes new ones (a single random sequence, restarted, wrote the same vectors
+        again under new ids: exact ties that read as missed recall)."""
+        rng = np.random.default_rng([self.seed, start])
         texts, vectors, metas = [], [], []
         for i in range(start, start + n):
-            lang = self.langs[int(self.rng.integers(len(self.langs)))]
-            pick = self.rng.choice(len(self.sentences[lang]), int(self.rng.integers(3, 9)))
+            lang = self.langs[int(rng.integers(len(self.langs)))]
+            pick = rng.choice(len(self.sentences[lang]), int(rng.integers(3, 9)))
             texts.append(" ".join(self.sentences[lang][j] for j in pick))
-            vec = self.vectors[lang][pick].sum(axis=0) + self.rng.normal(0, 0.02, 384)
+            vec = self.vectors[lang][pick].sum(axis=0) + rng.normal(0, 0.02, 384)
             vectors.append(vec / np.linalg.norm(vec))
             doc = f"syn{i // 10:06d}"
             metas.append({"doc_id": doc, "story_id": doc, "lang": lang, "version": "v1",
