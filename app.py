@@ -49,6 +49,8 @@ CSS = """
 .nqa-status, .nqa-meta, .nqa-alt { color: var(--body-text-color-subdued); font-size: .85em; }
 .nqa-text { white-space: pre-wrap; line-height: 1.45; }
 .nqa-text mark { background: #fde68a; color: inherit; padding: 0 .1em; }
+.nqa-details { color: var(--body-text-color-subdued); font-size: .85em; }
+.nqa-details summary { cursor: pointer; }
 """
 
 
@@ -81,7 +83,8 @@ def build_ui(backend: Backend) -> gr.Blocks:
             "## News Q&A\nAsk in your own language; answers cite the article passages they "
             "rest on, whatever their language."
         )
-        status = gr.Markdown(backend.status_markdown(), elem_id="status")
+        # filled when the page loads (a value given here would be the one of start-up)
+        status = gr.Markdown("", elem_id="status")
         turns = gr.State([])
         with gr.Tabs():
             with gr.Tab("Chat", id="chat"), gr.Row(equal_height=False):
@@ -90,7 +93,7 @@ def build_ui(backend: Backend) -> gr.Blocks:
                 library = _library_tab(backend.settings)
         page = Page(status, turns, **chat, library_tab=library_tab, **library)
         _wire_chat(page, backend)
-        _wire_library(page, backend)
+        _wire_library(page, backend, demo)
     return demo
 
 
@@ -164,7 +167,7 @@ def _wire_chat(page: Page, backend: Backend) -> None:
     gr.api(make_ask(backend), api_name="ask", concurrency_limit=limit, concurrency_id="answer")
 
 
-def _wire_library(page: Page, backend: Backend) -> None:
+def _wire_library(page: Page, backend: Backend, demo: gr.Blocks) -> None:
     def library() -> tuple[Any, Any]:
         articles = backend.articles()
         return library_rows(articles), gr.Dropdown(choices=language_choices(articles))
@@ -188,7 +191,10 @@ def _wire_library(page: Page, backend: Backend) -> None:
 
     private: dict[str, Any] = {"api_visibility": "private"}
     timer = gr.Timer(1.0)
-    timer.tick(poll, None, [page.status, timer, page.table, page.langs], **private)
+    polled = [page.status, timer, page.table, page.langs]
+    quiet: dict[str, Any] = {**private, "show_progress": "hidden", "queue": False}
+    timer.tick(poll, None, polled, **quiet)
+    demo.load(poll, None, polled, **quiet)  # no start-up message left on a page opened later
     page.library_tab.select(library, None, [page.table, page.langs], **private)
     page.add.click(add, [page.files], [page.report, page.table, page.langs, page.files],
                    concurrency_limit=1, **private)  # fmt: skip

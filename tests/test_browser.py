@@ -27,6 +27,18 @@ FLAGS = [
 TIMEOUT_MS = 90_000
 expect.set_options(timeout=TIMEOUT_MS)  # assertions wait as long as actions: CI may be slow
 QUESTION = "What did To Lam ask of Hai Phong?"
+READY = re.compile(r"\d+ articles · (ready|the model is starting)")  # the status line, once up
+# every text the status line shows (not Gradio's hidden progress tracker), from the first:
+# recorded before the page's own scripts run
+RECORD_STATUS = """
+window.__statuses = [];
+new MutationObserver(() => {
+  const status = document.querySelector("#status [data-testid='markdown']");
+  const text = status ? status.innerText.trim() : "";
+  const last = window.__statuses[window.__statuses.length - 1];
+  if (text && text !== last) window.__statuses.push(text);
+}).observe(document, {subtree: true, childList: true, characterData: true});
+"""
 
 ARTICLE = """<!doctype html><html><head><title>Hai Phong opens a floating library</title>
 <script>window.__pwned = "head";</script></head><body><article>
@@ -59,7 +71,7 @@ def page(browser: Browser, app_server: RunningApp) -> Iterator[Page]:
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     page.goto(app_server.url)
-    expect(page.locator("#status")).to_contain_text("Library:", timeout=TIMEOUT_MS)
+    expect(page.locator("#status")).to_contain_text(READY, timeout=TIMEOUT_MS)
     yield page
     context.close()
 
@@ -144,3 +156,25 @@ def test_an_uploaded_article_is_listed_searchable_and_shown_inert(
     page.wait_for_timeout(500)
     assert page.evaluate("window.__pwned") is None  # ...never run
     assert page.locator("#sources img").count() == 0
+
+
+def test_a_page_opened_later_shows_the_readers_status_at_once(
+    page: Page, browser: Browser, app_server: RunningApp
+) -> None:
+    """The app is up (the `page` fixture waited for it): a new page never shows a start-up
+    message, and the technical details are folded away."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.add_init_script(RECORD_STATUS)
+    fresh = context.new_page()
+    fresh.goto(app_server.url)
+    status = fresh.locator("#status")
+    expect(status).to_contain_text(READY)
+    shown = fresh.evaluate("window.__statuses")
+    assert shown and all(READY.search(text) for text in shown), shown
+    assert not any("Checking" in text or "127.0.0.1" in text for text in shown), shown
+    details = status.locator("details")
+    expect(details).not_to_have_attribute("open", "")
+    expect(details.locator("li").first).to_be_hidden()
+    details.locator("summary").click()
+    expect(details.locator("li").first).to_contain_text("LLM: the fake LLM")
+    context.close()

@@ -251,7 +251,9 @@ def test_upload_plan_refuses_too_many_files_at_once(tmp_path: Path) -> None:
 def test_the_backend_indexes_the_library_then_reports_ready(backend: Backend) -> None:
     assert backend.ready.is_set() and backend.settled.is_set() and not backend.error
     status = backend.status_markdown()
-    assert "5 articles" in status and "ready" in status
+    assert status.startswith("**5 articles** · ready"), status
+    head, _, details = status.partition("<details")
+    assert "LLM" not in head and "the fake LLM" in details  # technical details folded away
     assert len(library_rows(backend.articles())) == 5
 
 
@@ -274,7 +276,7 @@ def test_start_up_problems_are_reported_not_raised(tmp_path: Path) -> None:
         time.sleep(0.05)
     assert not broken.ready.is_set() and not broken.settled.is_set()
     status = broken.status_markdown()
-    assert status.startswith("**Not ready:** Cannot reach the Chroma server"), status
+    assert status.startswith("⚠️ **Not ready:** Cannot reach the Chroma server"), status
     assert "Trying again" in status
     with pytest.raises(BotError, match="Chroma server"):
         broken.wait(timeout=30)  # at once: a question is told, not kept waiting

@@ -3,6 +3,7 @@ answers' highlights, the library and uploads."""
 
 from __future__ import annotations
 
+import html
 import logging
 import threading
 from collections.abc import Callable
@@ -41,6 +42,7 @@ class Backend:
         self._llm, self._embedder = llm, embedder
         self.deps: Deps | None = None
         self.stage = "Starting…"
+        self.counts = (0, 0)  # articles, passages in the index
         self.error = ""
         self.notes: list[str] = []
         self.model_state = "waiting for the index"
@@ -69,6 +71,7 @@ class Backend:
             if not summary.total_articles:
                 self.notes.append("The library is empty: add articles in the Library tab.")
             self.deps = build_deps(self.settings, self._llm or make_llm(self.settings), embedder)
+            self.counts = (summary.total_articles, summary.total_passages)
             self.stage = f"{summary.total_articles} articles, {summary.total_passages} passages"
             self.ready.set()
             if watcher is not None:
@@ -92,7 +95,7 @@ class Backend:
         """Bring the index in line with DATA_DIR; while the Chroma server is unreachable, say
         so and try again every RETRY_S seconds."""
         while True:
-            self.stage = f"Checking the index against {self.settings.data_dir}…"
+            self.stage = "Checking the library for new and changed articles…"
             try:
                 summary = ingest_paths(
                     [self.settings.data_dir], self.settings, embedder, progress=False,
@@ -123,7 +126,8 @@ class Backend:
             self.notes = [*self.notes, f"{event.name or 'index'}: {event.reason}"][-5:]
         elif event.status != "waiting" and self.deps is not None:
             index = self.deps.index
-            self.stage = f"{index.count_articles()} articles, {index.count()} passages"
+            self.counts = (index.count_articles(), index.count())
+            self.stage = f"{self.counts[0]} articles, {self.counts[1]} passages"
             if self.warmup is not None:
                 self.warmup.kick()
 
@@ -137,16 +141,38 @@ class Backend:
             self.error = message
 
     def status_markdown(self) -> str:
+        """The status line for readers ("5 articles · ready"), the files that failed under it,
+        and the technical part (which LLM, where the index is) folded under "details"."""
         if self.error:
-            return f"**Not ready:** {self.error}"
-        if not self.ready.is_set():
-            return f"⏳ {self.stage}"
-        llm = self.deps.llm.where if self.deps else ""
+            head = f"⚠️ **Not ready:** {self.error}"
+        elif not self.ready.is_set():
+            head = f"⏳ {self.stage}"
+        else:
+            articles = self.counts[0]
+            head = f"**{articles} article{'' if articles == 1 else 's'}** · {self._state()}"
+        lines = [head, *[f"- {note}" for note in self.notes[:5]]]
+        return "\n".join(lines) + "\n\n" + self._details()
+
+    def _state(self) -> str:
+        if self.model_state.startswith("failed"):
+            return ("⚠️ searching works, but answers cannot be written: the model did not "
+                    "start (details below; fix it and restart the app)")  # fmt: skip
+        if self.model_state != "ready":
+            return "the model is starting; a question asked now waits for it"
         warm = self.warmup.status() if self.warmup else ""
-        lines = [f"**Library:** {self.stage} · **LLM:** {llm}, {self.model_state}"
-                 + (f" · {warm}" if warm else "")]  # fmt: skip
-        lines += [f"- {note}" for note in self.notes[:5]]
-        return "\n".join(lines)
+        return f"ready · {warm}…" if warm else "ready"
+
+    def _details(self) -> str:
+        settings = self.settings
+        llm = self.deps.llm.where if self.deps else "not started yet"
+        chroma = f"embedded Chroma in {settings.index_dir}"
+        if settings.chroma_host:
+            chroma = f"the Chroma server at {settings.chroma_host}:{settings.chroma_port}"
+        facts = [f"LLM: {llm} ({self.model_state})", f"Index: {chroma}",
+                 f"Library: {self.counts[0]} articles, {self.counts[1]} passages from "
+                 f"{settings.data_dir}", f"Stage: {self.stage}"]  # fmt: skip
+        items = "".join(f"<li>{html.escape(fact)}</li>" for fact in facts)
+        return f'<details class="nqa-details"><summary>details</summary><ul>{items}</ul></details>'
 
     def wait(self, timeout: float = WAIT_S) -> Deps:
         if self.error and not self.ready.is_set():

@@ -21,7 +21,7 @@ from bot.models.embeddings import FakeEmbedder
 from bot.settings import Settings
 from tests.conftest import CORPUS, ROOT, start_app, stop_app
 from tests.soak.conftest import REPORT, Process, chroma_process, fake_llm_process
-from tests.test_browser import TIMEOUT_MS, browser  # noqa: F401  (the Chromium fixture)
+from tests.test_browser import READY, TIMEOUT_MS, browser  # noqa: F401  (the Chromium fixture)
 
 REPLY = "Hai Phong is a port city [1]. " + "Its port handles more ships every year [1]. " * 12
 
@@ -63,7 +63,7 @@ def test_llm_killed_mid_stream_then_slow_the_app_serves_on(
         page = browser.new_page()
         page.set_default_timeout(TIMEOUT_MS)
         page.goto(app.url)
-        expect(page.locator("#status")).to_contain_text("Library:", timeout=TIMEOUT_MS)
+        expect(page.locator("#status")).to_contain_text(READY, timeout=TIMEOUT_MS)
         bot = page.locator("#chat .bot").last
         page.locator("#question textarea").fill("Is Hai Phong a port city?")
         page.locator("#ask").click()
