@@ -45,8 +45,11 @@ CSS = """
 .nqa-uncited { opacity: .85; }
 .nqa-src summary { cursor: pointer; }
 .nqa-n { font-weight: 700; }
-.nqa-title { font-weight: 600; }
-.nqa-status, .nqa-meta, .nqa-alt { color: var(--body-text-color-subdued); font-size: .85em; }
+.nqa-head-text { font-weight: 600; }
+.nqa-about { display: block; margin-left: 1.1rem; }
+.nqa-status, .nqa-about, .nqa-meta, .nqa-alt {
+  color: var(--body-text-color-subdued); font-size: .85em; }
+.nqa-status { margin-left: .3rem; }
 .nqa-text { white-space: pre-wrap; line-height: 1.45; }
 .nqa-text mark { background: #fde68a; color: inherit; padding: 0 .1em; }
 .nqa-details { color: var(--body-text-color-subdued); font-size: .85em; }

@@ -102,6 +102,15 @@ def test_a_question_streams_a_cited_answer_beside_its_source(page: Page, tmp_pat
     expect(cited.locator("a", has_text="source")).to_have_attribute(
         "href", re.compile(r"^https?://")
     )
+    # each card is headed by what it holds: the cited one by the sentence the answer rests on,
+    # the others by a sentence of their own (not all by the article's title), in plain words
+    head = cited.locator(".nqa-head-text").inner_text().removesuffix("…")
+    assert len(head) > 20 and cited.locator("mark").inner_text().startswith(head), head
+    heads = page.locator("#sources .nqa-head-text").all_inner_texts()
+    titles = page.locator("#sources .nqa-about").all_inner_texts()
+    assert len(set(heads)) == len(heads) and not set(heads) & {t.split(" · ")[0] for t in titles}
+    roles = set(page.locator("#sources .nqa-status").all_inner_texts())
+    assert "cited" in roles and roles <= {"cited", "read", "also found"}, roles
     page.screenshot(path=str(tmp_path / "chat.png"), full_page=True)
 
 
@@ -127,9 +136,9 @@ def test_settings_filter_the_language_and_show_scores(page: Page) -> None:
     page.keyboard.press("Escape")
     _ask(page, QUESTION)
     expect(page.locator("#sources .nqa-meta").first).to_contain_text("score")
-    metas = page.locator("#sources .nqa-meta")
-    expect(metas.first).to_contain_text("German")
-    texts = metas.all_text_contents()  # collapsed cards too
+    about = page.locator("#sources .nqa-about")
+    expect(about.first).to_contain_text("German")
+    texts = about.all_text_contents()  # collapsed cards too
     assert len(texts) > 1 and all("German" in text for text in texts), texts
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -143,9 +144,24 @@ def test_sources_show_cited_passages_open_and_first_the_rest_collapsed() -> None
     assert 'data-n="2" open' in cards[0] and "nqa-cited" in cards[0]
     assert "<mark>Passage 2 text.</mark>" in cards[0]
     assert all(" open>" not in card for card in cards[1:])
-    assert "read, not cited" in cards[1] and "retrieved, not read" in cards[2]
-    assert 'href="https://example.org/2"' in cards[0] and "French · 2024-11-14" in cards[0]
-    assert "score" not in page
+    assert '"nqa-status">read<' in cards[1] and '"nqa-status">also found<' in cards[2]
+    assert (
+        'href="https://example.org/2"' in cards[0] and "Title 2 · French · 2024-11-14" in cards[0]
+    )
+    assert "score" not in page and ">doc2<" not in page  # no raw article id on show
+
+
+def test_a_card_is_headed_by_what_it_holds_and_an_articles_passages_go_together() -> None:
+    title = "Le titre de l'article"
+    one = _hit(1, title=title)
+    one.text = f"{title}\nLe port de Hai Phong grandit. Il accueille des navires."
+    other, again = _hit(2), _hit(3, doc_id="doc1", title=title)
+    view = SourcesView([one, other, again], context_n=3, phase="done", cited=[2],
+                       highlights={2: [(16, 32)]})  # fmt: skip
+    cards = sources_html(view).split("<details")[1:]
+    heads = [re.search(r'nqa-head-text">([^<]*)<', card).group(1) for card in cards]  # type: ignore[union-attr]
+    assert heads == ["Second sentence.", "Le port de Hai Phong grandit.", "Passage 3 text."]
+    assert [re.search(r'data-n="(\d)"', c).group(1) for c in cards] == ["2", "1", "3"]  # type: ignore[union-attr]
 
 
 def test_while_answering_the_passages_the_model_reads_are_open() -> None:

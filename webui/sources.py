@@ -88,8 +88,13 @@ def sources_html(view: SourcesView) -> str:
         "refused": f"None of these {n_all} passages answers the question.",
     }
     cards = [_card(view, n, hit) for n, hit in enumerate(view.passages, 1)]
-    # cited passages first, in the order of their numbers; the rest collapsed below
-    cards.sort(key=lambda item: (not item[0], item[1]))
+    # cited passages first, then the rest (collapsed); within each, an article's passages
+    # together, articles in the order of their first passage
+    first: dict[tuple[bool, str], int] = {}
+    for (cited, n, _), hit in zip(cards, view.passages, strict=True):
+        first.setdefault((cited, hit.doc_id), n)
+    docs = [hit.doc_id for hit in view.passages]
+    cards.sort(key=lambda item: (not item[0], first[(item[0], docs[item[1] - 1])], item[1]))
     body = "".join(card for _, _, card in cards)
     head = html.escape(heads.get(view.phase, ""))
     return f'<div class="nqa-sources"><p class="nqa-head">{head}</p>{body}</div>'
@@ -100,38 +105,58 @@ def _card(view: SourcesView, n: int, hit: Hit) -> tuple[bool, int, str]:
     cited = n in view.cited
     # while answering, the passages the model reads are open, unless it reads a whole article
     is_open = cited or (view.phase == "answering" and n <= view.context_n <= OPEN_WHILE_READING)
-    if view.phase == "done" and cited:
-        status = "cited"
-    elif view.phase == "answering" and n <= view.context_n:
-        status = "read by the model"
-    elif n <= view.context_n:
-        status = "read, not cited"
-    else:
-        status = "retrieved, not read"
-    details = [language_name(meta.lang), meta.date or "no date"]
+    role = "cited" if cited else "read" if n <= view.context_n else "also found"
+    about = [
+        meta.title or "Untitled",
+        language_name(meta.lang),
+        *([meta.date] if meta.date else []),
+    ]
+    details = []
     if view.show_scores:
         ranks = f"dense #{hit.dense_rank or '-'}, lexical #{hit.lexical_rank or '-'}"
         details.append(f"score {hit.score:.4f} ({ranks})")
     url = _safe_url(meta.source_url)
     link = (
-        f' · <a href="{html.escape(url, quote=True)}" target="_blank" '
+        f'<a href="{html.escape(url, quote=True)}" target="_blank" '
         f'rel="noopener noreferrer nofollow">source</a>'
         if url
         else ""
     )
     also = ""
     if hit.alternatives:
-        names = ", ".join(f"{language_name(a.meta.lang)} ({a.doc_id})" for a in hit.alternatives)
+        names = ", ".join(f"{language_name(a.meta.lang)} ({a.meta.title or 'untitled'})"
+                          for a in hit.alternatives)  # fmt: skip
         also = f'<p class="nqa-alt">Also in {html.escape(names)}</p>'
-    text = marked(hit.text, view.highlights.get(n, []))
-    title = html.escape(meta.title or hit.doc_id)
+    spans = view.highlights.get(n, [])
+    text = marked(hit.text, spans)
+    facts = " · ".join([*(html.escape(d) for d in details), *([link] if link else [])])
     return (
         cited,
         n,
-        f'<details class="nqa-src {"nqa-cited" if cited else "nqa-uncited"}" data-n="{n}"'
-        f'{" open" if is_open else ""}><summary><span class="nqa-n">[{n}]</span> '
-        f'<span class="nqa-title">{title}</span> <span class="nqa-status">{status}</span>'
-        f'</summary><p class="nqa-meta">{html.escape(" · ".join(details))}{link} · '
-        f"{html.escape(hit.doc_id)}</p>"
-        f'<div class="nqa-text">{text}</div>{also}</details>',
+        f'<details class="nqa-src {"nqa-cited" if cited else "nqa-uncited"}" '
+        f'data-doc="{html.escape(hit.doc_id, quote=True)}" '
+        f'data-n="{n}"{" open" if is_open else ""}>'
+        f'<summary><span class="nqa-n">[{n}]</span> '
+        f'<span class="nqa-head-text">{html.escape(heading(hit, spans))}</span> '
+        f'<span class="nqa-status">{role}</span>'
+        f'<span class="nqa-about">{html.escape(" · ".join(about))}</span></summary>'
+        + (f'<p class="nqa-meta">{facts}</p>' if facts else "")
+        + f'<div class="nqa-text">{text}</div>{also}</details>',
     )
+
+
+HEADING_CHARS = 160
+
+
+def heading(hit: Hit, spans: list[tuple[int, int]]) -> str:
+    """What a card holds, in a line: the sentence the answer rests on (the first highlight),
+    else the passage's first sentence that is not the article's title."""
+    text = hit.text
+    if spans:
+        start, end = spans[0]
+    else:
+        title = hit.meta.title.strip()
+        found = [(a, b) for a, b in sentence_spans(text, hit.meta.lang) if text[a:b] != title]
+        start, end = found[0] if found else (0, len(text))
+    line = " ".join(text[start:end].split())
+    return line if len(line) <= HEADING_CHARS else line[: HEADING_CHARS - 1].rstrip() + "…"
