@@ -46,6 +46,7 @@ CSS = """
 .nqa-src summary { cursor: pointer; }
 .nqa-n { font-weight: 700; }
 .nqa-head-text { font-weight: 600; }
+.nqa-flash { outline: 2px solid var(--color-accent); }
 .nqa-about { display: block; margin-left: 1.1rem; }
 .nqa-status, .nqa-about, .nqa-meta, .nqa-alt {
   color: var(--body-text-color-subdued); font-size: .85em; }
@@ -55,6 +56,22 @@ CSS = """
 .nqa-details { color: var(--body-text-color-subdued); font-size: .85em; }
 .nqa-details summary { cursor: pointer; }
 """
+
+# [n] in an answer links to #nqa-src-n (webui.chat.linked): open that card and bring it into view
+CLICK_MARKERS = """<script>
+document.addEventListener("click", (event) => {
+  const link = event.target.closest && event.target.closest('a[href^="#nqa-src-"]');
+  if (!link) return;
+  event.preventDefault();
+  event.stopPropagation();
+  const card = document.getElementById(link.getAttribute("href").slice(1));
+  if (!card) return;
+  card.open = true;
+  card.scrollIntoView({block: "center"});
+  card.classList.add("nqa-flash");
+  setTimeout(() => card.classList.remove("nqa-flash"), 1500);
+}, true);
+</script>"""
 
 
 @dataclass
@@ -233,7 +250,7 @@ def main() -> int:
         gr.mount_gradio_app(
             app, demo, path="/", server_name=options.host, server_port=options.port,
             auth=options.auth, max_file_size=options.max_file_size, show_error=False,
-            ssr_mode=False, theme=theme(), css=CSS, footer_links=["api"],
+            ssr_mode=False, theme=theme(), css=CSS, head=CLICK_MARKERS, footer_links=["api"],
         )  # fmt: skip
         sock = listen(options)
         url = f"http://{options.host}:{options.port}"

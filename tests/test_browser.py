@@ -111,6 +111,12 @@ def test_a_question_streams_a_cited_answer_beside_its_source(page: Page, tmp_pat
     assert len(set(heads)) == len(heads) and not set(heads) & {t.split(" · ")[0] for t in titles}
     roles = set(page.locator("#sources .nqa-status").all_inner_texts())
     assert "cited" in roles and roles <= {"cited", "read", "also found"}, roles
+    # [1] in the answer opens its card and brings it into view
+    cited.locator("summary").click()
+    expect(cited).not_to_have_attribute("open", "")
+    page.locator("#chat .bot a", has_text="[1]").last.click()
+    expect(cited).to_have_attribute("open", "")
+    expect(cited).to_be_in_viewport()
     page.screenshot(path=str(tmp_path / "chat.png"), full_page=True)
 
 

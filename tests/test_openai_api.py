@@ -223,7 +223,7 @@ def test_the_page_waits_while_the_api_holds_the_slot(backend: Backend) -> None:
     else:
         pytest.fail("the page did not wait for the slot")
     *_, (chat, _, turns, _) = frames
-    assert chat[-1]["content"].endswith("[1]") and len(turns) == 2
+    assert turns[-1]["content"].endswith("[1]") and len(turns) == 2
 
 
 class _Endless(FakeChat):

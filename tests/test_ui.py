@@ -22,7 +22,7 @@ from bot.retrieval.records import Hit, PassageMeta
 from bot.text.sentences import sentence_spans
 from tests.conftest import make_settings
 from webui.backend import Backend
-from webui.chat import make_ask, make_respond, mark_stopped
+from webui.chat import make_ask, make_respond, mark_stopped, unlinked
 from webui.library import language_choices, library_rows, plan_uploads, safe_name
 from webui.serving import answer_concurrency, launch_options
 from webui.sources import (
@@ -383,7 +383,9 @@ def test_the_chat_shows_sources_before_the_answer_then_cites_and_highlights(
     assert first_passages < first_token
     final_chat, final_sources, turns, _ = frames[-1]
     assert final_chat[0] == {"role": "user", "content": "What did To Lam ask of Hai Phong?"}
-    assert final_chat[-1]["content"].endswith("[1]")
+    assert final_chat[-1]["content"].endswith("[[1]](#nqa-src-1)")  # the marker links its card
+    assert unlinked(final_chat[-1]["content"]) == turns[-1]["content"]  # history: plain text
+    assert turns[-1]["content"].endswith("[1]")
     assert "<mark>" in final_sources and "1 of 5 passages cited" in final_sources
     assert [t["role"] for t in turns] == ["user", "assistant"]
 
@@ -414,7 +416,7 @@ def test_a_dying_llm_leaves_the_partial_answer_and_a_readable_error(backend: Bac
     assert backend.deps is not None
     backend.deps.llm = _Dying()
     final_chat, _, turns, _ = _respond(backend, "What did To Lam ask of Hai Phong?")[-1]
-    shown = final_chat[-1]["content"]
+    shown = unlinked(final_chat[-1]["content"])
     assert shown.startswith("The city wants to grow [1].")
     assert "⚠️ The LLM at http://127.0.0.1:9/v1 (LLM_BASE_URL) stopped answering." in shown
     assert "Traceback" not in shown and turns == []  # a failed answer is not history
@@ -444,6 +446,8 @@ def test_stopping_closes_the_llm_stream_and_marks_the_answer(backend: Backend) -
     assert stopped[-1]["content"].endswith("_(stopped)_")
     finished = [{"role": "assistant", "content": "Done [1]."}]
     assert mark_stopped(finished, finished) == finished
+    shown = [{"role": "assistant", "content": "Done [[1]](#nqa-src-1)."}]  # as the chat shows it
+    assert mark_stopped(shown, finished) == shown
 
 
 def test_highlights_use_the_backend_embedder(backend: Backend) -> None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -27,10 +28,24 @@ def mark_stopped(chat: Chat, turns: Turns) -> Chat:
     chat = list(chat or [])
     if chat and chat[-1].get("role") == "assistant":
         content = _text(chat[-1].get("content"))
-        finished = turns and turns[-1].get("content") == content
+        finished = turns and turns[-1].get("content") == unlinked(content)
         if not finished and not content.endswith("(stopped)_"):
             chat[-1] = {"role": "assistant", "content": f"{content}\n\n_(stopped)_"}
     return chat
+
+
+_MARKER = re.compile(r"\[(\d{1,3})\](?!\()")
+_LINK = re.compile(r"\[\[(\d{1,3})\]\]\(#nqa-src-\d{1,3}\)")
+
+
+def linked(text: str) -> str:
+    """The answer as the chat shows it: each [n] a link to its card in the sources panel
+    (the page's script opens the card and scrolls to it: app.CLICK_MARKERS)."""
+    return _MARKER.sub(r"[[\1]](#nqa-src-\1)", text)
+
+
+def unlinked(text: str) -> str:
+    return _LINK.sub(r"[\1]", text)
 
 
 def _text(content: Any) -> str:
@@ -89,14 +104,14 @@ def _answer(
                 yield list(chat), sources_html(view), turns, gr.skip()
             elif isinstance(event, Token):
                 text += event.text
-                chat[-1] = {"role": "assistant", "content": text}
+                chat[-1] = {"role": "assistant", "content": linked(text)}
                 yield list(chat), gr.skip(), turns, gr.skip()
             elif isinstance(event, Done):
                 result = event.answer
         if result is None:
             raise RuntimeError("the answer stream ended without its answer")
         shown = result.shown()
-        chat[-1] = {"role": "assistant", "content": shown}
+        chat[-1] = {"role": "assistant", "content": linked(shown)}
         view.phase = "refused" if result.refused else "done"
         view.cited = [c.n for c in result.citations]
         yield list(chat), sources_html(view), turns, gr.skip()

@@ -133,7 +133,7 @@ def _card(view: SourcesView, n: int, hit: Hit) -> tuple[bool, int, str]:
     return (
         cited,
         n,
-        f'<details class="nqa-src {"nqa-cited" if cited else "nqa-uncited"}" '
+        f'<details id="nqa-src-{n}" class="nqa-src {"nqa-cited" if cited else "nqa-uncited"}" '
         f'data-doc="{html.escape(hit.doc_id, quote=True)}" '
         f'data-n="{n}"{" open" if is_open else ""}>'
         f'<summary><span class="nqa-n">[{n}]</span> '
