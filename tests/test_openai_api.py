@@ -170,14 +170,14 @@ def test_an_llm_that_says_nothing_is_an_error_that_keeps_the_passages(api: Api) 
 
 
 def test_with_a_login_the_api_takes_it_as_bearer_key_or_basic(backend: Backend) -> None:
-    for api in _serve(backend, [("reader", "correct horse")]):
+    for api in _serve(backend, [("reader", "correct:horse")]):  # a colon in the password
         with pytest.raises(openai.AuthenticationError, match="login"):
             api.client().models.list()
         with pytest.raises(openai.AuthenticationError):
-            api.client("correct horse battery").chat.completions.create(**_ask())
-        assert api.client("correct horse").chat.completions.create(**_ask()).choices
-        assert api.client("reader:correct horse").models.list().data
-        basic = httpx.get(f"{api.url}/models", auth=("reader", "correct horse"), timeout=30)
+            api.client("correct:horse battery").chat.completions.create(**_ask())
+        assert api.client("correct:horse").chat.completions.create(**_ask()).choices
+        assert api.client("reader:correct:horse").models.list().data
+        basic = httpx.get(f"{api.url}/models", auth=("reader", "correct:horse"), timeout=30)
         assert basic.status_code == 200
 
 

@@ -30,8 +30,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from bot.answering.pipeline import stream_answer
-from bot.answering.records import Answer, Done, Sources, Token
+from bot.answering.pipeline import answer, stream_answer
+from bot.answering.records import Done, Sources, Token
 from bot.errors import BotError
 from bot.retrieval.records import Filters
 from webui.backend import Backend
@@ -90,7 +90,8 @@ def openai_app(backend: Backend, auth: list[tuple[str, str]] | None) -> FastAPI:
                 return _streamed(backend, ask, _ticket(backend))
             with _ticket(backend) as ticket:
                 ticket.wait()
-                return completion(_answer(backend, ask))
+                return completion(answer(backend.wait(), ask.question, ask.history,
+                                         Filters(lang=ask.languages), ask.top_k))  # fmt: skip
         except BotError as exc:  # not ready, the index unreachable: what the chat says
             raise ApiError(503, str(exc), "server_error", "unavailable") from None
 
@@ -103,8 +104,9 @@ def _check_login(request: Request, auth: list[tuple[str, str]] | None) -> None:
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
     given: list[tuple[str, str]] = []
     if scheme.lower() == "bearer":
-        user, sep, password = value.strip().partition(":")
-        given = [(user, password)] if sep else [(name, value.strip()) for name, _ in auth]
+        key = value.strip()  # the password, or user:password
+        user, sep, password = key.partition(":")
+        given = [(name, key) for name, _ in auth] + ([(user, password)] if sep else [])
     elif scheme.lower() == "basic":
         try:
             user, _, password = base64.b64decode(value.strip()).decode().partition(":")
@@ -128,16 +130,6 @@ def _ticket(backend: Backend) -> Ticket:
         return backend.answers.ticket()
     except QueueFull as exc:
         raise ApiError(429, str(exc), "rate_limit_error", "rate_limit_exceeded") from None
-
-
-def _answer(backend: Backend, ask: Ask) -> Answer:
-    result: Answer | None = None
-    for event in _events(backend, ask):
-        if isinstance(event, Done):
-            result = event.answer
-    if result is None:
-        raise RuntimeError("the answer stream ended without its answer")
-    return result
 
 
 def _events(backend: Backend, ask: Ask) -> Generator[Any, None, None]:
