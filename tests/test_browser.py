@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.conftest import RunningApp
+from tests.conftest import RunningApp, start_app, stop_app
+from tests.soak.conftest import fake_llm_process
 
 pytestmark = pytest.mark.system  # `make check` leaves it out
 
@@ -193,3 +194,28 @@ def test_a_page_opened_later_shows_the_readers_status_at_once(
     details.locator("summary").click()
     expect(details.locator("li").first).to_contain_text("LLM: the fake LLM")
     context.close()
+
+
+def test_a_slow_model_shows_its_phase_and_the_seconds_while_the_answer_waits(
+    browser: Browser, tmp_path: Path
+) -> None:
+    """An LLM server that takes 4 s before its first word, as the embedded one reads a prompt:
+    the answer's bubble counts the seconds, then the answer replaces it."""
+    llm = fake_llm_process(tmp_path / "llm.log", "--delay", "4", "--reply", "It is a port [1].")
+    llm.start()
+    process, app = start_app(
+        tmp_path, LLM_BACKEND="openai", LLM_BASE_URL=f"http://127.0.0.1:{llm.port}/v1"
+    )
+    try:
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        page.goto(app.url)
+        expect(page.locator("#status")).to_contain_text(READY)
+        _ask(page, "Is Hai Phong a port city?")
+        bot = page.locator("#chat .bot").last
+        expect(bot).to_contain_text(re.compile(r"Reading \d+ passages… [1-9]\d* s"))
+        expect(bot).to_contain_text("It is a port [1].")
+        context.close()
+    finally:
+        stop_app(process)
+        llm.kill()

@@ -33,6 +33,7 @@ from webui.sources import (
     supporting_spans,
 )
 
+QUESTION_EN = "What did To Lam ask of Hai Phong?"
 HOSTILE = '<script>alert("x")</script><img src=x onerror="alert(1)">'
 
 
@@ -423,14 +424,14 @@ def test_a_dying_llm_leaves_the_partial_answer_and_a_readable_error(backend: Bac
 
 
 class _Endless(FakeChat):
-    closed = False
+    closed = threading.Event()
 
     def stream(self, messages: list[Message], max_tokens: int) -> Iterator[str]:
         try:
             while True:
                 yield "more [1] "
         finally:
-            _Endless.closed = True
+            _Endless.closed.set()
 
 
 def test_stopping_closes_the_llm_stream_and_marks_the_answer(backend: Backend) -> None:
@@ -441,13 +442,46 @@ def test_stopping_closes_the_llm_stream_and_marks_the_answer(backend: Backend) -
         if "more" in chat[-1]["content"]:
             break
     frames.close()  # what Gradio does when Stop cancels the event
-    assert _Endless.closed
+    assert _Endless.closed.wait(30)  # the answer's thread closes it at its next token
     stopped = mark_stopped(chat, [])
     assert stopped[-1]["content"].endswith("_(stopped)_")
     finished = [{"role": "assistant", "content": "Done [1]."}]
     assert mark_stopped(finished, finished) == finished
     shown = [{"role": "assistant", "content": "Done [[1]](#nqa-src-1)."}]  # as the chat shows it
     assert mark_stopped(shown, finished) == shown
+
+
+class _Pondering(FakeChat):
+    """Reads its prompt until told to go on, as the embedded LLM does for 30-45 s."""
+
+    go = threading.Event()
+
+    def stream(self, messages: list[Message], max_tokens: int) -> Iterator[str]:
+        if "Last question:" not in messages[-1]["content"]:  # not the follow-up's rewrite
+            _Pondering.go.wait(60)
+        yield from super().stream(messages, max_tokens)
+
+
+def test_the_wait_shows_its_phase_with_the_seconds_and_the_rewritten_question(
+    backend: Backend,
+) -> None:
+    assert backend.deps is not None
+    backend.deps.llm = _Pondering(["What did To Lam ask of Hai Phong's port?"])
+    turns = [{"role": "user", "content": QUESTION_EN},
+             {"role": "assistant", "content": "He asked it to grow [1]."}]  # fmt: skip
+    frames = make_respond(backend)("And its port?", [], turns, 5, [], False)
+    for chat, *_ in frames:
+        if re.fullmatch(r"_Reading \d+ passages… [1-9]\d* s_", chat[-1]["content"]):
+            _Pondering.go.set()  # a second has passed and the page said so
+            break
+    else:
+        pytest.fail("no elapsed time was shown while the model read")
+    assert chat[-2]["content"] == (
+        "And its port?\n\n_Searched as: What did To Lam ask of Hai Phong's port?_"
+    )
+    *_, (final, _, turns, _) = frames
+    assert unlinked(final[-1]["content"]).endswith("[1]")
+    assert turns[-2] == {"role": "user", "content": "And its port?"}  # history: as asked
 
 
 def test_highlights_use_the_backend_embedder(backend: Backend) -> None:

@@ -11,10 +11,11 @@ from typing import Any
 import gradio as gr
 
 from bot.answering.pipeline import answer, stream_answer
-from bot.answering.records import Answer, Done, Sources, Token
+from bot.answering.records import Answer, Done, Rewritten, Sources, Token
 from bot.errors import BotError
 from bot.retrieval.records import Filters
 from webui.backend import Backend
+from webui.progress import Phase, Tick, with_ticks
 from webui.sources import SourcesView, sources_html
 
 log = logging.getLogger("newsqa.app")
@@ -95,13 +96,18 @@ def _answer(
     try:
         deps = backend.wait()
         result: Answer | None = None
-        for event in stream_answer(deps, question, turns, filters, top_k):
-            if isinstance(event, Sources):
-                view.passages, view.context_n = event.passages, event.context_n
-                wait = "" if backend.model_state == "ready" else " The model is still starting."
-                status = f"_Reading {event.context_n} passages…{wait}_"
-                chat[-1] = {"role": "assistant", "content": status if event.passages else ""}
-                yield list(chat), sources_html(view), turns, gr.skip()
+        phase = Phase("Making your follow-up a question of its own…" if turns
+                      else "Searching the articles…")  # fmt: skip
+        for event in with_ticks(lambda: stream_answer(deps, question, turns, filters, top_k)):
+            if isinstance(event, Tick) and text:
+                continue  # the answer is being written: it shows itself
+            if isinstance(event, Tick | Rewritten | Sources):
+                phase = _phase(event, phase, chat, question, backend.model_state)
+                chat[-1] = {"role": "assistant", "content": phase.shown()}
+                view.passages = event.passages if isinstance(event, Sources) else view.passages
+                view.context_n = event.context_n if isinstance(event, Sources) else view.context_n
+                panel = sources_html(view) if isinstance(event, Sources) else gr.skip()
+                yield list(chat), panel, turns, gr.skip()
             elif isinstance(event, Token):
                 text += event.text
                 chat[-1] = {"role": "assistant", "content": linked(text)}
@@ -129,6 +135,19 @@ def _answer(
         message = f"⚠️ Something went wrong ({type(exc).__name__}); the server log has details."
         chat[-1] = {"role": "assistant", "content": f"{text}\n\n{message}".strip()}
         yield list(chat), gr.skip(), turns, gr.skip()
+
+
+def _phase(event: Any, phase: Phase, chat: Chat, question: str, model_state: str) -> Phase:
+    """The phase an event starts (a Tick keeps the current one); a rewritten follow-up is
+    shown under the user's message."""
+    if isinstance(event, Rewritten):
+        if event.question.strip() != question:
+            chat[-2] = {"role": "user", "content": f"{question}\n\n_Searched as: {event.question}_"}
+        return Phase("Searching the articles…")
+    if isinstance(event, Sources):
+        wait = "" if model_state == "ready" else " The model is still starting."
+        return Phase(f"Reading {event.context_n} passages…{wait}" if event.passages else "")
+    return phase
 
 
 def make_ask(backend: Backend) -> Callable[..., dict[str, Any]]:

@@ -31,7 +31,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from bot.answering.pipeline import answer, stream_answer
-from bot.answering.records import Done, Sources, Token
+from bot.answering.records import Done, Rewritten, Sources, Token
 from bot.errors import BotError
 from bot.retrieval.records import Filters
 from webui.backend import Backend
@@ -144,7 +144,9 @@ def _streamed(backend: Backend, ask: Ask, ticket: Ticket) -> StreamingResponse:
     try:
         ticket.wait()
         events = _events(backend, ask)
-        first = next(events)  # the Sources, after retrieval
+        first = next(events)
+        while isinstance(first, Rewritten):  # the Sources, after retrieval
+            first = next(events)
     except BaseException:
         ticket.close()
         raise

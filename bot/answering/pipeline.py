@@ -2,7 +2,7 @@
 
 deps = build_deps()
 answer(deps, "What did To Lam ask of Hai Phong?")            # -> Answer
-for event in stream_answer(deps, question, history=[...]):   # Sources, Token..., Done
+for event in stream_answer(deps, question, history=[...]):   # [Rewritten,] Sources, Token..., Done
     ...
 """
 
@@ -16,7 +16,7 @@ from typing import ParamSpec
 from bot.answering.article import CANDIDATES, ArticlePlan, activity, choose_plans
 from bot.answering.prompts import Message, build_messages
 from bot.answering.question import check_question, clamp_top_k, clean_history
-from bot.answering.records import Answer, Citation, Done, Event, Sources, Token
+from bot.answering.records import Answer, Citation, Done, Event, Rewritten, Sources, Token
 from bot.answering.refusal import dont_know
 from bot.answering.reply import ReplyFilter
 from bot.answering.rewrite import rewrite
@@ -52,6 +52,7 @@ def stream_answer(
     with activity.asking():  # the background warm-up of articles waits meanwhile
         if turns:
             result.standalone_question = rewrite(deps.llm, question, turns, timings)
+            yield Rewritten(result.standalone_question)
         candidates, timings["retrieve_s"] = deps.retriever.search(
             result.standalone_question, max(k, CANDIDATES), filters
         )

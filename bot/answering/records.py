@@ -106,6 +106,13 @@ class Answer:
 
 
 @dataclass
+class Rewritten:
+    """A follow-up was made standalone with the conversation: what retrieval searches for."""
+
+    question: str
+
+
+@dataclass
 class Sources:
     """Retrieval is done: the passages, numbered as the answer will cite them."""
 
@@ -123,4 +130,4 @@ class Done:
     answer: Answer
 
 
-Event = Sources | Token | Done
+Event = Rewritten | Sources | Token | Done
