@@ -13,9 +13,9 @@ import openai
 import pytest
 import uvicorn
 
-from bot.errors import BotError
-from bot.models.llm import FakeChat, Message
+from bot.models.llm import FakeChat
 from bot.net import free_port
+from tests.fake_models import Dying, Endless, Silent
 from webui.backend import Backend
 from webui.chat import make_respond
 from webui.openai_api import openai_app
@@ -128,21 +128,9 @@ def test_bad_requests_get_openai_errors_with_the_chats_message(api: Api) -> None
     assert raw.status_code == 400 and raw.json()["error"]["type"] == "invalid_request_error"
 
 
-class _Dying(FakeChat):
-    def stream(self, messages: list[Message], max_tokens: int) -> Iterator[str]:
-        yield "The city wants to grow [1]. "
-        raise BotError("The LLM at http://127.0.0.1:9/v1 (LLM_BASE_URL) stopped answering.")
-
-
-class _Silent(FakeChat):
-    def stream(self, messages: list[Message], max_tokens: int) -> Iterator[str]:
-        raise BotError("Cannot reach the LLM at http://127.0.0.1:9/v1.")
-        yield ""  # a generator
-
-
 def test_a_dying_llm_keeps_the_partial_answer_and_the_passages(api: Api) -> None:
     assert api.backend.deps is not None
-    api.backend.deps.llm = _Dying()
+    api.backend.deps.llm = Dying()
     client = api.client()
     reply = client.chat.completions.create(**_ask())
     text = reply.choices[0].message.content or ""
@@ -157,7 +145,7 @@ def test_a_dying_llm_keeps_the_partial_answer_and_the_passages(api: Api) -> None
 
 def test_an_llm_that_says_nothing_is_an_error_that_keeps_the_passages(api: Api) -> None:
     assert api.backend.deps is not None
-    api.backend.deps.llm = _Silent()
+    api.backend.deps.llm = Silent()
     client = api.client()
     with pytest.raises(openai.APIStatusError, match="Cannot reach the LLM") as failed:
         client.chat.completions.create(**_ask())
@@ -226,26 +214,15 @@ def test_the_page_waits_while_the_api_holds_the_slot(backend: Backend) -> None:
     assert turns[-1]["content"].endswith("[1]") and len(turns) == 2
 
 
-class _Endless(FakeChat):
-    closed = threading.Event()
-
-    def stream(self, messages: list[Message], max_tokens: int) -> Iterator[str]:
-        try:
-            while True:
-                yield "more [1] "
-        finally:
-            _Endless.closed.set()
-
-
 def test_a_client_that_leaves_mid_stream_frees_the_slot_and_the_llm(api: Api) -> None:
     assert api.backend.deps is not None
-    api.backend.deps.llm = _Endless()
+    endless = api.backend.deps.llm = Endless()
     api.backend.answers = AnswerQueue(limit=1, max_waiting=5)
     stream = api.client().chat.completions.create(**_ask(), stream=True)
     for chunk in stream:
         if "more [1]" in (chunk.choices[0].delta.content or ""):
             break
     stream.close()
-    assert _Endless.closed.wait(30)  # the LLM's stream was closed with it
+    assert endless.closed.wait(30)  # the LLM's stream was closed with it
     api.backend.deps.llm = FakeChat()
     assert api.client().chat.completions.create(**_ask()).choices  # the slot is free again

@@ -21,6 +21,7 @@ from bot.models.vector_cache import VectorCache
 from bot.retrieval.records import Hit, PassageMeta
 from bot.text.sentences import sentence_spans
 from tests.conftest import make_settings
+from tests.fake_models import Dying, Endless, Silent
 from webui.backend import Backend
 from webui.chat import make_ask, make_respond, mark_stopped, unlinked
 from webui.library import language_choices, library_rows, plan_uploads, safe_name
@@ -406,16 +407,10 @@ def test_an_empty_question_changes_nothing(backend: Backend) -> None:
     assert len(frames) == 1 and frames[0][0] == [] and frames[0][2] == []
 
 
-class _Dying(FakeChat):
-    def stream(self, messages: list[Message], max_tokens: int) -> Iterator[str]:
-        yield "The city wants to grow [1]. "
-        raise BotError("The LLM at http://127.0.0.1:9/v1 (LLM_BASE_URL) stopped answering.")
-
-
 @pytest.mark.soak
 def test_a_dying_llm_leaves_the_partial_answer_and_a_readable_error(backend: Backend) -> None:
     assert backend.deps is not None
-    backend.deps.llm = _Dying()
+    backend.deps.llm = Dying()
     final_chat, _, turns, _ = _respond(backend, "What did To Lam ask of Hai Phong?")[-1]
     shown = unlinked(final_chat[-1]["content"])
     assert shown.startswith("The city wants to grow [1].")
@@ -423,26 +418,15 @@ def test_a_dying_llm_leaves_the_partial_answer_and_a_readable_error(backend: Bac
     assert "Traceback" not in shown and turns == []  # a failed answer is not history
 
 
-class _Endless(FakeChat):
-    closed = threading.Event()
-
-    def stream(self, messages: list[Message], max_tokens: int) -> Iterator[str]:
-        try:
-            while True:
-                yield "more [1] "
-        finally:
-            _Endless.closed.set()
-
-
 def test_stopping_closes_the_llm_stream_and_marks_the_answer(backend: Backend) -> None:
     assert backend.deps is not None
-    backend.deps.llm = _Endless()
+    endless = backend.deps.llm = Endless()
     frames = make_respond(backend)("What did To Lam ask of Hai Phong?", [], [], 5, [], False)
     for chat, *_ in frames:
         if "more" in chat[-1]["content"]:
             break
     frames.close()  # what Gradio does when Stop cancels the event
-    assert _Endless.closed.wait(30)  # the answer's thread closes it at its next token
+    assert endless.closed.wait(30)  # the answer's thread closes it at its next token
     stopped = mark_stopped(chat, [])
     assert stopped[-1]["content"].endswith("_(stopped)_")
     finished = [{"role": "assistant", "content": "Done [1]."}]
@@ -454,11 +438,13 @@ def test_stopping_closes_the_llm_stream_and_marks_the_answer(backend: Backend) -
 class _Pondering(FakeChat):
     """Reads its prompt until told to go on, as the embedded LLM does for 30-45 s."""
 
-    go = threading.Event()
+    def __init__(self, replies: list[str]) -> None:
+        super().__init__(replies)
+        self.go = threading.Event()
 
     def stream(self, messages: list[Message], max_tokens: int) -> Iterator[str]:
         if "Last question:" not in messages[-1]["content"]:  # not the follow-up's rewrite
-            _Pondering.go.wait(60)
+            self.go.wait(60)
         yield from super().stream(messages, max_tokens)
 
 
@@ -466,13 +452,13 @@ def test_the_wait_shows_its_phase_with_the_seconds_and_the_rewritten_question(
     backend: Backend,
 ) -> None:
     assert backend.deps is not None
-    backend.deps.llm = _Pondering(["What did To Lam ask of Hai Phong's port?"])
+    slow = backend.deps.llm = _Pondering(["What did To Lam ask of Hai Phong's port?"])
     turns = [{"role": "user", "content": QUESTION_EN},
              {"role": "assistant", "content": "He asked it to grow [1]."}]  # fmt: skip
     frames = make_respond(backend)("And its port?", [], turns, 5, [], False)
     for chat, *_ in frames:
         if re.fullmatch(r"_Reading \d+ passages… [1-9]\d* s_", chat[-1]["content"]):
-            _Pondering.go.set()  # a second has passed and the page said so
+            slow.go.set()  # a second has passed and the page said so
             break
     else:
         pytest.fail("no elapsed time was shown while the model read")
@@ -495,18 +481,13 @@ def test_highlights_use_the_backend_embedder(backend: Backend) -> None:
 @pytest.mark.soak
 def test_the_api_keeps_the_partial_answer_of_a_dying_llm(backend: Backend) -> None:
     assert backend.deps is not None
-    backend.deps.llm = _Dying()
+    backend.deps.llm = Dying()
     result = make_ask(backend)("What did To Lam ask of Hai Phong?")
     assert result["answer"].startswith("The city wants to grow [1].")
     assert "stopped answering" in result["error"] and result["passages"]
 
 
 def test_the_api_raises_when_the_llm_failed_before_saying_anything(backend: Backend) -> None:
-    class Silent(FakeChat):
-        def stream(self, messages: list[Message], max_tokens: int) -> Iterator[str]:
-            raise BotError("Cannot reach the LLM at http://127.0.0.1:9/v1.")
-            yield ""  # a generator
-
     assert backend.deps is not None
     backend.deps.llm = Silent()
     with pytest.raises(Exception, match="Cannot reach the LLM"):
