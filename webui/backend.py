@@ -71,8 +71,7 @@ class Backend:
             if not summary.total_articles:
                 self.notes.append("The library is empty: add articles in the Library tab.")
             self.deps = build_deps(self.settings, self._llm or make_llm(self.settings), embedder)
-            self.counts = (summary.total_articles, summary.total_passages)
-            self.stage = f"{summary.total_articles} articles, {summary.total_passages} passages"
+            self._counted(summary.total_articles, summary.total_passages)
             self.ready.set()
             if watcher is not None:
                 threading.Thread(target=watcher.run, args=(self._closing,), name="watch",
@@ -126,10 +125,13 @@ class Backend:
             self.notes = [*self.notes, f"{event.name or 'index'}: {event.reason}"][-5:]
         elif event.status != "waiting" and self.deps is not None:
             index = self.deps.index
-            self.counts = (index.count_articles(), index.count())
-            self.stage = f"{self.counts[0]} articles, {self.counts[1]} passages"
+            self._counted(index.count_articles(), index.count())
             if self.warmup is not None:
                 self.warmup.kick()
+
+    def _counted(self, articles: int, passages: int) -> None:
+        self.counts = (articles, passages)
+        self.stage = f"{articles} articles, {passages} passages"
 
     def _indexing(self, i: int, n: int, path: Path) -> None:
         self.stage = f"Indexing the library: file {i + 1} of {n} ({path.name})…"

@@ -12,7 +12,7 @@ import gradio as gr
 
 from bot.answering.pipeline import answer, stream_answer
 from bot.answering.records import Answer, Done, Rewritten, Sources, Token
-from bot.errors import BotError
+from bot.errors import BotError, unexpected
 from bot.retrieval.records import Filters
 from webui.backend import Backend
 from webui.progress import Phase, Tick, with_ticks
@@ -80,7 +80,6 @@ def make_respond(backend: Backend) -> Callable[..., Generator[tuple[Any, ...], N
             while not ticket.wait(0.5):
                 chat[-1] = {"role": "assistant", "content": "_Waiting for another answer…_"}
                 yield list(chat), gr.skip(), turns, gr.skip()
-            chat[-1] = {"role": "assistant", "content": "_Searching the articles…_"}
             yield from _answer(backend, question, chat, turns, Filters(lang=list(langs or [])),
                                int(top_k), SourcesView(show_scores=bool(scores)))  # fmt: skip
 
@@ -104,9 +103,10 @@ def _answer(
             if isinstance(event, Tick | Rewritten | Sources):
                 phase = _phase(event, phase, chat, question, backend.model_state)
                 chat[-1] = {"role": "assistant", "content": phase.shown()}
-                view.passages = event.passages if isinstance(event, Sources) else view.passages
-                view.context_n = event.context_n if isinstance(event, Sources) else view.context_n
-                panel = sources_html(view) if isinstance(event, Sources) else gr.skip()
+                panel = gr.skip()
+                if isinstance(event, Sources):
+                    view.passages, view.context_n = event.passages, event.context_n
+                    panel = sources_html(view)
                 yield list(chat), panel, turns, gr.skip()
             elif isinstance(event, Token):
                 text += event.text
@@ -132,8 +132,7 @@ def _answer(
         yield list(chat), gr.skip(), turns, gr.skip()
     except Exception as exc:
         log.exception("answering failed")
-        message = f"⚠️ Something went wrong ({type(exc).__name__}); the server log has details."
-        chat[-1] = {"role": "assistant", "content": f"{text}\n\n{message}".strip()}
+        chat[-1] = {"role": "assistant", "content": f"{text}\n\n⚠️ {unexpected(exc)}".strip()}
         yield list(chat), gr.skip(), turns, gr.skip()
 
 

@@ -32,7 +32,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from bot.answering.pipeline import answer, stream_answer
 from bot.answering.records import Done, Rewritten, Sources, Token
-from bot.errors import BotError
+from bot.errors import BotError, unexpected
 from bot.retrieval.records import Filters
 from webui.backend import Backend
 from webui.openai_protocol import (
@@ -67,8 +67,7 @@ def openai_app(backend: Backend, auth: list[tuple[str, str]] | None) -> FastAPI:
     @app.exception_handler(Exception)
     async def failed(request: Request, exc: Exception) -> JSONResponse:
         log.error("%s failed", request.url.path, exc_info=exc)
-        message = f"Something went wrong ({type(exc).__name__}); the server log has details."
-        return JSONResponse(ApiError(500, message, "server_error").body(), status_code=500)
+        return JSONResponse(ApiError(500, unexpected(exc), "server_error").body(), status_code=500)
 
     @app.get("/v1/models")
     def models(request: Request) -> dict[str, Any]:
@@ -211,9 +210,8 @@ def _chunks(
                 yield from ending(ident, event.answer, streamed)
     except Exception as exc:  # the stream has begun: the error is its last event
         log.exception("/v1 stream failed")
-        message = f"Something went wrong ({type(exc).__name__}); the server log has details."
-        error = exc if isinstance(exc, BotError) else message
-        yield sse(ApiError(500, str(error), "server_error").body())
+        message = str(exc) if isinstance(exc, BotError) else unexpected(exc)
+        yield sse(ApiError(500, message, "server_error").body())
     finally:
         events.close()  # the LLM's stream with it, when the client went away
         ticket.close()
