@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # The browser test drives Debian's Chromium (a browser downloaded by a tool cannot be had here).
 CHROMIUM ?= /usr/bin/chromium
+PIP_NET := --retries 10 --resume-retries 20 --timeout 60
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install run ingest test check lint browser eval-check bench soak clean
@@ -12,9 +13,15 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found; set PYTHON=...)"; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@$(PY) -m pip install --quiet --upgrade pip
+	@# The venv's own pip predates --resume-retries: it only upgrades pip.
+	@$(PY) -m pip install --quiet --retries 10 --timeout 60 --upgrade pip
 	@$(PY) -c "import llama_cpp" 2>/dev/null || echo ">> Building llama-cpp-python from source: about 6 minutes on 2 cores, once (pip caches the wheel)."
-	CMAKE_ARGS="-DLLAVA_BUILD=OFF" $(PY) -m pip install --quiet -e ".[dev]"
+	@# A registry download can drop mid-file: pip resumes it, and the whole install is tried three
+	@# times (what was downloaded or built stays in pip's cache, so a retry costs only what failed).
+	@for try in 1 2 3; do \
+		CMAKE_ARGS="-DLLAVA_BUILD=OFF" $(PY) -m pip install --quiet $(PIP_NET) -e ".[dev]" && exit 0; \
+		echo ">> pip install failed (attempt $$try of 3)"; sleep $$((try * 10)); \
+	done; exit 1
 	@touch $(STAMP)
 
 install: $(STAMP)
