@@ -23,8 +23,10 @@ from bot.deps import stop_on_sigterm
 from bot.errors import BotError
 from bot.settings import Settings
 from bot.text import redact
+from webui.assets import CSS, HEAD
 from webui.backend import Backend
-from webui.chat import make_ask, make_respond, mark_stopped
+from webui.chat import make_ask, make_respond, mark_stopped, regenerate
+from webui.feedback import closed_comment, make_comment, make_rate
 from webui.library import LIBRARY_HEADERS, UPLOAD_TYPES, language_choices, library_rows
 from webui.openai_api import openai_app
 from webui.serving import answer_concurrency, launch_options, listen, serve
@@ -36,43 +38,6 @@ EXAMPLES = [
     "What makes Hai Phong an international connection center?",
 ]
 
-CSS = """
-.nqa-sources { font-size: 0.92rem; }
-.nqa-head { font-weight: 600; margin: 0 0 .5rem 0; }
-.nqa-src { border: 1px solid var(--border-color-primary); border-radius: 8px;
-           padding: .4rem .7rem; margin-bottom: .5rem; }
-.nqa-cited { border-left: 4px solid var(--color-accent); }
-.nqa-uncited { opacity: .85; }
-.nqa-src summary { cursor: pointer; }
-.nqa-n { font-weight: 700; }
-.nqa-head-text { font-weight: 600; }
-.nqa-flash { outline: 2px solid var(--color-accent); }
-.nqa-about { display: block; margin-left: 1.1rem; }
-.nqa-status, .nqa-about, .nqa-meta, .nqa-alt {
-  color: var(--body-text-color-subdued); font-size: .85em; }
-.nqa-status { margin-left: .3rem; }
-.nqa-text { white-space: pre-wrap; line-height: 1.45; }
-.nqa-text mark { background: #fde68a; color: inherit; padding: 0 .1em; }
-.nqa-details { color: var(--body-text-color-subdued); font-size: .85em; }
-.nqa-details summary { cursor: pointer; }
-"""
-
-# [n] in an answer links to #nqa-src-n (webui.chat.linked): open that card and bring it into view
-CLICK_MARKERS = """<script>
-document.addEventListener("click", (event) => {
-  const link = event.target.closest && event.target.closest('a[href^="#nqa-src-"]');
-  if (!link) return;
-  event.preventDefault();
-  event.stopPropagation();
-  const card = document.getElementById(link.getAttribute("href").slice(1));
-  if (!card) return;
-  card.open = true;
-  card.scrollIntoView({block: "center"});
-  card.classList.add("nqa-flash");
-  setTimeout(() => card.classList.remove("nqa-flash"), 1500);
-}, true);
-</script>"""
-
 
 @dataclass
 class Page:
@@ -80,6 +45,8 @@ class Page:
 
     status: Any
     turns: Any
+    records: Any
+    rated: Any
     chatbot: Any
     question: Any
     send: Any
@@ -89,6 +56,8 @@ class Page:
     top_k: Any
     langs: Any
     scores: Any
+    comment: Any
+    save_comment: Any
     sources: Any
     library_tab: Any
     table: Any
@@ -106,12 +75,14 @@ def build_ui(backend: Backend) -> gr.Blocks:
         # filled when the page loads (a value given here would be the one of start-up)
         status = gr.Markdown("", elem_id="status")
         turns = gr.State([])
+        records = gr.State({})  # what a rating keeps of each answer, by its chat index
+        rated = gr.State(None)  # the answer the comment box is about
         with gr.Tabs():
             with gr.Tab("Chat", id="chat"), gr.Row(equal_height=False):
                 chat = _chat_tab(backend.settings)
             with gr.Tab("Library", id="library") as library_tab:
                 library = _library_tab(backend.settings)
-        page = Page(status, turns, **chat, library_tab=library_tab, **library)
+        page = Page(status, turns, records, rated, **chat, library_tab=library_tab, **library)
         _wire_chat(page, backend)
         _wire_library(page, backend, demo)
     return demo
@@ -121,8 +92,12 @@ def _chat_tab(settings: Settings) -> dict[str, Any]:
     with gr.Column(scale=3):
         chatbot = gr.Chatbot(
             label="Conversation", elem_id="chat", height=480, buttons=["copy"],
-            feedback_options=None, sanitize_html=True,
+            feedback_options=("Like", "Dislike"), sanitize_html=True,
         )  # fmt: skip
+        with gr.Row():
+            comment = gr.Textbox(visible=False, lines=1, elem_id="comment", scale=4,
+                                 max_length=settings.max_question_chars)  # fmt: skip
+            save_comment = gr.Button("Save comment", visible=False, elem_id="save-comment")
         question = gr.Textbox(
             placeholder="Ask about the articles, in any language…",
             show_label=False, elem_id="question", lines=1, autofocus=True,
@@ -147,7 +122,8 @@ def _chat_tab(settings: Settings) -> dict[str, Any]:
         sources = gr.HTML(elem_id="sources")
     return {"chatbot": chatbot, "question": question, "send": send, "stop": stop,
             "clear": clear, "examples": examples, "top_k": top_k, "langs": langs,
-            "scores": scores, "sources": sources}  # fmt: skip
+            "scores": scores, "comment": comment, "save_comment": save_comment,
+            "sources": sources}  # fmt: skip
 
 
 def _library_tab(settings: Settings) -> dict[str, Any]:
@@ -165,8 +141,9 @@ def _library_tab(settings: Settings) -> dict[str, Any]:
 def _wire_chat(page: Page, backend: Backend) -> None:
     limit = answer_concurrency(backend.settings)
     respond = make_respond(backend)
-    inputs = [page.question, page.chatbot, page.turns, page.top_k, page.langs, page.scores]
-    outputs = [page.chatbot, page.sources, page.turns, page.question]
+    inputs = [page.question, page.chatbot, page.turns, page.records, page.top_k, page.langs,
+              page.scores]  # fmt: skip
+    outputs = [page.chatbot, page.sources, page.turns, page.question, page.records]
     common: dict[str, Any] = {
         "concurrency_limit": limit, "concurrency_id": "answer", "api_visibility": "private",
     }  # fmt: skip
@@ -175,14 +152,33 @@ def _wire_chat(page: Page, backend: Backend) -> None:
         page.send.click(respond, inputs, outputs, **common),
         page.examples.load_input_event.then(respond, inputs, outputs, **common),
     ]
+    comment_box = [page.comment, page.save_comment]
+
+    def retry(chat: Any, turns: Any, records: Any, data: gr.RetryData) -> tuple[Any, ...]:
+        return (*regenerate(chat, turns, records, data), *closed_comment())
+
+    asked.append(
+        page.chatbot.retry(retry, [page.chatbot, page.turns, page.records],
+                           [page.chatbot, page.turns, page.records, page.question, *comment_box,
+                            page.rated], api_visibility="private", queue=False)
+        .then(respond, inputs, outputs, **common)
+    )  # fmt: skip
+    page.chatbot.like(make_rate(backend.feedback), [page.records], [*comment_box, page.rated],
+                      api_visibility="private")  # fmt: skip
+    save = make_comment(backend.feedback)
+    for saved in (page.save_comment.click, page.comment.submit):
+        saved(save, [page.comment, page.rated, page.records], comment_box,
+              api_visibility="private")  # fmt: skip
     private: dict[str, Any] = {"api_visibility": "private"}
     page.stop.click(mark_stopped, [page.chatbot, page.turns], [page.chatbot], cancels=asked,
                     **private)  # fmt: skip
-    page.chatbot.clear(lambda: ("", []), None, [page.sources, page.turns], cancels=asked,
-                       **private)  # fmt: skip
+    page.chatbot.clear(lambda: ("", [], {}, *closed_comment()), None,
+                       [page.sources, page.turns, page.records, *comment_box, page.rated],
+                       cancels=asked, **private)  # fmt: skip
     page.clear.click(
-        lambda: ([], "", [], ""), None, [page.chatbot, page.sources, page.turns, page.question],
-        cancels=asked, **private,
+        lambda: ([], "", [], "", {}, *closed_comment()), None,
+        [page.chatbot, page.sources, page.turns, page.question, page.records, *comment_box,
+         page.rated], cancels=asked, **private,
     )  # fmt: skip
     gr.api(make_ask(backend), api_name="ask", concurrency_limit=limit, concurrency_id="answer")
 
@@ -250,7 +246,7 @@ def main() -> int:
         gr.mount_gradio_app(
             app, demo, path="/", server_name=options.host, server_port=options.port,
             auth=options.auth, max_file_size=options.max_file_size, show_error=False,
-            ssr_mode=False, theme=theme(), css=CSS, head=CLICK_MARKERS, footer_links=["api"],
+            ssr_mode=False, theme=theme(), css=CSS, head=HEAD, footer_links=["api"],
         )  # fmt: skip
         sock = listen(options)
         url = f"http://{options.host}:{options.port}"

@@ -190,6 +190,11 @@ class Settings(BaseSettings):
         description="Questions that may wait for an answer slot; beyond that a question is "
         "turned away at once with a message (the queue's memory stays bounded).",
     )
+    feedback_file: Path | None = Field(
+        None,
+        description="JSONL file of the answers users rated in the web UI (`python -m eval "
+        "feedback` turns them into questions). Empty: feedback.jsonl beside DATA_DIR.",
+    )
     max_upload_files: int = Field(10, ge=1, description="Most files accepted in one upload.")
     max_upload_mb: float = Field(
         5.0,
@@ -205,6 +210,10 @@ class Settings(BaseSettings):
         if self.chunk_overlap >= self.chunk_min:
             raise ValueError("CHUNK_OVERLAP must be smaller than CHUNK_MIN")
         return self
+
+    @property
+    def feedback_path(self) -> Path:
+        return self.feedback_file or self.data_dir.parent / "feedback.jsonl"
 
     @property
     def max_file_bytes(self) -> int:

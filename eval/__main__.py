@@ -6,6 +6,7 @@
                    [--judge-url URL --judge-model NAME]
     python -m eval compare DIR_A DIR_B
     python -m eval validate FILE
+    python -m eval feedback --out FILE [--from RATINGS] [--yes]   (rated answers -> questions)
 
 Settings are the bot's own (environment, .env); `--set top_k=8 --set llm_base_url=...`
 overrides them for one run. The same --out resumes an unfinished run.
@@ -72,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         return compare(argv[1:])
     if argv[:1] == ["validate"]:
         return _validate(argv[1:])
+    if argv[:1] == ["feedback"]:
+        from eval.feedback import run as feedback
+
+        return feedback(argv[1:])
     from bot.deps import stop_on_sigterm
 
     stop_on_sigterm()  # the run's `finally` stops the embedded LLM server it started

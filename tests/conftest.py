@@ -54,7 +54,8 @@ def _no_network() -> Iterator[None]:
 
 def make_settings(tmp: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {"index_dir": tmp / "index", "data_dir": CORPUS,
-                              "postings_dir": tmp / "postings", **overrides}  # fmt: skip
+                              "postings_dir": tmp / "postings",
+                              "feedback_file": tmp / "feedback.jsonl", **overrides}  # fmt: skip
     return Settings(_env_file=None, **values)
 
 

@@ -7,15 +7,18 @@ browser download is never used.
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.conftest import RunningApp, start_app, stop_app
+from tests.conftest import ROOT, RunningApp, start_app, stop_app
 from tests.soak.conftest import fake_llm_process
 
 pytestmark = pytest.mark.system  # `make check` leaves it out
@@ -40,6 +43,16 @@ new MutationObserver(() => {
   if (text && text !== last) window.__statuses.push(text);
 }).observe(document, {subtree: true, childList: true, characterData: true});
 """
+
+# set once the sources panel shows that a new search started
+SEARCHED_AGAIN = """() => {
+  window.__searchedAgain = false;
+  new MutationObserver(() => {
+    const panel = document.querySelector("#sources");
+    if (panel && panel.innerText.includes("Searching the articles")) window.__searchedAgain = true;
+  }).observe(document.querySelector("#sources"),
+             {subtree: true, childList: true, characterData: true});
+}"""
 
 ARTICLE = """<!doctype html><html><head><title>Hai Phong opens a floating library</title>
 <script>window.__pwned = "head";</script></head><body><article>
@@ -119,6 +132,49 @@ def test_a_question_streams_a_cited_answer_beside_its_source(page: Page, tmp_pat
     expect(cited).to_have_attribute("open", "")
     expect(cited).to_be_in_viewport()
     page.screenshot(path=str(tmp_path / "chat.png"), full_page=True)
+
+
+def test_an_answer_regenerated_and_rated_becomes_a_question_the_eval_accepts(
+    page: Page, app_server: RunningApp, tmp_path: Path
+) -> None:
+    _ask(page, QUESTION)
+    expect(page.locator("#sources details.nqa-cited mark")).to_have_count(1)  # finished
+    page.locator("#chat button[aria-label='Dislike']").last.click()
+    expect(page.locator("#comment textarea")).to_be_visible()
+    # regenerate: the same question answered again, in place of the first answer (the
+    # sources panel says it searches again before the new answer's cards replace the old)
+    page.evaluate(SEARCHED_AGAIN)
+    page.locator("#chat button[aria-label='Retry']").click()
+    page.wait_for_function("window.__searchedAgain === true")
+    expect(page.locator("#sources details.nqa-cited mark")).to_have_count(1)
+    expect(page.locator("#chat .bot")).to_have_count(1)
+    expect(page.locator("#chat .user")).to_have_text([QUESTION])
+    # rate the new answer, with a comment
+    page.locator("#chat button[aria-label='Like']").last.click()
+    expect(page.locator("#comment textarea")).to_be_visible()
+    page.locator("#comment textarea").fill("Right, and the sentence is marked.")
+    page.locator("#save-comment").click()
+    expect(page.locator("#comment textarea")).to_be_hidden()
+    ratings = app_server.data_dir.parent / "feedback.jsonl"
+    lines = [json.loads(line) for line in ratings.read_text(encoding="utf-8").splitlines()]
+    first, last = lines[-3], lines[-1]
+    assert first["rating"] == "down" and first["answer_id"] != last["answer_id"]
+    assert (last["rating"], last["comment"]) == ("up", "Right, and the sentence is marked.")
+    assert last["question"] == QUESTION and last["citations"] and last["passages"]
+    # the rating becomes a question of the eval
+    out = tmp_path / "from-users.jsonl"
+    made = _run_eval("feedback", "--from", str(ratings), "--out", str(out), "--yes")
+    assert "1 questions added" in made.stdout, made.stdout + made.stderr
+    checked = _run_eval("validate", str(out))
+    assert checked.returncode == 0, checked.stderr
+    [question] = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert question["question"] == QUESTION and question["expected_docs"] == [
+        last["citations"][0]["doc_id"]]  # fmt: skip
+
+
+def _run_eval(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "eval", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, check=False)  # fmt: skip
 
 
 def test_an_example_asks_in_one_click_a_follow_up_works_and_new_chat_clears(page: Page) -> None:

@@ -203,14 +203,14 @@ def test_the_page_waits_while_the_api_holds_the_slot(backend: Backend) -> None:
     backend.answers = AnswerQueue(limit=1, max_waiting=5)
     held = backend.answers.ticket()
     assert held.wait(0)
-    frames = make_respond(backend)(QUESTION, [], [], 5, [], False)
+    frames = make_respond(backend)(QUESTION, [], [], {}, 5, [], False)
     for chat, *_ in frames:
         if "Waiting for another answer" in chat[-1]["content"]:
             held.close()  # the API's answer ends
             break
     else:
         pytest.fail("the page did not wait for the slot")
-    *_, (chat, _, turns, _) = frames
+    *_, (chat, _, turns, *_) = frames
     assert turns[-1]["content"].endswith("[1]") and len(turns) == 2
 
 

@@ -368,7 +368,7 @@ def _respond(
     backend: Backend, question: str, turns: list[dict[str, str]] | None = None
 ) -> list[Any]:
     respond = make_respond(backend)
-    return list(respond(question, [], turns or [], 5, [], False))
+    return list(respond(question, [], turns or [], {}, 5, [], False))
 
 
 def test_the_chat_shows_sources_before_the_answer_then_cites_and_highlights(
@@ -383,7 +383,7 @@ def test_the_chat_shows_sources_before_the_answer_then_cites_and_highlights(
     )
     first_token = next(i for i, c in enumerate(chats) if "[1]" in c[-1]["content"])
     assert first_passages < first_token
-    final_chat, final_sources, turns, _ = frames[-1]
+    final_chat, final_sources, turns, *_ = frames[-1]
     assert final_chat[0] == {"role": "user", "content": "What did To Lam ask of Hai Phong?"}
     assert final_chat[-1]["content"].endswith("[[1]](#nqa-src-1)")  # the marker links its card
     assert unlinked(final_chat[-1]["content"]) == turns[-1]["content"]  # history: plain text
@@ -403,7 +403,7 @@ def test_a_follow_up_is_answered_with_the_conversation(backend: Backend) -> None
 
 
 def test_an_empty_question_changes_nothing(backend: Backend) -> None:
-    frames = list(make_respond(backend)("   ", [], [], 5, [], False))
+    frames = list(make_respond(backend)("   ", [], [], {}, 5, [], False))
     assert len(frames) == 1 and frames[0][0] == [] and frames[0][2] == []
 
 
@@ -411,7 +411,7 @@ def test_an_empty_question_changes_nothing(backend: Backend) -> None:
 def test_a_dying_llm_leaves_the_partial_answer_and_a_readable_error(backend: Backend) -> None:
     assert backend.deps is not None
     backend.deps.llm = Dying()
-    final_chat, _, turns, _ = _respond(backend, "What did To Lam ask of Hai Phong?")[-1]
+    final_chat, _, turns, *_ = _respond(backend, "What did To Lam ask of Hai Phong?")[-1]
     shown = unlinked(final_chat[-1]["content"])
     assert shown.startswith("The city wants to grow [1].")
     assert "⚠️ The LLM at http://127.0.0.1:9/v1 (LLM_BASE_URL) stopped answering." in shown
@@ -421,7 +421,7 @@ def test_a_dying_llm_leaves_the_partial_answer_and_a_readable_error(backend: Bac
 def test_stopping_closes_the_llm_stream_and_marks_the_answer(backend: Backend) -> None:
     assert backend.deps is not None
     endless = backend.deps.llm = Endless()
-    frames = make_respond(backend)("What did To Lam ask of Hai Phong?", [], [], 5, [], False)
+    frames = make_respond(backend)("What did To Lam ask of Hai Phong?", [], [], {}, 5, [], False)
     for chat, *_ in frames:
         if "more" in chat[-1]["content"]:
             break
@@ -455,7 +455,7 @@ def test_the_wait_shows_its_phase_with_the_seconds_and_the_rewritten_question(
     slow = backend.deps.llm = _Pondering(["What did To Lam ask of Hai Phong's port?"])
     turns = [{"role": "user", "content": QUESTION_EN},
              {"role": "assistant", "content": "He asked it to grow [1]."}]  # fmt: skip
-    frames = make_respond(backend)("And its port?", [], turns, 5, [], False)
+    frames = make_respond(backend)("And its port?", [], turns, {}, 5, [], False)
     for chat, *_ in frames:
         if re.fullmatch(r"_Reading \d+ passages… [1-9]\d* s_", chat[-1]["content"]):
             slow.go.set()  # a second has passed and the page said so
@@ -465,7 +465,7 @@ def test_the_wait_shows_its_phase_with_the_seconds_and_the_rewritten_question(
     assert chat[-2]["content"] == (
         "And its port?\n\n_Searched as: What did To Lam ask of Hai Phong's port?_"
     )
-    *_, (final, _, turns, _) = frames
+    *_, (final, _, turns, *_) = frames
     assert unlinked(final[-1]["content"]).endswith("[1]")
     assert turns[-2] == {"role": "user", "content": "And its port?"}  # history: as asked
 

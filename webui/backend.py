@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.answering.citations import claims_by_source
+from bot.answering.feedback import FeedbackLog
 from bot.answering.records import Answer
 from bot.answering.warmup import Warmup
 from bot.deps import Deps, build_deps
@@ -53,6 +54,7 @@ class Backend:
         self.warmup: Warmup | None = None  # articles read in advance by the embedded LLM
         # every answer written, from the page, /ask or the OpenAI-compatible API, takes a slot
         self.answers = AnswerQueue(answer_concurrency(settings), settings.ui_queue_size)
+        self.feedback = FeedbackLog(settings.feedback_path)  # the answers users rated
 
     # -- start-up --------------------------------------------------------------------------------
     def start(self) -> threading.Thread:

@@ -6,15 +6,18 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Generator
+from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
 
+from bot.answering.feedback import answer_record
 from bot.answering.pipeline import answer, stream_answer
 from bot.answering.records import Answer, Done, Rewritten, Sources, Token
 from bot.errors import BotError, unexpected
 from bot.retrieval.records import Filters
 from webui.backend import Backend
+from webui.feedback import Records, index_of
 from webui.progress import Phase, Tick, with_ticks
 from webui.sources import SourcesView, sources_html
 
@@ -22,6 +25,7 @@ log = logging.getLogger("newsqa.app")
 
 Chat = list[dict[str, Any]]
 Turns = list[dict[str, str]]
+_SEARCHED_AS = re.compile(r"\n\n_Searched as: .*_\Z", re.S)
 
 
 def mark_stopped(chat: Chat, turns: Turns) -> Chat:
@@ -41,7 +45,7 @@ _LINK = re.compile(r"\[\[(\d{1,3})\]\]\(#nqa-src-\d{1,3}\)")
 
 def linked(text: str) -> str:
     """The answer as the chat shows it: each [n] a link to its card in the sources panel
-    (the page's script opens the card and scrolls to it: app.CLICK_MARKERS)."""
+    (the page's script opens the card and scrolls to it: webui.assets.CLICK_MARKERS)."""
     return _MARKER.sub(r"[[\1]](#nqa-src-\1)", text)
 
 
@@ -62,42 +66,58 @@ def _text(content: Any) -> str:
 
 def make_respond(backend: Backend) -> Callable[..., Generator[tuple[Any, ...], None, None]]:
     def respond(
-        message: str, chat: Chat, turns: Turns, top_k: float, langs: list[str], scores: bool
-    ) -> Generator[tuple[Any, ...], None, None]:
+        message: str, chat: Chat, turns: Turns, records: Records, top_k: float,
+        langs: list[str], scores: bool,
+    ) -> Generator[tuple[Any, ...], None, None]:  # fmt: skip
+        """Yields (chat, sources panel, turns, question box, records)."""
         question = (message or "").strip()
+        skip = gr.skip()
         if not question:
             gr.Warning("Type a question first.")
-            yield list(chat), gr.skip(), turns, gr.skip()
+            yield list(chat), skip, turns, skip, skip
             return
         chat = [*(chat or []), {"role": "user", "content": question}]
         chat.append({"role": "assistant", "content": "_Searching the articles…_"})
-        yield list(chat), sources_html(SourcesView(phase="retrieving")), turns, ""
+        yield list(chat), sources_html(SourcesView(phase="retrieving")), turns, "", skip
         while not backend.ready.wait(0.5) and not backend.error:
             chat[-1] = {"role": "assistant", "content": f"_Preparing: {backend.stage}_"}
-            yield list(chat), gr.skip(), turns, gr.skip()
+            yield list(chat), skip, turns, skip, skip
         # Gradio's queue has let this answer start; API answers share the slots
         with backend.answers.ticket(bounded=False) as ticket:
             while not ticket.wait(0.5):
                 chat[-1] = {"role": "assistant", "content": "_Waiting for another answer…_"}
-                yield list(chat), gr.skip(), turns, gr.skip()
-            yield from _answer(backend, question, chat, turns, Filters(lang=list(langs or [])),
-                               int(top_k), SourcesView(show_scores=bool(scores)))  # fmt: skip
+                yield list(chat), skip, turns, skip, skip
+            ask = Ask(question, Filters(lang=list(langs or [])), int(top_k))
+            for out in _answer(backend, ask, chat, turns, SourcesView(show_scores=bool(scores))):
+                if isinstance(out, Answer):
+                    record = answer_record(out, turns, backend.settings, ask.top_k,
+                                           ask.filters.lang)  # fmt: skip
+                    yield list(chat), skip, skip, skip, {**(records or {}), len(chat) - 1: record}
+                else:
+                    yield (*out, skip)
 
     return respond
 
 
+@dataclass
+class Ask:
+    question: str
+    filters: Filters
+    top_k: int
+
+
 def _answer(
-    backend: Backend, question: str, chat: Chat, turns: Turns, filters: Filters, top_k: int,
-    view: SourcesView,
-) -> Generator[tuple[Any, ...], None, None]:  # fmt: skip
-    """The answer streamed into the chat and the sources panel."""
-    text = ""
+    backend: Backend, ask: Ask, chat: Chat, turns: Turns, view: SourcesView
+) -> Generator[tuple[Any, ...] | Answer, None, None]:
+    """The answer streamed into the chat and the sources panel, then the Answer itself."""
+    question, text = ask.question, ""
     try:
         deps = backend.wait()
         result: Answer | None = None
         phase = Phase("Making your follow-up a question of its own…" if turns
                       else "Searching the articles…")  # fmt: skip
-        for event in with_ticks(lambda: stream_answer(deps, question, turns, filters, top_k)):
+        events = with_ticks(lambda: stream_answer(deps, question, turns, ask.filters, ask.top_k))
+        for event in events:
             if isinstance(event, Tick) and text:
                 continue  # the answer is being written: it shows itself
             if isinstance(event, Tick | Rewritten | Sources):
@@ -124,6 +144,7 @@ def _answer(
         if not result.error:
             turns = [*turns, {"role": "user", "content": question},
                      {"role": "assistant", "content": shown}]  # fmt: skip
+        yield result
         if view.cited:
             view.highlights = backend.highlights(deps, result)
         yield list(chat), sources_html(view), turns, gr.skip()
@@ -147,6 +168,21 @@ def _phase(event: Any, phase: Phase, chat: Chat, question: str, model_state: str
         wait = "" if model_state == "ready" else " The model is still starting."
         return Phase(f"Reading {event.context_n} passages…{wait}" if event.passages else "")
     return phase
+
+
+def regenerate(
+    chat: list[dict[str, Any]], turns: list[dict[str, str]], records: Records, data: gr.RetryData
+) -> tuple[Any, ...]:
+    """Retry on the last answer: the question goes back in the box without that answer (nor
+    its turn in the conversation); the chat then answers it again."""
+    i = index_of(data.index)  # the user message
+    record = (records or {}).get(i + 1)
+    asked = record["question"] if record else _SEARCHED_AS.sub("", _text(chat[i]["content"]))
+    turns = list(turns or [])
+    if len(turns) >= 2 and turns[-2]["content"] == asked and i + 1 < len(chat):
+        turns = turns[:-2]  # the answer had finished: its turn goes too
+    kept = {k: v for k, v in (records or {}).items() if k < i}
+    return chat[:i], turns, kept, asked
 
 
 def make_ask(backend: Backend) -> Callable[..., dict[str, Any]]:
