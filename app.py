@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from bot.deps import stop_on_sigterm
 from bot.errors import BotError
 from bot.settings import Settings
 from bot.text import redact
-from webui.assets import CSS, HEAD
+from webui.assets import CLOSE_SHEET, CSS, HEAD, OPEN_SHEET, TRANSLATE
 from webui.backend import Backend
 from webui.chat import make_ask, make_respond, mark_stopped, regenerate
 from webui.feedback import closed_comment, make_comment, make_rate
@@ -61,6 +62,7 @@ class Page:
     sources: Any
     library_tab: Any
     table: Any
+    article: Any
     files: Any
     add: Any
     report: Any
@@ -79,7 +81,7 @@ def build_ui(backend: Backend) -> gr.Blocks:
         rated = gr.State(None)  # the answer the comment box is about
         with gr.Tabs():
             with gr.Tab("Chat", id="chat"), gr.Row(equal_height=False):
-                chat = _chat_tab(backend.settings)
+                chat = _chat_tab(backend.settings, _translate(backend))
             with gr.Tab("Library", id="library") as library_tab:
                 library = _library_tab(backend.settings)
         page = Page(status, turns, records, rated, **chat, library_tab=library_tab, **library)
@@ -88,12 +90,26 @@ def build_ui(backend: Backend) -> gr.Blocks:
     return demo
 
 
-def _chat_tab(settings: Settings) -> dict[str, Any]:
+def _translate(backend: Backend) -> Callable[[Any], dict[str, str]]:
+    def translate(asked: Any) -> dict[str, str]:
+        """The sources panel's "Show in English" (webui.assets.TRANSLATE): one argument, as
+        the page's `server` object passes what it is given whole only when it is one."""
+        if not isinstance(asked, dict):
+            return {"error": "A translation request is {text, from, to}."}
+        return backend.translate(*(str(asked.get(k) or "") for k in ("text", "from", "to")))
+
+    return translate
+
+
+def _chat_tab(settings: Settings, translate: Callable[..., Any]) -> dict[str, Any]:
     with gr.Column(scale=3):
         chatbot = gr.Chatbot(
             label="Conversation", elem_id="chat", height=480, buttons=["copy"],
             feedback_options=("Like", "Dislike"), sanitize_html=True,
         )  # fmt: skip
+        # narrow screens only (CSS): the sources open as a sheet over the page's lower half
+        toggle = gr.Button("Show the sources", elem_id="sources-toggle", size="sm")
+        toggle.click(None, js=OPEN_SHEET)
         with gr.Row():
             comment = gr.Textbox(visible=False, lines=1, elem_id="comment", scale=4,
                                  max_length=settings.max_question_chars)  # fmt: skip
@@ -117,9 +133,12 @@ def _chat_tab(settings: Settings) -> dict[str, Any]:
                 info="Empty: every language.",
             )  # fmt: skip
             scores = gr.Checkbox(False, label="Show retrieval scores")
-    with gr.Column(scale=2):
-        gr.Markdown("### Sources")
-        sources = gr.HTML(elem_id="sources")
+    with gr.Column(scale=2, elem_id="sources-col"):
+        with gr.Row(equal_height=True):
+            gr.Markdown("### Sources")
+            close = gr.Button("Close", elem_id="sources-close", size="sm", scale=0)
+            close.click(None, js=CLOSE_SHEET)
+        sources = gr.HTML(elem_id="sources", js_on_load=TRANSLATE, server_functions=[translate])
     return {"chatbot": chatbot, "question": question, "send": send, "stop": stop,
             "clear": clear, "examples": examples, "top_k": top_k, "langs": langs,
             "scores": scores, "comment": comment, "save_comment": save_comment,
@@ -127,7 +146,11 @@ def _chat_tab(settings: Settings) -> dict[str, Any]:
 
 
 def _library_tab(settings: Settings) -> dict[str, Any]:
-    table = gr.Dataframe(headers=LIBRARY_HEADERS, interactive=False, elem_id="library", wrap=True)
+    table = gr.Dataframe(
+        headers=LIBRARY_HEADERS, interactive=False, elem_id="library", wrap=True,
+        column_widths=["46%", "11%", "12%", "9%", "22%"], label="Click an article to read it",
+    )  # fmt: skip
+    article = gr.HTML(elem_id="article")
     files = gr.File(
         file_count="multiple", file_types=UPLOAD_TYPES, elem_id="upload",
         label=f"Add articles ({', '.join(UPLOAD_TYPES)}; up to "
@@ -135,7 +158,7 @@ def _library_tab(settings: Settings) -> dict[str, Any]:
     )  # fmt: skip
     add = gr.Button("Add to library", variant="primary", elem_id="add")
     report = gr.Markdown(elem_id="upload-report")
-    return {"table": table, "files": files, "add": add, "report": report}
+    return {"table": table, "article": article, "files": files, "add": add, "report": report}
 
 
 def _wire_chat(page: Page, backend: Backend) -> None:
@@ -212,6 +235,12 @@ def _wire_library(page: Page, backend: Backend, demo: gr.Blocks) -> None:
     timer.tick(poll, None, polled, **quiet)
     demo.load(poll, None, polled, **quiet)  # no start-up message left on a page opened later
     page.library_tab.select(library, None, [page.table, page.langs], **private)
+
+    def read(selected: gr.SelectData) -> str:
+        row = selected.row_value or []
+        return backend.article(str(row[-1])) if row else ""
+
+    page.table.select(read, None, [page.article], **private)
     page.add.click(add, [page.files], [page.report, page.table, page.langs, page.files],
                    concurrency_limit=1, **private)  # fmt: skip
 

@@ -20,6 +20,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.conftest import ROOT, RunningApp, start_app, stop_app
 from tests.soak.conftest import fake_llm_process
+from webui.library import LIBRARY_HEADERS
 
 pytestmark = pytest.mark.system  # `make check` leaves it out
 
@@ -53,6 +54,12 @@ SEARCHED_AGAIN = """() => {
   }).observe(document.querySelector("#sources"),
              {subtree: true, childList: true, characterData: true});
 }"""
+
+# how many elements under a selector scroll sideways: a column cut off or out of sight
+OVERFLOWING = """(selector) => [...document.querySelectorAll(selector + " *")].filter(
+  (e) => e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflowX !== "visible"
+    && e.getBoundingClientRect().height > 0  // not Gradio's collapsed row that sizes columns
+).length"""
 
 ARTICLE = """<!doctype html><html><head><title>Hai Phong opens a floating library</title>
 <script>window.__pwned = "head";</script></head><body><article>
@@ -100,6 +107,7 @@ def _bot_messages(page: Page) -> list[str]:
 
 
 def test_a_question_streams_a_cited_answer_beside_its_source(page: Page, tmp_path: Path) -> None:
+    expect(page.locator("#sources-toggle")).to_be_hidden()  # the sources are beside the chat
     _ask(page, QUESTION)
     expect(page.locator("#sources details").first).to_be_visible()
     expect(page.locator("#chat .bot").last).to_contain_text("[1]")
@@ -125,6 +133,11 @@ def test_a_question_streams_a_cited_answer_beside_its_source(page: Page, tmp_pat
     assert len(set(heads)) == len(heads) and not set(heads) & {t.split(" · ")[0] for t in titles}
     roles = set(page.locator("#sources .nqa-status").all_inner_texts())
     assert "cited" in roles and roles <= {"cited", "read", "also found"}, roles
+    # the French evidence of an English question can be read in English, under the original
+    cited.locator("button.nqa-translate", has_text="Show in English").click()
+    translated = cited.locator(".nqa-translation .nqa-translated")
+    expect(translated).to_have_text(f"(English) {cited.locator('mark').inner_text()}")  # fake LLM
+    expect(cited.locator(".nqa-translation .nqa-mt")).to_contain_text("Machine translation")
     # [1] in the answer opens its card and brings it into view
     cited.locator("summary").click()
     expect(cited).not_to_have_attribute("open", "")
@@ -256,8 +269,10 @@ def test_a_slow_model_shows_its_phase_and_the_seconds_while_the_answer_waits(
     browser: Browser, tmp_path: Path
 ) -> None:
     """An LLM server that takes 4 s before its first word, as the embedded one reads a prompt:
-    the answer's bubble counts the seconds, then the answer replaces it."""
-    llm = fake_llm_process(tmp_path / "llm.log", "--delay", "4", "--reply", "It is a port [1].")
+    the answer's bubble counts the seconds, then the answer replaces it, with the sentence
+    no passage supports marked."""
+    reply = "It is a port [1]. Its mayor keeps ninety moon bases [1]."
+    llm = fake_llm_process(tmp_path / "llm.log", "--delay", "4", "--reply", reply)
     llm.start()
     process, app = start_app(
         tmp_path, LLM_BACKEND="openai", LLM_BASE_URL=f"http://127.0.0.1:{llm.port}/v1"
@@ -271,7 +286,66 @@ def test_a_slow_model_shows_its_phase_and_the_seconds_while_the_answer_waits(
         bot = page.locator("#chat .bot").last
         expect(bot).to_contain_text(re.compile(r"Reading \d+ passages… [1-9]\d* s"))
         expect(bot).to_contain_text("It is a port [1].")
+        # no passage says the second sentence: the page marks it, with a reason
+        flagged = bot.locator(".nqa-unsupported", has_text="ninety moon bases")
+        expect(flagged).to_have_count(1)
+        expect(flagged).to_contain_text("not found in its source")
+        assert "do not clearly say this" in (flagged.get_attribute("title") or "")
         context.close()
     finally:
         stop_app(process)
         llm.kill()
+
+
+def test_on_a_narrow_screen_the_sources_open_beside_the_latest_answer(
+    browser: Browser, app_server: RunningApp, tmp_path: Path
+) -> None:
+    context = browser.new_context(viewport={"width": 400, "height": 800})
+    page = context.new_page()
+    page.goto(app_server.url)
+    expect(page.locator("#status")).to_contain_text(READY)
+    _ask(page, QUESTION)
+    cited = page.locator("#sources details.nqa-cited")
+    expect(cited.locator("mark")).to_have_count(1)  # the answer is finished
+    expect(cited).not_to_be_in_viewport()  # stacked under everything else, far below
+    page.locator("#sources-toggle").click()
+    evidence = cited.locator("mark")
+    expect(evidence).to_be_in_viewport()
+    answer, sheet = page.locator("#chat .bot").last, page.locator("#sources-col")
+    expect(answer).to_be_in_viewport()
+    answer_box, sheet_box = answer.bounding_box(), sheet.bounding_box()
+    evidence_box = evidence.bounding_box()
+    assert answer_box and sheet_box and evidence_box
+    assert answer_box["y"] < sheet_box["y"] <= evidence_box["y"]  # the answer above the sheet
+    page.screenshot(path=str(tmp_path / "narrow.png"))
+    page.locator("#sources-close").click()
+    expect(cited).not_to_be_in_viewport()
+    page.locator("#chat .bot a", has_text="[1]").last.click()  # a marker opens it too
+    expect(cited).to_be_in_viewport()
+    context.close()
+
+
+def test_the_library_fits_a_desktop_shows_dates_and_opens_an_article(
+    browser: Browser, app_server: RunningApp
+) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(app_server.url)
+    expect(page.locator("#status")).to_contain_text(READY)
+    page.get_by_role("tab", name="Library").click()
+    row = page.locator("#library [role=row]", has_text="Construire Hai Phong")
+    expect(row).to_contain_text("2024-11-14")  # the date the article has
+    overflowing = page.evaluate(OVERFLOWING, "#library")
+    assert overflowing == 0  # no column is cut off or scrolled out of sight
+    headers = page.locator("#library [role=columnheader]").all_inner_texts()
+    assert [h.strip() for h in headers[:5]] == LIBRARY_HEADERS
+    cells = row.locator("[role=gridcell]")
+    passages = int(cells.nth(3).inner_text().strip())
+    cells.first.click()
+    font = cells.first.evaluate("(cell) => getComputedStyle(cell).fontFamily")
+    assert "mono" not in font.lower(), font  # the page's font, not a typewriter's
+    article = page.locator("#article .nqa-article")
+    expect(article.locator("h3")).to_contain_text("Construire Hai Phong")
+    expect(article.locator(".nqa-passage")).to_have_count(passages)
+    expect(article.locator(".nqa-meta")).to_contain_text("French · 2024-11-14")
+    context.close()

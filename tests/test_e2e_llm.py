@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 
 import httpx
@@ -14,7 +15,10 @@ import pytest
 
 from bot.answering.article import article_sections, prefix_messages
 from bot.answering.pipeline import answer
+from bot.answering.prompts import build_messages
+from bot.answering.translate import Translations
 from bot.deps import Deps, build_deps
+from bot.retrieval.articles import article_passages
 from bot.settings import Settings
 from bot.text.language import detect_question_language
 from ingest.pipeline import Summary
@@ -77,3 +81,35 @@ def test_off_corpus_question_is_refused(real_deps: Deps) -> None:
     assert result.refused, result.text
     assert result.text == "I don't know: the indexed articles do not say."
     assert result.citations == []
+
+
+def test_a_french_evidence_sentence_is_translated_into_english(real_deps: Deps) -> None:
+    sentence = ("Le Secrétaire général a suggéré que la ville de Hai Phong doit faire du bon "
+                "travail de planification et de construction du Parti.")  # fmt: skip
+    translated = Translations().translate(real_deps.llm, sentence, "fr", "en")
+    assert detect_question_language(translated) == "en", translated
+    assert "Hai Phong" in translated and "\n" not in translated.strip(), translated
+
+
+def test_the_page_can_tell_how_far_the_model_has_read_its_prompt(real_deps: Deps) -> None:
+    """A prompt of ~700 new tokens (two batches or more, ~15 s): the server says how far it
+    has read while it reads, and nothing once the completion ended."""
+    llm = real_deps.llm
+    passages = article_passages(real_deps.index, "002_1ca994a0bc34cf02")[:3]
+    messages = build_messages("How long is the Lach Huyen port channel?", passages, "en")
+    seen: list[tuple[int, int]] = []
+    first = threading.Event()
+
+    def write() -> None:
+        for _ in llm.stream(messages, max_tokens=1):
+            first.set()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    while not first.wait(0.5):
+        read = llm.progress()  # type: ignore[attr-defined]
+        if read:
+            seen.append(read)
+    writer.join(120)
+    assert any(0 < done < total for done, total in seen), seen  # caught while reading
+    assert llm.progress() is None  # type: ignore[attr-defined]

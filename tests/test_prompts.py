@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.answering.prompts import build_messages, render
+from bot.answering.translate import translation_messages
 from bot.retrieval.records import Hit, PassageMeta
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
@@ -49,6 +50,11 @@ def test_rewrite_prompt_is_pinned() -> None:
         "assistant: Mr. Tran Luu Quang concluded it [1]."
     )
     _check("rewrite.txt", render("rewrite", history=history, question="What did he say?"))
+
+
+def test_translation_prompt_is_pinned() -> None:
+    [message] = translation_messages("Le camarade Ho Duc Phoc a pris la parole.", "fr", "en")
+    _check("translate_fr_en.txt", message["content"])
 
 
 def test_a_missing_variable_fails_loudly() -> None:

@@ -24,7 +24,7 @@ from tests.conftest import make_settings
 from tests.fake_models import Dying, Endless, Silent
 from webui.backend import Backend
 from webui.chat import make_ask, make_respond, mark_stopped, unlinked
-from webui.library import language_choices, library_rows, plan_uploads, safe_name
+from webui.library import article_html, language_choices, library_rows, plan_uploads, safe_name
 from webui.serving import answer_concurrency, launch_options
 from webui.sources import (
     SourcesView,
@@ -203,6 +203,16 @@ def test_the_library_lists_committed_articles_newest_first() -> None:
         ["Old", "English", "2024-01-01", 3, "a"],
     ]
     assert language_choices(articles) == [("English", "en"), ("Thai", "th")]  # not "Writing"
+
+
+def test_an_article_opens_with_its_passages_in_order_and_its_text_inert() -> None:
+    record = {"title": HOSTILE, "lang": "fr", "date": "", "source_url": "javascript:alert(1)"}
+    passages = [Hit(f"a:1:{n:04d}", text, PassageMeta(doc_id="a", lang="fr"), 0.0)
+                for n, text in enumerate(["Premier passage.", HOSTILE])]  # fmt: skip
+    shown = article_html(record, passages)
+    assert "<script>" not in shown and "<img" not in shown and "javascript:" not in shown
+    assert shown.count('class="nqa-passage"') == 2 and "Passage 2" in shown
+    assert "French · date unknown · 2 passages" in shown
 
 
 # -- uploads -------------------------------------------------------------------------------------

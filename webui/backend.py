@@ -13,18 +13,20 @@ from typing import Any
 from bot.answering.citations import claims_by_source
 from bot.answering.feedback import FeedbackLog
 from bot.answering.records import Answer
+from bot.answering.translate import Translations
 from bot.answering.warmup import Warmup
 from bot.deps import Deps, build_deps
-from bot.errors import BotError
+from bot.errors import BotError, unexpected
 from bot.index.errors import IndexUnavailable
 from bot.models.embeddings import Embedder, make_embedder
 from bot.models.llm import ChatModel, make_llm
 from bot.models.vector_cache import VectorCache
+from bot.retrieval.articles import article_passages
 from bot.settings import Settings
 from ingest.pipeline import Summary, ingest_paths
 from ingest.readers import find_files
 from ingest.watch import Event, Watcher
-from webui.library import place, plan_uploads, take_back, upload_report
+from webui.library import article_html, place, plan_uploads, take_back, upload_report
 from webui.serving import AnswerQueue, answer_concurrency
 from webui.sources import embedding_similarity, supporting_spans
 
@@ -55,6 +57,7 @@ class Backend:
         # every answer written, from the page, /ask or the OpenAI-compatible API, takes a slot
         self.answers = AnswerQueue(answer_concurrency(settings), settings.ui_queue_size)
         self.feedback = FeedbackLog(settings.feedback_path)  # the answers users rated
+        self.translations = Translations()  # evidence sentences in the reader's language
 
     # -- start-up --------------------------------------------------------------------------------
     def start(self) -> threading.Thread:
@@ -193,6 +196,25 @@ class Backend:
             self.deps.close()
 
     # -- answers ---------------------------------------------------------------------------------
+    def translate(self, text: str, source: str, target: str) -> dict[str, str]:
+        """An evidence sentence in the reader's language, for the sources panel (a server
+        function of the page): {"text", "note"}, or {"error"}. A sentence not translated yet
+        waits for an answer slot, as a question does."""
+        try:
+            found = self.translations.cached(text, target)
+            if found is None:
+                deps = self.wait()
+                with self.answers.ticket(bounded=True) as ticket:
+                    ticket.wait()
+                    found = self.translations.translate(deps.llm, text, source, target)
+        except BotError as exc:
+            return {"error": str(exc)}
+        except Exception as exc:
+            log.exception("translation failed")
+            return {"error": unexpected(exc)}
+        return {"text": found, "note": f"Machine translation ({self.settings.llm_model}); "
+                "it may be wrong: the original above is what the answer rests on."}  # fmt: skip
+
     def highlights(self, deps: Deps, result: Answer) -> dict[int, list[tuple[int, int]]]:
         """For each answer sentence, the passage sentence it rests on (the citation check's
         evidence, bot.answering.support); without that, the sentence of each cited passage
@@ -222,6 +244,17 @@ class Backend:
         except BotError as exc:  # the Chroma server is down: the status line says so
             log.warning("cannot list the library: %s", exc)
             return {}
+
+    def article(self, doc_id: str) -> str:
+        """The library's view of one article (webui.library.article_html)."""
+        try:
+            deps = self.wait(0)
+            record = deps.index.record(doc_id)
+            if not record or not record.get("version"):
+                return f"<p>⚠️ No article {html.escape(doc_id)} in the index.</p>"
+            return article_html(record, article_passages(deps.index, doc_id))
+        except BotError as exc:
+            return f"<p>⚠️ {html.escape(str(exc))}</p>"
 
     def add_files(
         self, uploads: list[Path], names: list[str], progress: Callable[[int, int, str], None]

@@ -16,6 +16,7 @@ from bot.answering.pipeline import answer, stream_answer
 from bot.answering.records import Answer, Done, Rewritten, Sources, Token
 from bot.errors import BotError, unexpected
 from bot.retrieval.records import Filters
+from webui.answer_text import flagged, linked, unlinked
 from webui.backend import Backend
 from webui.feedback import Records, index_of
 from webui.progress import Phase, Tick, with_ticks
@@ -37,20 +38,6 @@ def mark_stopped(chat: Chat, turns: Turns) -> Chat:
         if not finished and not content.endswith("(stopped)_"):
             chat[-1] = {"role": "assistant", "content": f"{content}\n\n_(stopped)_"}
     return chat
-
-
-_MARKER = re.compile(r"\[(\d{1,3})\](?!\()")
-_LINK = re.compile(r"\[\[(\d{1,3})\]\]\(#nqa-src-\d{1,3}\)")
-
-
-def linked(text: str) -> str:
-    """The answer as the chat shows it: each [n] a link to its card in the sources panel
-    (the page's script opens the card and scrolls to it: webui.assets.CLICK_MARKERS)."""
-    return _MARKER.sub(r"[[\1]](#nqa-src-\1)", text)
-
-
-def unlinked(text: str) -> str:
-    return _LINK.sub(r"[\1]", text)
 
 
 def _text(content: Any) -> str:
@@ -122,6 +109,9 @@ def _answer(
                 continue  # the answer is being written: it shows itself
             if isinstance(event, Tick | Rewritten | Sources):
                 phase = _phase(event, phase, chat, question, backend.model_state)
+                progress = getattr(deps.llm, "progress", None)  # the embedded LLM's reading
+                if isinstance(event, Tick) and callable(progress):
+                    phase.read = progress()
                 chat[-1] = {"role": "assistant", "content": phase.shown()}
                 panel = gr.skip()
                 if isinstance(event, Sources):
@@ -137,8 +127,10 @@ def _answer(
         if result is None:
             raise RuntimeError("the answer stream ended without its answer")
         shown = result.shown()
-        chat[-1] = {"role": "assistant", "content": linked(shown)}
+        checked = shown if result.error else flagged(shown, result.claims)
+        chat[-1] = {"role": "assistant", "content": linked(checked)}
         view.phase = "refused" if result.refused else "done"
+        view.lang = result.lang
         view.cited = [c.n for c in result.citations]
         yield list(chat), sources_html(view), turns, gr.skip()
         if not result.error:

@@ -3,6 +3,7 @@ file names that stay inside DATA_DIR, atomic placement with the replaced file ke
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import shutil
@@ -12,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import BotError
+from bot.retrieval.records import Hit
 from bot.settings import Settings
 from bot.text.language import language_name
 from ingest.pipeline import FileResult
 from ingest.readers import SUPPORTED
+from webui.sources import safe_url
 
 UPLOAD_TYPES = sorted(SUPPORTED)
 
@@ -37,6 +40,26 @@ def library_rows(articles: dict[str, dict[str, Any]]) -> list[list[Any]]:
         if rec.get("version")  # an article being written for the first time has none yet
     ]
     return sorted(rows, key=lambda r: (r[2], r[4]), reverse=True)
+
+
+def article_html(record: dict[str, Any], passages: list[Hit]) -> str:
+    """One article as the library opens it: what is known of it, then its cleaned text as the
+    index holds it, passage by passage (what retrieval finds and the chat cites)."""
+    about = [language_name(str(record.get("lang", ""))),
+             str(record.get("date") or "date unknown"), str(record.get("publisher") or ""),
+             f"{len(passages)} passages"]  # fmt: skip
+    url = safe_url(str(record.get("source_url") or ""))
+    link = (f' · <a href="{html.escape(url, quote=True)}" target="_blank" '
+            f'rel="noopener noreferrer nofollow">source</a>' if url else "")  # fmt: skip
+    blocks = "".join(
+        f'<section class="nqa-passage" data-n="{n}"><span class="nqa-pn">Passage {n}</span>'
+        f'<div class="nqa-text">{html.escape(hit.text)}</div></section>'
+        for n, hit in enumerate(passages, 1)
+    )
+    title = html.escape(str(record.get("title") or "Untitled"))
+    facts = html.escape(" · ".join(a for a in about if a))
+    return (f'<div class="nqa-article"><h3>{title}</h3><p class="nqa-meta">{facts}{link}</p>'
+            f"{blocks}</div>")  # fmt: skip
 
 
 def language_choices(articles: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:

@@ -72,9 +72,13 @@ class Phase:
 
     label: str
     started: float = field(default_factory=time.monotonic)
+    read: tuple[int, int] | None = None  # prompt tokens the model has read, of how many
 
     def shown(self) -> str:
         if not self.label:
             return ""
         seconds = int(time.monotonic() - self.started)
-        return f"_{self.label} {seconds} s_" if seconds else f"_{self.label}_"
+        done = ""
+        if self.read and self.read[1]:
+            done = f" {min(100, 100 * self.read[0] // self.read[1])}% read ·"
+        return f"_{self.label}{done} {seconds} s_" if seconds else f"_{self.label}_"

@@ -55,7 +55,7 @@ def marked(text: str, spans: Iterable[tuple[int, int]]) -> str:
     return "".join(out)
 
 
-def _safe_url(url: str) -> str:
+def safe_url(url: str) -> str:
     return url if re.match(r"^https?://[^\s\"'<>]+$", url or "") else ""
 
 
@@ -72,6 +72,7 @@ class SourcesView:
     cited: list[int] = field(default_factory=list)
     highlights: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
     show_scores: bool = False
+    lang: str = ""  # the question's: cited sentences in another language can be translated
 
 
 def sources_html(view: SourcesView) -> str:
@@ -115,7 +116,7 @@ def _card(view: SourcesView, n: int, hit: Hit) -> tuple[bool, int, str]:
     if view.show_scores:
         ranks = f"dense #{hit.dense_rank or '-'}, lexical #{hit.lexical_rank or '-'}"
         details.append(f"score {hit.score:.4f} ({ranks})")
-    url = _safe_url(meta.source_url)
+    url = safe_url(meta.source_url)
     link = (
         f'<a href="{html.escape(url, quote=True)}" target="_blank" '
         f'rel="noopener noreferrer nofollow">source</a>'
@@ -129,6 +130,7 @@ def _card(view: SourcesView, n: int, hit: Hit) -> tuple[bool, int, str]:
         also = f'<p class="nqa-alt">Also in {html.escape(names)}</p>'
     spans = view.highlights.get(n, [])
     text = marked(hit.text, spans)
+    translate = _translate(view.lang, hit, spans) if cited else ""
     facts = " · ".join([*(html.escape(d) for d in details), *([link] if link else [])])
     return (
         cited,
@@ -141,8 +143,21 @@ def _card(view: SourcesView, n: int, hit: Hit) -> tuple[bool, int, str]:
         f'<span class="nqa-status">{role}</span>'
         f'<span class="nqa-about">{html.escape(" · ".join(about))}</span></summary>'
         + (f'<p class="nqa-meta">{facts}</p>' if facts else "")
-        + f'<div class="nqa-text">{text}</div>{also}</details>',
+        + f'<div class="nqa-text">{text}</div>{translate}{also}</details>',
     )
+
+
+def _translate(lang: str, hit: Hit, spans: list[tuple[int, int]]) -> str:
+    """A button that shows the highlighted sentences in the question's language (the page's
+    script asks the server: webui.assets.TRANSLATE), when they are in another one."""
+    if not spans or not lang or lang == hit.meta.lang or not language_name(lang, ""):
+        return ""
+    sentences = " ".join(" ".join(hit.text[a:b].split()) for a, b in spans)
+    data = {"text": sentences, "from": hit.meta.lang, "to": lang}
+    attrs = " ".join(f'data-{k}="{html.escape(v, quote=True)}"' for k, v in data.items())
+    return (f'<div class="nqa-tr"><button type="button" class="nqa-translate" {attrs}>'
+            f'Show in {html.escape(language_name(lang))}</button>'
+            '<div class="nqa-translation" hidden></div></div>')  # fmt: skip
 
 
 HEADING_CHARS = 160

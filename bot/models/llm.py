@@ -86,6 +86,21 @@ class OpenAIChat:
                             None if read else 30.0)  # fmt: skip
         return PrefixState(int(body["tokens"]), int(body["ready"]), float(body["seconds"]))
 
+    def progress(self) -> tuple[int, int] | None:
+        """(tokens read, tokens) of the prompt the embedded server is reading for a completion;
+        None for another server, or when it reads none."""
+        import httpx
+
+        if self._local is None or self._server is None:
+            return None
+        try:
+            url = str(self.base_url).removesuffix("/v1") + "/newsqa/progress"
+            body = httpx.get(url, timeout=2.0).raise_for_status().json()
+        except (httpx.HTTPError, ValueError):
+            return None
+        prompt = int(body.get("prompt", 0))
+        return (int(body.get("read", 0)), prompt) if prompt > 0 else None
+
     def retain(self, labels: list[str]) -> None:
         """Let the embedded server drop stored prefixes whose label is not in `labels`."""
         self._newsqa("retain", {"labels": labels}, 30.0)
@@ -219,7 +234,8 @@ class OpenAIChat:
 class FakeChat:
     """A scripted model: replies come from a queue, or, when it is empty, an extractive answer
     that quotes the first source sentence and cites it (for UI development and load tests);
-    asked to rewrite a follow-up question, it returns that question unchanged."""
+    asked to rewrite a follow-up question, it returns that question unchanged; asked to
+    translate, the sentence unchanged after the language's name in brackets."""
 
     where = "the fake LLM (LLM_BACKEND=fake)"
     prefixes: Literal["server", "remote", "none"] = "none"
@@ -235,6 +251,10 @@ class FakeChat:
         last = re.search(r"^Last question: (.+)$", messages[-1]["content"], re.M)
         if last:
             return last.group(1).strip()
+        translate = re.match(r"Translate this sentence .*? into (\w+)\..*?\n\n(.+)\Z",
+                             messages[-1]["content"], re.S)  # fmt: skip
+        if translate:  # not a translation: the sentence as it was, with the language asked for
+            return f"({translate.group(1)}) {translate.group(2).strip()}"
         source = re.search(r"^\[1\] .*\n([\s\S]*?)(?:\n\[2\] |\Z)", messages[-1]["content"], re.M)
         sentence = re.search(r"[^\s.!?][^\n]*?[.!?](?=\s|$)", source.group(1) if source else "")
         return f"{sentence.group(0)} [1]" if sentence else "I don't know."

@@ -3,7 +3,8 @@
     python -m bot.models.llm_server --model GGUF --alias NAME --port P --threads T \
         --n_ctx N --prefix-dir DIR --prefix-budget-mb MB
 
-Beside /v1/..., one endpoint, POST /newsqa/prefix, reads a prompt prefix (the constant
+Beside /v1/..., GET /newsqa/progress says how far the model has read the prompt it answers,
+and POST /newsqa/prefix reads a prompt prefix (the constant
 instructions and an article: bot.answering.article) and keeps the model's state after it on disk
 (bot.models.prefix_store). Every chat completion whose prompt starts with a stored prefix loads
 that state instead of reading the article again (the 5,000-token French article: ~200 s to read,
@@ -156,6 +157,29 @@ class Prefixes:
         return done
 
 
+class PromptProgress:
+    """How far the model has read the prompt of the completion under way: its generate() is
+    watched for the prompt's length, and llama.cpp counts what it has evaluated (n_tokens,
+    a reused prefix included) batch by batch."""
+
+    def __init__(self, llama: Any) -> None:
+        self.llama, self.prompt = llama, 0
+        original = llama.generate
+
+        def generate(tokens: list[int], *args: Any, **kwargs: Any) -> Any:
+            self.prompt = len(tokens)
+            try:
+                yield from original(tokens, *args, **kwargs)
+            finally:
+                self.prompt = 0
+
+        llama.generate = generate
+
+    def report(self) -> dict[str, int]:
+        prompt = self.prompt
+        return {"prompt": prompt, "read": min(int(self.llama.n_tokens), prompt)}
+
+
 def build_app(args: argparse.Namespace) -> Any:
     server_settings = ServerSettings(host="127.0.0.1", port=args.port)
     model_settings = ModelSettings(
@@ -168,6 +192,7 @@ def build_app(args: argparse.Namespace) -> Any:
         raise RuntimeError("llama_cpp.server did not load the model")
     store = PrefixStore(Path(args.prefix_dir), int(args.prefix_budget_mb * 1024 * 1024))
     prefixes = Prefixes(proxy(None), store)
+    progress = PromptProgress(prefixes.llama)
 
     @app.post("/newsqa/prefix")
     async def prefix(body: dict[str, Any] = Body(...)) -> dict[str, Any]:  # noqa: B008
@@ -190,6 +215,12 @@ def build_app(args: argparse.Namespace) -> Any:
     async def retain(body: dict[str, Any] = Body(...)) -> dict[str, Any]:  # noqa: B008
         """{"labels": [...]}: drop the stored prefixes of articles no longer indexed as such."""
         return {"dropped": store.retain(body["labels"])}
+
+    @app.get("/newsqa/progress")
+    async def reading() -> dict[str, int]:
+        """{"prompt": tokens of the prompt being answered (0: none), "read": how many of them
+        the model has read}; answered while a completion runs."""
+        return progress.report()
 
     @app.get("/newsqa/stats")
     async def stats() -> dict[str, Any]:
