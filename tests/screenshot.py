@@ -40,11 +40,11 @@ def _translated(page: Page) -> None:
 
 
 def desktop(browser: Browser, url: str, out: str, question: str) -> None:
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page = browser.new_page(viewport={"width": 1400, "height": 1500})
     sources, total = _answered(page, url, question)
     _translated(page)
     page.wait_for_timeout(500)
-    page.screenshot(path=out, full_page=True)
+    page.screenshot(path=out)
     print(f"sources shown after {sources:.1f} s, cited answer after {total:.1f} s -> {out}")
     page.close()
 
@@ -54,7 +54,6 @@ def narrow(browser: Browser, url: str, out: str, question: str) -> None:
     _answered(page, url, question)
     page.locator("#sources-toggle").click()
     _translated(page)
-    page.locator("#sources details.nqa-cited").first.scroll_into_view_if_needed()
     page.wait_for_timeout(500)
     page.screenshot(path=out)
     print(f"400 px -> {out}")
