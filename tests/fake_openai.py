@@ -2,7 +2,7 @@
 streamed as server-sent events like the real API, with failure modes on request.
 
 As a process (for tests that kill it): python -m tests.fake_openai PORT [--chunk-delay S]
-[--reply TEXT] [--status N] [--delay S] [--echo-key]
+[--reply TEXT] [--status N] [--delay S] [--echo-key] [--like-fake-chat]
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from bot.models.embeddings import FakeEmbedder
+from bot.models.llm import FakeChat
 
 
 class FakeOpenAI:
@@ -28,6 +29,7 @@ class FakeOpenAI:
         self.die_after: int | None = None  # close the stream after this many chunks
         self.chunk_delay = 0.0  # seconds between streamed chunks
         self.default_reply = "I don't know."  # when `replies` is empty
+        self.like_fake_chat = False  # reply as bot.models.llm.FakeChat would (quote, translate)
         self.echo_key = False  # a careless server: errors quote the Authorization header
         # /v1/embeddings: texts -> vectors (default: the hashing FakeEmbedder)
         self.embed: Callable[[list[str]], Any] = FakeEmbedder().embed_passages
@@ -73,6 +75,8 @@ class FakeOpenAI:
                                 "usage": {"prompt_tokens": 0, "total_tokens": 0}})  # fmt: skip
                     return
                 reply = fake.replies.popleft() if fake.replies else fake.default_reply
+                if fake.like_fake_chat:
+                    reply = FakeChat().complete(body["messages"], 0)
                 if body.get("stream"):
                     self._stream(reply)
                 else:
@@ -124,10 +128,13 @@ def main() -> None:
     parser.add_argument("--status", type=int, default=200)
     parser.add_argument("--delay", type=float, default=0.0, help="seconds before answering")
     parser.add_argument("--echo-key", action="store_true")
+    quote = "reply as LLM_BACKEND=fake: quote the first source, cite it"
+    parser.add_argument("--like-fake-chat", action="store_true", help=quote)
     args = parser.parse_args()
     fake = FakeOpenAI(args.port)
     fake.chunk_delay, fake.default_reply = args.chunk_delay, args.reply
     fake.status, fake.echo_key, fake.delay = args.status, args.echo_key, args.delay
+    fake.like_fake_chat = args.like_fake_chat
     print(f"fake OpenAI server on {fake.base_url}", flush=True)
     fake.server.serve_forever()
 

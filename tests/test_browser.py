@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from tests.conftest import ROOT, RunningApp, start_app, stop_app
 from tests.soak.conftest import fake_llm_process
@@ -126,32 +126,60 @@ def test_a_question_streams_a_cited_answer_beside_its_source(page: Page, tmp_pat
     )
     # each card is headed by what it holds: the cited one by the sentence the answer rests on,
     # the others by a sentence of their own (not all by the article's title), in plain words
-    head = cited.locator(".nqa-head-text").inner_text().removesuffix("…")
-    assert len(head) > 20 and cited.locator("mark").inner_text().startswith(head), head
     heads = page.locator("#sources .nqa-head-text").all_inner_texts()
     titles = page.locator("#sources .nqa-about").all_inner_texts()
     assert len(set(heads)) == len(heads) and not set(heads) & {t.split(" · ")[0] for t in titles}
     roles = set(page.locator("#sources .nqa-status").all_inner_texts())
     assert "cited" in roles and roles <= {"cited", "read", "also found"}, roles
-    # the French evidence of an English question can be read in English, under the original
+    _reads_the_evidence(page, cited)
+    page.screenshot(path=str(tmp_path / "chat.png"), full_page=True)
+
+
+def _reads_the_evidence(page: Page, cited: Locator) -> None:
+    """The French evidence of an English question is read in English, under the original;
+    [1] in the answer opens its card and brings it into view. The card is headed by the
+    sentence the answer rests on."""
+    head = cited.locator(".nqa-head-text").inner_text().removesuffix("…")
+    assert len(head) > 20 and cited.locator("mark").inner_text().startswith(head), head
     cited.locator("button.nqa-translate", has_text="Show in English").click()
     translated = cited.locator(".nqa-translation .nqa-translated")
     expect(translated).to_have_text(f"(English) {cited.locator('mark').inner_text()}")  # fake LLM
     expect(cited.locator(".nqa-translation .nqa-mt")).to_contain_text("Machine translation")
-    # [1] in the answer opens its card and brings it into view
     cited.locator("summary").click()
     expect(cited).not_to_have_attribute("open", "")
     page.locator("#chat .bot a", has_text="[1]").last.click()
     expect(cited).to_have_attribute("open", "")
     expect(cited).to_be_in_viewport()
-    page.screenshot(path=str(tmp_path / "chat.png"), full_page=True)
 
 
-def test_an_answer_regenerated_and_rated_becomes_a_question_the_eval_accepts(
-    page: Page, app_server: RunningApp, tmp_path: Path
+def test_a_reader_waits_reads_the_evidence_regenerates_and_rates_the_answer(
+    browser: Browser, tmp_path: Path
 ) -> None:
+    """The whole way through, against an LLM server that takes 3 s before each reply (it quotes
+    the first passage, as LLM_BACKEND=fake does); the rating then becomes a question file."""
+    llm = fake_llm_process(tmp_path / "llm.log", "--delay", "3", "--like-fake-chat")
+    llm.start()
+    process, app = start_app(
+        tmp_path, LLM_BACKEND="openai", LLM_BASE_URL=f"http://127.0.0.1:{llm.port}/v1"
+    )
+    try:
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        page.goto(app.url)
+        expect(page.locator("#status")).to_contain_text(READY)
+        _rate_a_regenerated_answer(page, app, tmp_path)
+        context.close()
+    finally:
+        stop_app(process)
+        llm.kill()
+
+
+def _rate_a_regenerated_answer(page: Page, app: RunningApp, tmp_path: Path) -> None:
     _ask(page, QUESTION)
+    bot = page.locator("#chat .bot").last
+    expect(bot).to_contain_text(re.compile(r"Reading \d+ passages… [1-9]\d* s"))  # the wait
     expect(page.locator("#sources details.nqa-cited mark")).to_have_count(1)  # finished
+    _reads_the_evidence(page, page.locator("#sources details.nqa-cited"))
     page.locator("#chat button[aria-label='Dislike']").last.click()
     expect(page.locator("#comment textarea")).to_be_visible()
     # regenerate: the same question answered again, in place of the first answer (the
@@ -168,7 +196,7 @@ def test_an_answer_regenerated_and_rated_becomes_a_question_the_eval_accepts(
     page.locator("#comment textarea").fill("Right, and the sentence is marked.")
     page.locator("#save-comment").click()
     expect(page.locator("#comment textarea")).to_be_hidden()
-    ratings = app_server.data_dir.parent / "feedback.jsonl"
+    ratings = app.data_dir.parent / "feedback.jsonl"
     lines = [json.loads(line) for line in ratings.read_text(encoding="utf-8").splitlines()]
     first, last = lines[-3], lines[-1]
     assert first["rating"] == "down" and first["answer_id"] != last["answer_id"]
