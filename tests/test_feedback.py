@@ -15,6 +15,7 @@ from bot.answering.feedback import latest_ratings
 from eval.feedback import proposed_facts
 from eval.questions import load_questions
 from tests.conftest import ROOT
+from tests.fake_models import Dying
 from webui.backend import Backend
 from webui.chat import make_respond, regenerate, unlinked
 from webui.feedback import make_comment, make_rate
@@ -81,6 +82,19 @@ def test_regenerate_asks_the_last_question_again_without_its_answer(backend: Bac
     chat, turns, records = _ask(backend, question, chat, turns, records)
     assert [m["role"] for m in chat] == ["user", "assistant"] * 2
     assert unlinked(chat[-1]["content"]) == turns[-1]["content"] and sorted(records) == [1, 3]
+
+
+def test_regenerating_an_answer_that_failed_keeps_the_conversation_before_it(
+    backend: Backend,
+) -> None:
+    chat, turns, records = _ask(backend, QUESTION, [], [], {})
+    assert backend.deps is not None
+    backend.deps.llm = Dying()
+    chat, turns, records = _ask(backend, QUESTION, chat, turns, records)  # asked again: fails
+    assert len(chat) == 4 and len(turns) == 2 and "⚠️" in chat[-1]["content"]
+    retry = gr.RetryData(None, {"index": 2, "value": chat[2]["content"]})
+    chat, kept, _, question = regenerate(chat, turns, records, retry)
+    assert kept == turns and len(chat) == 2 and question == QUESTION  # the first turn stays
 
 
 def test_proposed_facts_are_the_answers_names_and_figures_the_question_lacks() -> None:

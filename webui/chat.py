@@ -171,7 +171,8 @@ def regenerate(
     record = (records or {}).get(i + 1)
     asked = record["question"] if record else _SEARCHED_AS.sub("", _text(chat[i]["content"]))
     turns = list(turns or [])
-    if len(turns) >= 2 and turns[-2]["content"] == asked and i + 1 < len(chat):
+    answered = _text(chat[i + 1]["content"]) if i + 1 < len(chat) else None
+    if len(turns) >= 2 and turns[-1]["content"] == unlinked(answered or ""):
         turns = turns[:-2]  # the answer had finished: its turn goes too
     kept = {k: v for k, v in (records or {}).items() if k < i}
     return chat[:i], turns, kept, asked
