@@ -313,6 +313,28 @@ def test_start_up_problems_are_reported_not_raised(tmp_path: Path) -> None:
     assert broken.settled.is_set()
 
 
+def test_a_question_asked_before_a_start_up_problem_is_known_hears_of_it(
+    tmp_path: Path,
+) -> None:
+    """Asked in the first seconds, before the first attempt to reach Chroma has failed: the
+    question is told once it fails, not kept waiting for the whole timeout (900 s)."""
+    backend = Backend(make_settings(tmp_path, embedder="fake"), FakeChat(), FakeEmbedder())
+    told: list[BaseException] = []
+    asking = threading.Thread(target=lambda: _raised(backend.wait, told), daemon=True)
+    asking.start()  # prepare() has not run: nothing is known yet
+    backend.error = "Cannot reach the Chroma server at 127.0.0.1:9."
+    asking.join(timeout=30)
+    assert not asking.is_alive(), "the question still waits"
+    assert [str(e) for e in told] == ["Cannot reach the Chroma server at 127.0.0.1:9."]
+
+
+def _raised(call: Any, into: list[BaseException]) -> None:
+    try:
+        call()
+    except BotError as exc:
+        into.append(exc)
+
+
 def _uploads(tmp_path: Path, **contents: str) -> list[Path]:
     folder = tmp_path / "incoming"
     folder.mkdir(exist_ok=True)

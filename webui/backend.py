@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import logging
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,18 +22,18 @@ from bot.index.errors import IndexUnavailable
 from bot.models.embeddings import Embedder, make_embedder
 from bot.models.llm import ChatModel, make_llm
 from bot.models.vector_cache import VectorCache
-from bot.retrieval.articles import article_passages
 from bot.settings import Settings
 from ingest.pipeline import Summary, ingest_paths
 from ingest.readers import find_files
 from ingest.watch import Event, Watcher
-from webui.library import article_html, place, plan_uploads, take_back, upload_report
+from webui.library import article_page, place, plan_uploads, take_back, upload_report
 from webui.serving import AnswerQueue, answer_concurrency
 from webui.sources import embedding_similarity, supporting_spans
 
 log = logging.getLogger("newsqa.app")
 WAIT_S = 900  # longest a question waits for the index and model to get ready
 RETRY_S = 5.0  # seconds between attempts to reach a Chroma server that is down at start
+ERROR_POLL_S = 0.2  # how often a waiting question looks for a start-up problem
 
 
 class Backend:
@@ -182,10 +183,19 @@ class Backend:
         return f'<details class="nqa-details"><summary>details</summary><ul>{items}</ul></details>'
 
     def wait(self, timeout: float = WAIT_S) -> Deps:
-        if self.error and not self.ready.is_set():
-            raise BotError(self.error)
-        if not self.ready.wait(timeout) or self.deps is None:
-            raise BotError(self.error or f"Still preparing after {timeout:.0f} s: {self.stage}")
+        """The parts answers need, once the index is open; a start-up problem (Chroma down, a
+        bad setting) is raised as soon as it is known, also when it becomes known while this
+        waits (a question asked in the first seconds used to wait out the whole timeout)."""
+        deadline = time.monotonic() + timeout
+        while not self.ready.is_set():
+            if self.error:
+                raise BotError(self.error)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise BotError(f"Still preparing after {timeout:.0f} s: {self.stage}")
+            self.ready.wait(min(left, ERROR_POLL_S))
+        if self.deps is None:
+            raise BotError(self.error or "The index is not open.")
         return self.deps
 
     def close(self) -> None:
@@ -246,13 +256,9 @@ class Backend:
             return {}
 
     def article(self, doc_id: str) -> str:
-        """The library's view of one article (webui.library.article_html)."""
+        """The library's view of one article (webui.library.article_page)."""
         try:
-            deps = self.wait(0)
-            record = deps.index.record(doc_id)
-            if not record or not record.get("version"):
-                return f"<p>⚠️ No article {html.escape(doc_id)} in the index.</p>"
-            return article_html(record, article_passages(deps.index, doc_id))
+            return article_page(self.wait(0).index, doc_id)
         except BotError as exc:
             return f"<p>⚠️ {html.escape(str(exc))}</p>"
 

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import BotError
+from bot.index.store import Index
+from bot.retrieval.articles import article_passages
 from bot.retrieval.records import Hit
 from bot.settings import Settings
 from bot.text.language import language_name
@@ -60,6 +62,13 @@ def article_html(record: dict[str, Any], passages: list[Hit]) -> str:
     facts = html.escape(" · ".join(a for a in about if a))
     return (f'<div class="nqa-article"><h3>{title}</h3><p class="nqa-meta">{facts}{link}</p>'
             f"{blocks}</div>")  # fmt: skip
+
+
+def article_page(index: Index, doc_id: str) -> str:
+    record = index.record(doc_id)
+    if not record or not record.get("version"):
+        return f"<p>⚠️ No article {html.escape(doc_id)} in the index.</p>"
+    return article_html(record, article_passages(index, doc_id))
 
 
 def language_choices(articles: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:
