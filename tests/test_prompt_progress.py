@@ -42,6 +42,19 @@ def test_the_progress_follows_the_prompt_being_read_and_ends_with_it() -> None:
     assert progress.report()["prompt"] == 0
 
 
+def test_an_earlier_completion_closed_late_does_not_end_the_report_of_the_next() -> None:
+    llama = _Llama()
+    progress = llama.progress = PromptProgress(llama)
+    earlier = llama.generate(list(range(4)))
+    next(earlier)  # written, then left for the garbage collector
+    later = llama.generate(list(range(6)))
+    next(later)
+    earlier.close()  # collected while the later one runs
+    assert progress.report() == {"prompt": 6, "read": 6}
+    later.close()
+    assert progress.report()["prompt"] == 0
+
+
 def test_the_phase_shows_how_much_of_the_prompt_is_read() -> None:
     phase = Phase("Reading 3 passages…", started=0.0)
     phase.read = (300, 1200)

@@ -164,14 +164,19 @@ class PromptProgress:
 
     def __init__(self, llama: Any) -> None:
         self.llama, self.prompt = llama, 0
+        self._current: object | None = None
         original = llama.generate
 
         def generate(tokens: list[int], *args: Any, **kwargs: Any) -> Any:
+            mine = self._current = object()
             self.prompt = len(tokens)
             try:
                 yield from original(tokens, *args, **kwargs)
             finally:
-                self.prompt = 0
+                # an earlier completion's generator may be closed late (garbage-collected
+                # after the next one started): only the latest one ends the report
+                if self._current is mine:
+                    self.prompt, self._current = 0, None
 
         llama.generate = generate
 
