@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -97,6 +98,29 @@ def page(browser: Browser, app_server: RunningApp) -> Iterator[Page]:
     context.close()
 
 
+@contextmanager
+def _app_with_llm(
+    browser: Browser, tmp_path: Path, *llm_options: str
+) -> Iterator[tuple[Page, RunningApp]]:
+    """`app.py` against a fake LLM server process run with `llm_options`, and a page on it
+    that is ready; all stopped afterwards."""
+    llm = fake_llm_process(tmp_path / "llm.log", *llm_options)
+    llm.start()
+    process, app = start_app(
+        tmp_path, LLM_BACKEND="openai", LLM_BASE_URL=f"http://127.0.0.1:{llm.port}/v1"
+    )
+    try:
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        page.goto(app.url)
+        expect(page.locator("#status")).to_contain_text(READY)
+        yield page, app
+        context.close()
+    finally:
+        stop_app(process)
+        llm.kill()
+
+
 def _ask(page: Page, question: str) -> None:
     page.locator("#question textarea").fill(question)
     page.locator("#ask").click()
@@ -157,21 +181,8 @@ def test_a_reader_waits_reads_the_evidence_regenerates_and_rates_the_answer(
 ) -> None:
     """The whole way through, against an LLM server that takes 3 s before each reply (it quotes
     the first passage, as LLM_BACKEND=fake does); the rating then becomes a question file."""
-    llm = fake_llm_process(tmp_path / "llm.log", "--delay", "3", "--like-fake-chat")
-    llm.start()
-    process, app = start_app(
-        tmp_path, LLM_BACKEND="openai", LLM_BASE_URL=f"http://127.0.0.1:{llm.port}/v1"
-    )
-    try:
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        page = context.new_page()
-        page.goto(app.url)
-        expect(page.locator("#status")).to_contain_text(READY)
+    with _app_with_llm(browser, tmp_path, "--delay", "3", "--like-fake-chat") as (page, app):
         _rate_a_regenerated_answer(page, app, tmp_path)
-        context.close()
-    finally:
-        stop_app(process)
-        llm.kill()
 
 
 def _rate_a_regenerated_answer(page: Page, app: RunningApp, tmp_path: Path) -> None:
@@ -300,16 +311,7 @@ def test_a_slow_model_shows_its_phase_and_the_seconds_while_the_answer_waits(
     the answer's bubble counts the seconds, then the answer replaces it, with the sentence
     no passage supports marked."""
     reply = "It is a port [1]. Its mayor keeps ninety moon bases [1]."
-    llm = fake_llm_process(tmp_path / "llm.log", "--delay", "4", "--reply", reply)
-    llm.start()
-    process, app = start_app(
-        tmp_path, LLM_BACKEND="openai", LLM_BASE_URL=f"http://127.0.0.1:{llm.port}/v1"
-    )
-    try:
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        page = context.new_page()
-        page.goto(app.url)
-        expect(page.locator("#status")).to_contain_text(READY)
+    with _app_with_llm(browser, tmp_path, "--delay", "4", "--reply", reply) as (page, _):
         _ask(page, "Is Hai Phong a port city?")
         bot = page.locator("#chat .bot").last
         expect(bot).to_contain_text(re.compile(r"Reading \d+ passages… [1-9]\d* s"))
@@ -319,10 +321,6 @@ def test_a_slow_model_shows_its_phase_and_the_seconds_while_the_answer_waits(
         expect(flagged).to_have_count(1)
         expect(flagged).to_contain_text("not found in its source")
         assert "do not clearly say this" in (flagged.get_attribute("title") or "")
-        context.close()
-    finally:
-        stop_app(process)
-        llm.kill()
 
 
 def test_on_a_narrow_screen_the_sources_open_beside_the_latest_answer(
