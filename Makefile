@@ -8,20 +8,39 @@ CHROMIUM ?= /usr/bin/chromium
 PIP_NET := --retries 10 --resume-retries 20 --timeout 60
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install run ingest test check lint browser eval-check bench soak clean
+.PHONY: install run ingest test check lint browser eval-check bench soak clean FORCE
 
-$(STAMP): pyproject.toml
+# The embedded LLM's llama.cpp build (install/llama_wheel.py). `portable`: the baseline that
+# bot/models/cpu.py states (x86-64-v3: AVX2, FMA, F16C, BMI2; Armv8-A on aarch64), for any such
+# CPU; `native-no-amx`: every instruction of this CPU but AMX (faster, runs on this CPU only);
+# LLAMA_CMAKE_ARGS: any other CMake options instead. A wheel is built once per version and
+# options and kept in ~/.cache/newsqa/wheels.
+LLAMA_BUILD ?= portable
+LLAMA_CMAKE_ARGS ?=
+LLAMA_CHOICE := $(VENV)/.llama-build
+
+# rewritten only when the choice changes, so that the install runs again then
+$(LLAMA_CHOICE): FORCE
+	@mkdir -p $(VENV)
+	@echo '$(LLAMA_BUILD) $(LLAMA_CMAKE_ARGS)' | cmp -s - $@ || echo '$(LLAMA_BUILD) $(LLAMA_CMAKE_ARGS)' > $@
+
+$(STAMP): pyproject.toml install/llama_wheel.py bot/models/cpu.py $(LLAMA_CHOICE)
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found; set PYTHON=...)"; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@# The venv's own pip predates --resume-retries: it only upgrades pip.
 	@$(PY) -m pip install --quiet --retries 10 --timeout 60 --upgrade pip
-	@$(PY) -c "import llama_cpp" 2>/dev/null || echo ">> Building llama-cpp-python from source: about 6 minutes on 2 cores, once (pip caches the wheel)."
+	@# llama-cpp-python first, from the wheelhouse (built there if it is not): pip's own cache
+	@# may hold a wheel built for another CPU, and --only-binary below keeps pip from building one.
+	@LLAMA_BUILD='$(LLAMA_BUILD)' LLAMA_CMAKE_ARGS='$(LLAMA_CMAKE_ARGS)' $(PY) -m install.llama_wheel
 	@# A registry download can drop mid-file: pip resumes it, and the whole install is tried three
-	@# times (what was downloaded or built stays in pip's cache, so a retry costs only what failed).
+	@# times (what was downloaded stays in pip's cache, so a retry costs only what failed).
 	@for try in 1 2 3; do \
-		CMAKE_ARGS="-DLLAVA_BUILD=OFF" $(PY) -m pip install --quiet $(PIP_NET) -e ".[dev]" && exit 0; \
+		$(PY) -m pip install --quiet $(PIP_NET) --only-binary llama-cpp-python -e ".[dev]" && exit 0; \
 		echo ">> pip install failed (attempt $$try of 3)"; sleep $$((try * 10)); \
 	done; exit 1
+	@# load the model, read ~100 tokens, write 8, in a process of its own: a build this CPU
+	@# refuses fails here, with what to do, and not in the middle of `make run` or `make test`
+	@$(PY) -m bot.models.selftest
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import ROOT
 
-PRODUCT = ["bot", "ingest", "webui", "eval", "prompts"]
+PRODUCT = ["bot", "ingest", "webui", "eval", "prompts", "install"]
 MAX_MODULE_LINES, MAX_FUNCTION_LINES = 300, 60
 
 
@@ -39,7 +39,7 @@ LAYERS = [
     ["bot.retrieval"],
     ["bot.deps"],
     ["bot.answering"],
-    ["bot.__main__", "ingest"],
+    ["bot.__main__", "ingest", "install"],
     ["bot.llamaindex"],
     ["webui", "eval"],
     ["app"],

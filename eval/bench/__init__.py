@@ -16,6 +16,9 @@
    With --dense-sizes, dense search through Chroma's per-language vector collections alone
    (bot.index.dense) against exact search, at sizes where filling a whole index takes hours.
 4. The embedded LLM: time to first token and tokens/s.
+   With it, the installed llama.cpp build's prompt reading and writing tokens/s and what its
+   libggml-cpu holds above the portable baseline (eval.bench.llama_build, which also compares
+   other builds).
 5. Peak memory (VmHWM) of this process, the Chroma server and the LLM server.
 """
 
@@ -53,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     from eval.bench.common import corpus_passages, say
     from eval.bench.embedding import bench_embedding
     from eval.bench.ingestion import bench_ingestion
+    from eval.bench.llama_build import bench_builds, described
     from eval.bench.llm import bench_llm
     from eval.bench.scale import bench_scale
     from eval.latency import peak_rss_mb
@@ -73,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
                                           args.rounds, work, args.dense_sizes)  # fmt: skip
         if not args.no_llm:
             report["llm"] = bench_llm(passages)
+            [report["llama_build"]] = bench_builds([None])
+            say(described(report["llama_build"]))
     report["bench_process_peak_mb"] = peak_rss_mb(os.getpid())
     say(f"this process's peak memory: {report['bench_process_peak_mb']:.0f} MB")
     args.out.write_text(json.dumps(report, indent=2, default=str) + "\n")

@@ -1,0 +1,1 @@
+"""What `make install` runs besides pip: the embedded LLM's llama.cpp build (llama_wheel)."""
