@@ -32,6 +32,7 @@ from webui.library import LIBRARY_HEADERS, UPLOAD_TYPES, language_choices, libra
 from webui.openai_api import openai_app
 from webui.serving import answer_concurrency, launch_options, listen, serve
 
+STATUS_S = 5.0  # how often an open page refreshes its status line once start-up is over
 EXAMPLES = [
     "What did To Lam ask of Hai Phong?",
     "Quels sont les objectifs de Hai Phong pour 2030 ?",
@@ -233,6 +234,8 @@ def _wire_library(page: Page, backend: Backend, demo: gr.Blocks) -> None:
     polled = [page.status, timer, page.table, page.langs]
     quiet: dict[str, Any] = {**private, "show_progress": "hidden", "queue": False}
     timer.tick(poll, None, polled, **quiet)
+    # once settled, the status line is still kept current: the model may stop later on
+    gr.Timer(STATUS_S).tick(backend.status_markdown, None, [page.status], **quiet)
     demo.load(poll, None, polled, **quiet)  # no start-up message left on a page opened later
     page.library_tab.select(library, None, [page.table, page.langs], **private)
 

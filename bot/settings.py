@@ -89,6 +89,11 @@ class Settings(BaseSettings):
         Path.home() / ".cache" / "newsqa",
         description="Where the embedded LLM's GGUF file is assembled (1.1 GB) and its server logs.",
     )
+    llm_server_module: str = Field(
+        "bot.models.llm_server",
+        description="The Python module run (`python -m`) as the embedded LLM server, with "
+        "llama.cpp's server options; tests put a stand-in here.",
+    )
     prefix_budget_mb: float = Field(
         2048, ge=0, description="Disk space (MB, under MODEL_DIR/prefixes) for the articles the "
         "embedded LLM has read: ~30 KB per LLM token, ~150 MB for a 5,000-token article; least "

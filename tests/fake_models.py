@@ -7,7 +7,8 @@ import threading
 from collections.abc import Iterator
 
 from bot.errors import BotError
-from bot.models.llm import FakeChat, Message
+from bot.models.fake_llm import FakeChat
+from bot.models.llm import Message
 
 
 class Dying(FakeChat):

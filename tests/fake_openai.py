@@ -7,6 +7,7 @@ As a process (for tests that kill it): python -m tests.fake_openai PORT [--chunk
 
 from __future__ import annotations
 
+import ctypes
 import json
 import re
 import threading
@@ -17,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from bot.models.embeddings import FakeEmbedder
-from bot.models.llm import FakeChat
+from bot.models.fake_llm import FakeChat
 
 
 class FakeOpenAI:
@@ -31,6 +32,9 @@ class FakeOpenAI:
         self.default_reply = "I don't know."  # when `replies` is empty
         self.like_fake_chat = False  # reply as bot.models.llm.FakeChat would (quote, translate)
         self.echo_key = False  # a careless server: errors quote the Authorization header
+        # die of SIGSEGV on the first prompt it is given, as a llama.cpp build does whose
+        # instructions the CPU refuses (AMX where the hypervisor forbids it)
+        self.crash = False
         # /v1/embeddings: texts -> vectors (default: the hashing FakeEmbedder)
         self.embed: Callable[[list[str]], Any] = FakeEmbedder().embed_passages
         self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
@@ -60,6 +64,16 @@ class FakeOpenAI:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 fake.requests.append({"path": self.path, "body": body,
                                       "auth": self.headers.get("Authorization", "")})  # fmt: skip
+                # the embedded server's own endpoints (bot.models.llm_server), where no prompt
+                # is read: a prefix's state (none read yet) and the prefixes kept
+                if self.path.endswith("/newsqa/prefix") and not body.get("read"):
+                    self._json({"tokens": 1000, "ready": 0, "seconds": 0.0})
+                    return
+                if self.path.endswith("/newsqa/retain"):
+                    self._json({"dropped": 0})
+                    return
+                if fake.crash:
+                    ctypes.string_at(0)  # a real segmentation fault, in this very thread
                 time.sleep(fake.delay)
                 if fake.status != 200:
                     said = (

@@ -10,7 +10,8 @@ from bot.answering.pipeline import answer, stream_answer
 from bot.answering.records import Done, Sources, Token
 from bot.deps import Deps, build_deps
 from bot.errors import BotError
-from bot.models.llm import FakeChat, Message
+from bot.models.fake_llm import FakeChat
+from bot.models.llm import Message
 from bot.retrieval.records import Filters, Hit, PassageMeta
 from bot.retrieval.translations import fold_translations
 from bot.settings import Settings

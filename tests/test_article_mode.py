@@ -14,7 +14,7 @@ from bot.answering.pipeline import answer
 from bot.answering.prompts import article_messages
 from bot.answering.support import check_support, sentence_offsets
 from bot.deps import Deps, build_deps
-from bot.models.llm import FakeChat
+from bot.models.fake_llm import FakeChat
 from bot.models.prefix_store import SENTINEL, PrefixStore
 from bot.retrieval.articles import article_passages, llm_tokens, rank_articles, sections
 from bot.retrieval.records import Hit, PassageMeta

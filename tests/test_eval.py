@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.models.llm import FakeChat
+from bot.models.fake_llm import FakeChat
 from bot.settings import Settings
 from eval.__main__ import main
 from eval.jsonl import read_jsonl

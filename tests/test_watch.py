@@ -22,7 +22,7 @@ import pytest
 
 from bot.index.store import open_index
 from bot.models.embeddings import FakeEmbedder
-from bot.models.llm import FakeChat
+from bot.models.fake_llm import FakeChat
 from bot.settings import Settings
 from ingest.pipeline import prepare
 from ingest.watch import Event, Watcher

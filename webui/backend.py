@@ -167,6 +167,9 @@ class Backend:
                     "start (details below; fix it and restart the app)")  # fmt: skip
         if self.model_state != "ready":
             return "the model is starting; a question asked now waits for it"
+        problem = self.deps.llm.problem() if self.deps else ""
+        if problem:  # the embedded server died
+            return f"⚠️ {problem}"
         warm = self.warmup.status() if self.warmup else ""
         return f"ready · {warm}…" if warm else "ready"
 

