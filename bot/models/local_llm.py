@@ -25,14 +25,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from bot.errors import BotError
 from bot.models.cpu import notable_flags, signal_words
 from bot.net import NotServing, answers, free_port, pid_alive, wait_until_serving
-
-if TYPE_CHECKING:
-    pass
 
 PARTS = 22
 GGUF_NAME = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
@@ -142,8 +138,9 @@ class LocalServer:
         return True
 
     def how_it_ended(self) -> str:
-        """ "signal 11: SIGSEGV, segmentation fault", from the exit status of a child of ours,
-        else from its log (the line its owner wrote, or faulthandler's); "" if not known."""
+        """How it ended ("signal 11: SIGSEGV, segmentation fault"): from the exit status of a
+        child of ours, else from its log (the line its owner wrote, or faulthandler's); "" if
+        not known."""
         if self._proc is not None and self._proc.returncode is not None:
             return signal_words(self._proc.returncode)
         text = self.log.read_text(errors="replace") if self.log.exists() else ""
@@ -154,7 +151,7 @@ class LocalServer:
         name = FAULTS.get(fault[-1]) if fault else None
         if name is None:
             return ""
-        return signal_words(-int(getattr(signal, name)))
+        return signal_words(-signal.Signals[name].value)
 
     def stop(self, grace_s: float = 10.0) -> None:
         """Stop a server this process started: SIGTERM, then SIGKILL after `grace_s` seconds
