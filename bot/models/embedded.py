@@ -91,9 +91,7 @@ class EmbeddedServer:
                 module=s.llm_server_module,
             )
         except BotError as exc:
-            self._deaths += 1
-            if self._deaths >= 2:
-                self.given_up = f"The local model is unavailable: it failed to start twice. {exc}"
+            self._death(f"The local model is unavailable: it failed to start twice. {exc}")
             raise
 
     @property
@@ -129,14 +127,19 @@ class EmbeddedServer:
         if server.owned:
             with contextlib.suppress(OSError), server.log.open("a") as out:
                 out.write(f"\n{ENDED_LINE}{ended.how or 'unknown'}\n")
+        self._death(
+            f"The local model is unavailable: it {ended.words(again=True)}, so it is not "
+            f"started again. Details in {server.log}; `python -m bot.models.selftest` "
+            "checks the build (`make install` rebuilds it), or set LLM_BASE_URL to use "
+            "another OpenAI-compatible server."
+        )
+
+    def _death(self, given_up: str) -> None:
+        """One more death with nothing answered since the last: the second in a row gives the
+        server up, for the reason `given_up`."""
         self._deaths += 1
-        if self._deaths >= 2:  # again, before it answered anything since its restart
-            self.given_up = (
-                f"The local model is unavailable: it {ended.words(again=True)}, so it is not "
-                f"started again. Details in {server.log}; `python -m bot.models.selftest` "
-                "checks the build (`make install` rebuilds it), or set LLM_BASE_URL to use "
-                "another OpenAI-compatible server."
-            )
+        if self._deaths >= 2:
+            self.given_up = given_up
 
     def problem(self) -> str:
         """For the status line: why answers cannot be written now ("" when nothing is known
