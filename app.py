@@ -105,21 +105,33 @@ def _translate(backend: Backend) -> Callable[[Any], dict[str, str]]:
 def _chat_tab(settings: Settings, translate: Callable[..., Any]) -> dict[str, Any]:
     with gr.Column(scale=3):
         chatbot = gr.Chatbot(
-            label="Conversation", elem_id="chat", height=480, buttons=["copy"],
-            feedback_options=("Like", "Dislike"), sanitize_html=True,
-        )  # fmt: skip
+            label="Conversation",
+            elem_id="chat",
+            height=480,
+            buttons=["copy"],
+            feedback_options=("Like", "Dislike"),
+            sanitize_html=True,
+        )
         # narrow screens only (CSS): the sources open as a sheet over the page's lower half
         toggle = gr.Button("Show the sources", elem_id="sources-toggle", size="sm")
         toggle.click(None, js=OPEN_SHEET)
         with gr.Row():
-            comment = gr.Textbox(visible=False, lines=1, elem_id="comment", scale=4,
-                                 max_length=settings.max_question_chars)  # fmt: skip
+            comment = gr.Textbox(
+                visible=False,
+                lines=1,
+                elem_id="comment",
+                scale=4,
+                max_length=settings.max_question_chars,
+            )
             save_comment = gr.Button("Save comment", visible=False, elem_id="save-comment")
         question = gr.Textbox(
             placeholder="Ask about the articles, in any language…",
-            show_label=False, elem_id="question", lines=1, autofocus=True,
+            show_label=False,
+            elem_id="question",
+            lines=1,
+            autofocus=True,
             max_length=settings.max_question_chars,
-        )  # fmt: skip
+        )
         with gr.Row():
             send = gr.Button("Ask", variant="primary", elem_id="ask")
             stop = gr.Button("Stop", variant="stop", elem_id="stop")
@@ -130,9 +142,12 @@ def _chat_tab(settings: Settings, translate: Callable[..., Any]) -> dict[str, An
                 1, 20, value=settings.top_k, step=1, label="Passages retrieved (top-k)"
             )
             langs = gr.Dropdown(
-                choices=[], value=[], multiselect=True, label="Only articles in",
+                choices=[],
+                value=[],
+                multiselect=True,
+                label="Only articles in",
                 info="Empty: every language.",
-            )  # fmt: skip
+            )
             scores = gr.Checkbox(False, label="Show retrieval scores")
     with gr.Column(scale=2, elem_id="sources-col"):
         with gr.Row(equal_height=True):
@@ -140,23 +155,39 @@ def _chat_tab(settings: Settings, translate: Callable[..., Any]) -> dict[str, An
             close = gr.Button("Close", elem_id="sources-close", size="sm", scale=0)
             close.click(None, js=CLOSE_SHEET)
         sources = gr.HTML(elem_id="sources", js_on_load=TRANSLATE, server_functions=[translate])
-    return {"chatbot": chatbot, "question": question, "send": send, "stop": stop,
-            "clear": clear, "examples": examples, "top_k": top_k, "langs": langs,
-            "scores": scores, "comment": comment, "save_comment": save_comment,
-            "sources": sources}  # fmt: skip
+    return {
+        "chatbot": chatbot,
+        "question": question,
+        "send": send,
+        "stop": stop,
+        "clear": clear,
+        "examples": examples,
+        "top_k": top_k,
+        "langs": langs,
+        "scores": scores,
+        "comment": comment,
+        "save_comment": save_comment,
+        "sources": sources,
+    }
 
 
 def _library_tab(settings: Settings) -> dict[str, Any]:
     table = gr.Dataframe(
-        headers=LIBRARY_HEADERS, interactive=False, elem_id="library", wrap=True,
-        column_widths=["46%", "11%", "12%", "9%", "22%"], label="Click an article to read it",
-    )  # fmt: skip
+        headers=LIBRARY_HEADERS,
+        interactive=False,
+        elem_id="library",
+        wrap=True,
+        column_widths=["46%", "11%", "12%", "9%", "22%"],
+        label="Click an article to read it",
+    )
     article = gr.HTML(elem_id="article")
     files = gr.File(
-        file_count="multiple", file_types=UPLOAD_TYPES, elem_id="upload",
+        file_count="multiple",
+        file_types=UPLOAD_TYPES,
+        elem_id="upload",
         label=f"Add articles ({', '.join(UPLOAD_TYPES)}; up to "
         f"{settings.max_upload_files} files of {settings.max_upload_mb:g} MB)",
-    )  # fmt: skip
+    )
     add = gr.Button("Add to library", variant="primary", elem_id="add")
     report = gr.Markdown(elem_id="upload-report")
     return {"table": table, "article": article, "files": files, "add": add, "report": report}
@@ -165,12 +196,21 @@ def _library_tab(settings: Settings) -> dict[str, Any]:
 def _wire_chat(page: Page, backend: Backend) -> None:
     limit = answer_concurrency(backend.settings)
     respond = make_respond(backend)
-    inputs = [page.question, page.chatbot, page.turns, page.records, page.top_k, page.langs,
-              page.scores]  # fmt: skip
+    inputs = [
+        page.question,
+        page.chatbot,
+        page.turns,
+        page.records,
+        page.top_k,
+        page.langs,
+        page.scores,
+    ]
     outputs = [page.chatbot, page.sources, page.turns, page.question, page.records]
     common: dict[str, Any] = {
-        "concurrency_limit": limit, "concurrency_id": "answer", "api_visibility": "private",
-    }  # fmt: skip
+        "concurrency_limit": limit,
+        "concurrency_id": "answer",
+        "api_visibility": "private",
+    }
     asked = [
         page.question.submit(respond, inputs, outputs, **common),
         page.send.click(respond, inputs, outputs, **common),
@@ -182,28 +222,49 @@ def _wire_chat(page: Page, backend: Backend) -> None:
         return (*regenerate(chat, turns, records, data), *closed_comment())
 
     asked.append(
-        page.chatbot.retry(retry, [page.chatbot, page.turns, page.records],
-                           [page.chatbot, page.turns, page.records, page.question, *comment_box,
-                            page.rated], api_visibility="private", queue=False)
-        .then(respond, inputs, outputs, **common)
-    )  # fmt: skip
-    page.chatbot.like(make_rate(backend.feedback), [page.records], [*comment_box, page.rated],
-                      api_visibility="private")  # fmt: skip
+        page.chatbot.retry(
+            retry,
+            [page.chatbot, page.turns, page.records],
+            [page.chatbot, page.turns, page.records, page.question, *comment_box, page.rated],
+            api_visibility="private",
+            queue=False,
+        ).then(respond, inputs, outputs, **common)
+    )
+    page.chatbot.like(
+        make_rate(backend.feedback),
+        [page.records],
+        [*comment_box, page.rated],
+        api_visibility="private",
+    )
     save = make_comment(backend.feedback)
     for saved in (page.save_comment.click, page.comment.submit):
-        saved(save, [page.comment, page.rated, page.records], comment_box,
-              api_visibility="private")  # fmt: skip
+        saved(save, [page.comment, page.rated, page.records], comment_box, api_visibility="private")
     private: dict[str, Any] = {"api_visibility": "private"}
-    page.stop.click(mark_stopped, [page.chatbot, page.turns], [page.chatbot], cancels=asked,
-                    **private)  # fmt: skip
-    page.chatbot.clear(lambda: ("", [], {}, *closed_comment()), None,
-                       [page.sources, page.turns, page.records, *comment_box, page.rated],
-                       cancels=asked, **private)  # fmt: skip
+    page.stop.click(
+        mark_stopped, [page.chatbot, page.turns], [page.chatbot], cancels=asked, **private
+    )
+    page.chatbot.clear(
+        lambda: ("", [], {}, *closed_comment()),
+        None,
+        [page.sources, page.turns, page.records, *comment_box, page.rated],
+        cancels=asked,
+        **private,
+    )
     page.clear.click(
-        lambda: ([], "", [], "", {}, *closed_comment()), None,
-        [page.chatbot, page.sources, page.turns, page.question, page.records, *comment_box,
-         page.rated], cancels=asked, **private,
-    )  # fmt: skip
+        lambda: ([], "", [], "", {}, *closed_comment()),
+        None,
+        [
+            page.chatbot,
+            page.sources,
+            page.turns,
+            page.question,
+            page.records,
+            *comment_box,
+            page.rated,
+        ],
+        cancels=asked,
+        **private,
+    )
     gr.api(make_ask(backend), api_name="ask", concurrency_limit=limit, concurrency_id="answer")
 
 
@@ -244,8 +305,13 @@ def _wire_library(page: Page, backend: Backend, demo: gr.Blocks) -> None:
         return backend.article(str(row[-1])) if row else ""
 
     page.table.select(read, None, [page.article], **private)
-    page.add.click(add, [page.files], [page.report, page.table, page.langs, page.files],
-                   concurrency_limit=1, **private)  # fmt: skip
+    page.add.click(
+        add,
+        [page.files],
+        [page.report, page.table, page.langs, page.files],
+        concurrency_limit=1,
+        **private,
+    )
 
 
 def theme() -> gr.themes.Base:
@@ -276,10 +342,20 @@ def main() -> int:
         )
         app = openai_app(backend, options.auth)  # /v1: the OpenAI chat protocol
         gr.mount_gradio_app(
-            app, demo, path="/", server_name=options.host, server_port=options.port,
-            auth=options.auth, max_file_size=options.max_file_size, show_error=False,
-            ssr_mode=False, theme=theme(), css=CSS, head=HEAD, footer_links=["api"],
-        )  # fmt: skip
+            app,
+            demo,
+            path="/",
+            server_name=options.host,
+            server_port=options.port,
+            auth=options.auth,
+            max_file_size=options.max_file_size,
+            show_error=False,
+            ssr_mode=False,
+            theme=theme(),
+            css=CSS,
+            head=HEAD,
+            footer_links=["api"],
+        )
         sock = listen(options)
         url = f"http://{options.host}:{options.port}"
         print(f"News Q&A: {url} (Ctrl-C stops it); OpenAI-compatible API: {url}/v1", flush=True)
@@ -287,8 +363,11 @@ def main() -> int:
     except KeyboardInterrupt:
         pass  # stopped before the page was up
     except OSError as exc:
-        print(f"error: cannot serve on {options.host}:{options.port} ({exc}); "
-              "set UI_PORT to a free port.", file=sys.stderr)  # fmt: skip
+        print(
+            f"error: cannot serve on {options.host}:{options.port} ({exc}); "
+            "set UI_PORT to a free port.",
+            file=sys.stderr,
+        )
         return 1
     finally:
         backend.close()

@@ -45,8 +45,12 @@ def build_deps(
 
 def make_retriever(settings: Settings, index: Index, embedder: Embedder) -> Retriever:
     """The retriever as every process of the app builds it from the settings."""
-    return Retriever(index, embedder, memory_max=settings.dense_memory_max,
-                     postings=PostingsCache(settings.postings_dir))  # fmt: skip
+    return Retriever(
+        index,
+        embedder,
+        memory_max=settings.dense_memory_max,
+        postings=PostingsCache(settings.postings_dir),
+    )
 
 
 def stop_on_sigterm() -> None:

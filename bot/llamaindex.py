@@ -49,19 +49,40 @@ from ingest.readers import SkipFile, find_files, read_article
 log = logging.getLogger(__name__)
 
 # metadata kept out of what a llama-index LLM or embedder is given with a node's text
-_HIDDEN = ["doc_id", "story_id", "file_name", "content_hash", "version", "chunk_index",
-           "n_chunks", "start_char", "end_char", "n_tokens", "dense_rank", "lexical_rank",
-           "alternatives", "publisher"]  # fmt: skip
+_HIDDEN = [
+    "doc_id",
+    "story_id",
+    "file_name",
+    "content_hash",
+    "version",
+    "chunk_index",
+    "n_chunks",
+    "start_char",
+    "end_char",
+    "n_tokens",
+    "dense_rank",
+    "lexical_rank",
+    "alternatives",
+    "publisher",
+]
 
 
 def hit_node(hit: Hit) -> NodeWithScore:
     """A retrieved passage as a llama-index node: our metadata, ranks, and its translations
     (`alternatives`, each as `Hit.to_dict`)."""
     meta: dict[str, Any] = dataclasses.asdict(hit.meta)
-    meta.update(dense_rank=hit.dense_rank, lexical_rank=hit.lexical_rank,
-                alternatives=[a.to_dict() for a in hit.alternatives])  # fmt: skip
-    node = TextNode(id_=hit.id, text=hit.text, metadata=meta, excluded_llm_metadata_keys=_HIDDEN,
-                    excluded_embed_metadata_keys=_HIDDEN)  # fmt: skip
+    meta.update(
+        dense_rank=hit.dense_rank,
+        lexical_rank=hit.lexical_rank,
+        alternatives=[a.to_dict() for a in hit.alternatives],
+    )
+    node = TextNode(
+        id_=hit.id,
+        text=hit.text,
+        metadata=meta,
+        excluded_llm_metadata_keys=_HIDDEN,
+        excluded_embed_metadata_keys=_HIDDEN,
+    )
     return NodeWithScore(node=node, score=hit.score)
 
 
@@ -71,11 +92,16 @@ def node_dict(node: NodeWithScore) -> dict[str, Any]:
     meta = node.node.metadata
     doc = meta.get("doc_id") or Path(str(meta.get("file_name", ""))).stem
     return {
-        "id": node.node.node_id, "doc_id": str(doc), "title": str(meta.get("title", "")),
-        "lang": str(meta.get("lang", "")), "date": str(meta.get("date", "")),
-        "source_url": str(meta.get("source_url", "")), "score": round(node.score or 0.0, 5),
-        "text": node.node.get_content(), "alternatives": list(meta.get("alternatives", [])),
-    }  # fmt: skip
+        "id": node.node.node_id,
+        "doc_id": str(doc),
+        "title": str(meta.get("title", "")),
+        "lang": str(meta.get("lang", "")),
+        "date": str(meta.get("date", "")),
+        "source_url": str(meta.get("source_url", "")),
+        "score": round(node.score or 0.0, 5),
+        "text": node.node.get_content(),
+        "alternatives": list(meta.get("alternatives", [])),
+    }
 
 
 def to_filters(filters: MetadataFilters | None) -> Filters:
@@ -111,24 +137,33 @@ def _apply(out: Filters, item: MetadataFilter) -> None:
         if high is not None:
             out.date_to = min(out.date_to or "9999-12-31", high.isoformat())
         return
-    raise ValueError(f"unsupported filter {key} {op.value} {item.value!r}: use lang or doc_id "
-                     "(== or in) and date (==, >, >=, <, <=)")  # fmt: skip
+    raise ValueError(
+        f"unsupported filter {key} {op.value} {item.value!r}: use lang or doc_id "
+        "(== or in) and date (==, >, >=, <, <=)"
+    )
 
 
 _DAY = dt.timedelta(days=1)
 _DATE_OPS = {
-    FilterOperator.EQ: lambda d: (d, d), FilterOperator.GTE: lambda d: (d, None),
-    FilterOperator.GT: lambda d: (d + _DAY, None), FilterOperator.LTE: lambda d: (None, d),
+    FilterOperator.EQ: lambda d: (d, d),
+    FilterOperator.GTE: lambda d: (d, None),
+    FilterOperator.GT: lambda d: (d + _DAY, None),
+    FilterOperator.LTE: lambda d: (None, d),
     FilterOperator.LT: lambda d: (None, d - _DAY),
-}  # fmt: skip
+}
 
 
 class NewsRetriever(BaseRetriever):
     """Our hybrid retrieval (dense per language, BM25, fused; translations folded) as a
     llama-index retriever."""
 
-    def __init__(self, deps: Deps, top_k: int = 5, filters: MetadataFilters | None = None,
-                 callback_manager: CallbackManager | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        deps: Deps,
+        top_k: int = 5,
+        filters: MetadataFilters | None = None,
+        callback_manager: CallbackManager | None = None,
+    ) -> None:
         super().__init__(callback_manager=callback_manager)
         self.deps, self.top_k = deps, top_k
         self.filters = to_filters(filters)  # refused at once, not at the first question
@@ -157,9 +192,13 @@ class NewsReader(BaseReader):
                 log.warning("skipped %s: %s", file, exc)
                 continue
             meta = describe(file, data, cleaned, raw.meta)
-            yield Document(id_=meta.doc_id, text=cleaned.text, metadata=meta.as_chroma(),
-                           excluded_llm_metadata_keys=_HIDDEN,
-                           excluded_embed_metadata_keys=_HIDDEN)  # fmt: skip
+            yield Document(
+                id_=meta.doc_id,
+                text=cleaned.text,
+                metadata=meta.as_chroma(),
+                excluded_llm_metadata_keys=_HIDDEN,
+                excluded_embed_metadata_keys=_HIDDEN,
+            )
 
 
 @dataclass
@@ -189,10 +228,15 @@ class NewsQueryEngine(BaseQueryEngine):
     citations, refused, error, sentences and their support, timings). With `streaming`, a
     StreamingResponse whose metadata is filled when its `response_gen` ends."""
 
-    def __init__(self, deps: Deps, streaming: bool = False, top_k: int | None = None,
-                 filters: MetadataFilters | None = None,
-                 history: list[dict[str, str]] | None = None,
-                 callback_manager: CallbackManager | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        deps: Deps,
+        streaming: bool = False,
+        top_k: int | None = None,
+        filters: MetadataFilters | None = None,
+        history: list[dict[str, str]] | None = None,
+        callback_manager: CallbackManager | None = None,
+    ) -> None:
         super().__init__(callback_manager)
         self.deps, self.streaming, self.top_k = deps, streaming, top_k
         self.filters, self.history = to_filters(filters), list(history or [])
@@ -201,8 +245,9 @@ class NewsQueryEngine(BaseQueryEngine):
         return {}
 
     def _query(self, query_bundle: QueryBundle) -> RESPONSE_TYPE:
-        events = stream_answer(self.deps, query_bundle.query_str, self.history, self.filters,
-                               self.top_k)  # fmt: skip
+        events = stream_answer(
+            self.deps, query_bundle.query_str, self.history, self.filters, self.top_k
+        )
         nodes: list[NodeWithScore] = []
         metadata: dict[str, Any] = {}
         if self.streaming:
@@ -215,8 +260,9 @@ class NewsQueryEngine(BaseQueryEngine):
         return self._query(query_bundle)
 
 
-def _tokens(events: Iterator[Any], nodes: list[NodeWithScore], metadata: dict[str, Any]
-            ) -> Generator[str, None, None]:  # fmt: skip
+def _tokens(
+    events: Iterator[Any], nodes: list[NodeWithScore], metadata: dict[str, Any]
+) -> Generator[str, None, None]:
     """The answer's text as it streams; `nodes` follow the passages it cites from, and
     `metadata` is the finished answer's when the stream ends. What the final answer adds to
     the streamed text (a refusal when nothing was found, an error) ends the stream; when the
@@ -236,5 +282,12 @@ def _tokens(events: Iterator[Any], nodes: list[NodeWithScore], metadata: dict[st
                 yield answer.text[len(streamed) :]
 
 
-__all__ = ["NewsQueryEngine", "NewsReader", "NewsRetriever", "PassageMeta", "hit_node",
-           "node_dict", "to_filters"]  # fmt: skip
+__all__ = [
+    "NewsQueryEngine",
+    "NewsReader",
+    "NewsRetriever",
+    "PassageMeta",
+    "hit_node",
+    "node_dict",
+    "to_filters",
+]

@@ -95,9 +95,12 @@ class Settings(BaseSettings):
         "llama.cpp's server options; tests put a stand-in here.",
     )
     prefix_budget_mb: float = Field(
-        2048, ge=0, description="Disk space (MB, under MODEL_DIR/prefixes) for the articles the "
+        2048,
+        ge=0,
+        description="Disk space (MB, under MODEL_DIR/prefixes) for the articles the "
         "embedded LLM has read: ~30 KB per LLM token, ~150 MB for a 5,000-token article; least "
-        "recently used out.")  # fmt: skip
+        "recently used out.",
+    )
     answer_mode: Literal["auto", "article", "passages"] = Field(
         "auto",
         description="`article`: the model reads the best article whole (its state computed "
@@ -141,22 +144,28 @@ class Settings(BaseSettings):
         40, ge=0, description="Tokens of context repeated when a paragraph is split."
     )
     index_min_free_mb: float = Field(
-        50.0, ge=0, description="Ingestion stops, before writing an article, when the disk of "
+        50.0,
+        ge=0,
+        description="Ingestion stops, before writing an article, when the disk of "
         "INDEX_DIR would keep less than this free (a full disk mid-write is harder on Chroma); "
-        "0: no check.")  # fmt: skip
+        "0: no check.",
+    )
     max_file_mb: float = Field(
         10.0, gt=0, description="Files larger than this are skipped by ingestion."
     )
     dense_memory_max: int = Field(
-        200_000, ge=0,
+        200_000,
+        ge=0,
         description="Up to this many passages each process holds every passage vector and "
         "searches them exactly (~1.5 KB per passage); beyond it, dense search asks Chroma's "
-        "per-language vector index and holds none. 0: always Chroma.")  # fmt: skip
+        "per-language vector index and holds none. 0: always Chroma.",
+    )
     postings_dir: Path = Field(
         Path.home() / ".cache" / "newsqa" / "postings",
         description="Where each process on this machine keeps the BM25 postings of the search "
         "state's large parts (50,000 passages and more, ~550 bytes per passage), mapped from "
-        "disk and shared rather than held by every process.")  # fmt: skip
+        "disk and shared rather than held by every process.",
+    )
     top_k: int = Field(5, ge=1, le=50, description="Passages retrieved and shown per question.")
     context_passages: int = Field(
         3,

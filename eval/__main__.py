@@ -59,8 +59,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--reference", type=Path)
     parser.add_argument("--judge-url")
     parser.add_argument("--judge-model", default="gpt-4o-mini")
-    parser.add_argument("--judge-key-env", default="JUDGE_API_KEY",
-                        help="environment variable holding the judge's API key")  # fmt: skip
+    parser.add_argument(
+        "--judge-key-env",
+        default="JUDGE_API_KEY",
+        help="environment variable holding the judge's API key",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -83,8 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _evaluate(_parser().parse_args(argv))
     except KeyboardInterrupt:
-        print("\n(stopped: the finished questions are kept; the same --out resumes)",
-              file=sys.stderr)  # fmt: skip
+        print(
+            "\n(stopped: the finished questions are kept; the same --out resumes)", file=sys.stderr
+        )
         return 130
 
 
@@ -109,16 +113,22 @@ def _evaluate(args: argparse.Namespace) -> int:
         return 2
     judge = None
     if args.judge_url:
-        judge = Judge(args.judge_url, args.judge_model, os.environ.get(args.judge_key_env),
-                      settings.llm_timeout)  # fmt: skip
+        judge = Judge(
+            args.judge_url,
+            args.judge_model,
+            os.environ.get(args.judge_key_env),
+            settings.llm_timeout,
+        )
     reference = args.reference or default_reference(
         args.questions, args.pipeline, args.retrieval_only
     )
-    config = RunConfig(args.questions, args.out, args.pipeline, args.retrieval_only, args.limit,
-                       reference)  # fmt: skip
+    config = RunConfig(
+        args.questions, args.out, args.pipeline, args.retrieval_only, args.limit, reference
+    )
     try:
-        summary = run(config, questions, settings, PIPELINES[args.pipeline], judge,
-                      progress=not args.quiet)  # fmt: skip
+        summary = run(
+            config, questions, settings, PIPELINES[args.pipeline], judge, progress=not args.quiet
+        )
     except (RunError, BotError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -134,8 +144,10 @@ def _check(summary: dict[str, Any], thresholds: dict[str, float]) -> int:
     figures = flat(summary)
     unknown = sorted(set(thresholds) - set(figures))
     if unknown:
-        print(f"error: unknown metric(s) {', '.join(unknown)}; known: {', '.join(figures)}",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"error: unknown metric(s) {', '.join(unknown)}; known: {', '.join(figures)}",
+            file=sys.stderr,
+        )
         return 2
     short = {m: (figures[m], v) for m, v in thresholds.items() if figures[m] < v}
     for metric, (got, wanted) in short.items():

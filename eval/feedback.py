@@ -99,8 +99,9 @@ def confirm(entry: dict[str, Any], ask: Ask, say: Callable[[str], None]) -> dict
     if not item["answerable"]:
         return {**item, "expected_docs": [], "gold": [], "facts": []}
     shown = "; ".join(f[0] for f in item["facts"])
-    said = ask(f"Facts a right answer holds (';' between facts, '|' between ways to say one) "
-               f"[{shown}]: ").strip()  # fmt: skip
+    said = ask(
+        f"Facts a right answer holds (';' between facts, '|' between ways to say one) [{shown}]: "
+    ).strip()
     if said:
         item["facts"] = [[a.strip() for a in f.split("|") if a.strip()] for f in said.split(";")]
         item["facts"] = [f for f in item["facts"] if f]
@@ -133,9 +134,12 @@ def run(argv: list[str], ask: Ask = input, say: Callable[[str], None] = print) -
         prog="python -m eval feedback", description=__doc__, formatter_class=raw
     )
     parser.add_argument("--out", type=Path, required=True, help="question file to append to")
-    parser.add_argument("--from", dest="source", type=Path,
-                        help="the ratings (default: FEEDBACK_FILE, or feedback.jsonl beside "
-                        "DATA_DIR)")  # fmt: skip
+    parser.add_argument(
+        "--from",
+        dest="source",
+        type=Path,
+        help="the ratings (default: FEEDBACK_FILE, or feedback.jsonl beside DATA_DIR)",
+    )
     parser.add_argument("--yes", action="store_true", help="take the proposals of thumbs-up")
     args = parser.parse_args(argv)
     source = args.source or Settings().feedback_path

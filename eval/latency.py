@@ -85,10 +85,16 @@ def _timed(deps: Deps, q: Question) -> dict[str, Any]:
     from bot.answering.pipeline import answer
 
     result = answer(deps, q.question, history=q.history)
-    print(f"{q.id}: " + " ".join(f"{k}={v:.2f}" for k, v in result.timings.items()),
-          file=sys.stderr)  # fmt: skip
-    return {"id": q.id, "refused": result.refused, "error": result.error,
-            "cited": len(result.citations), **result.timings}  # fmt: skip
+    print(
+        f"{q.id}: " + " ".join(f"{k}={v:.2f}" for k, v in result.timings.items()), file=sys.stderr
+    )
+    return {
+        "id": q.id,
+        "refused": result.refused,
+        "error": result.error,
+        "cited": len(result.citations),
+        **result.timings,
+    }
 
 
 if __name__ == "__main__":

@@ -23,10 +23,21 @@ _GROUP_SEPARATOR = re.compile(r"(?<=\d)[,.'\u00a0\u202f ](?=\d{3}(?!\d))")
 # The baseline does not mark its refusals: besides the bot's own phrases, these say it.
 _REFUSALS = (
     *REFUSAL_PHRASES,
-    "does not provide", "do not provide", "doesn't provide", "not mentioned", "no information",
-    "does not contain", "doesn't contain", "does not mention", "doesn't mention",
-    "cannot answer", "can't answer", "unable to answer", "not specified", "not provided",
-)  # fmt: skip
+    "does not provide",
+    "do not provide",
+    "doesn't provide",
+    "not mentioned",
+    "no information",
+    "does not contain",
+    "doesn't contain",
+    "does not mention",
+    "doesn't mention",
+    "cannot answer",
+    "can't answer",
+    "unable to answer",
+    "not specified",
+    "not provided",
+)
 TIMINGS = ("retrieve_s", "first_token_s", "total_s")
 
 
@@ -130,27 +141,49 @@ def percentile(values: list[float], q: float) -> float | None:
 
 
 RATE_METRICS = [
-    "gold_hit@1", "gold_hit@3", "gold_hit@k", "gold_mrr",
-    "doc_hit@1", "doc_hit@3", "doc_hit@k", "doc_mrr", "article_hit@1", "article_hit@3",
-    "evidence_hit", "fact_recall", "answered", "refused_correctly", "citation_valid",
+    "gold_hit@1",
+    "gold_hit@3",
+    "gold_hit@k",
+    "gold_mrr",
+    "doc_hit@1",
+    "doc_hit@3",
+    "doc_hit@k",
+    "doc_mrr",
+    "article_hit@1",
+    "article_hit@3",
+    "evidence_hit",
+    "fact_recall",
+    "answered",
+    "refused_correctly",
+    "citation_valid",
     "citation_support",
-    "cited", "lang_match", "supported_sentences", "faithfulness",
-]  # fmt: skip
+    "cited",
+    "lang_match",
+    "supported_sentences",
+    "faithfulness",
+]
 LABELS = {
-    "gold_hit@1": "gold passage hit@1", "gold_hit@3": "gold passage hit@3",
-    "gold_hit@k": "gold passage hit@k", "gold_mrr": "gold passage MRR@k",
-    "doc_hit@1": "expected article hit@1", "doc_hit@3": "expected article hit@3",
-    "doc_hit@k": "expected article hit@k", "doc_mrr": "expected article MRR@k",
-    "article_hit@1": "article ranking hit@1", "article_hit@3": "article ranking hit@3",
+    "gold_hit@1": "gold passage hit@1",
+    "gold_hit@3": "gold passage hit@3",
+    "gold_hit@k": "gold passage hit@k",
+    "gold_mrr": "gold passage MRR@k",
+    "doc_hit@1": "expected article hit@1",
+    "doc_hit@3": "expected article hit@3",
+    "doc_hit@k": "expected article hit@k",
+    "doc_mrr": "expected article MRR@k",
+    "article_hit@1": "article ranking hit@1",
+    "article_hit@3": "article ranking hit@3",
     "evidence_hit": "evidence hit (a gold passage in what the model read, any article tried)",
     "supported_sentences": "answer sentences the citation check finds supported",
-    "fact_recall": "fact recall (answerable)", "answered": "answerable questions answered",
+    "fact_recall": "fact recall (answerable)",
+    "answered": "answerable questions answered",
     "refused_correctly": "unanswerable questions refused",
     "citation_valid": "citation validity (every [n] was given)",
     "citation_support": "citation support (cited passage is gold or expected)",
-    "cited": "answers with a citation", "lang_match": "answer in the question's language",
+    "cited": "answers with a citation",
+    "lang_match": "answer in the question's language",
     "faithfulness": "faithfulness (LLM judge, sentences supported)",
-}  # fmt: skip
+}
 
 
 def summarize(

@@ -57,10 +57,13 @@ class Ours:
             articles = self.settings.answer_mode != "passages"
             plans = plan_articles(self.deps, hits, q.lang, query) if articles else []
             read = plans[0].passages if plans else []
-            return {"retrieval_only": True, "ranking": ranking,
-                    "retrieved": _ranking(read) if read else ranking[:n],
-                    "articles": rank_articles(hits),
-                    "timings": {"retrieve_s": seconds}}  # fmt: skip
+            return {
+                "retrieval_only": True,
+                "ranking": ranking,
+                "retrieved": _ranking(read) if read else ranking[:n],
+                "articles": rank_articles(hits),
+                "timings": {"retrieve_s": seconds},
+            }
         result = answer(self.deps, q.question, q.history, top_k=self.k)
         ranking = _ranking(result.retrieved or result.passages)
         return {
@@ -122,8 +125,12 @@ class Baseline:
         timings = {"retrieve_s": time.perf_counter() - started}
         ranking = _ranking(nodes)
         if self.retrieval_only:
-            return {"retrieval_only": True, "ranking": ranking, "retrieved": ranking,
-                    "timings": timings}  # fmt: skip
+            return {
+                "retrieval_only": True,
+                "ranking": ranking,
+                "retrieved": ranking,
+                "timings": timings,
+            }
         response = self.engine.synthesize(bundle, nodes)
         text = ""
         for token in response.response_gen:  # type: ignore[union-attr]
@@ -131,9 +138,16 @@ class Baseline:
                 timings["first_token_s"] = time.perf_counter() - started
             text += token
         timings["total_s"] = time.perf_counter() - started
-        return {"answer": text.strip(), "raw_answer": text, "refused": looks_like_refusal(text),
-                "error": "", "ranking": ranking, "retrieved": ranking, "citations": [],
-                "timings": timings}  # fmt: skip
+        return {
+            "answer": text.strip(),
+            "raw_answer": text,
+            "refused": looks_like_refusal(text),
+            "error": "",
+            "ranking": ranking,
+            "retrieved": ranking,
+            "citations": [],
+            "timings": timings,
+        }
 
     def close(self) -> None:
         self.llm.close()

@@ -17,8 +17,15 @@ from typing import Any
 
 from eval.jsonl import iter_jsonl
 
-REQUIRED = {"id": str, "question": str, "lang": str, "answerable": bool,
-            "expected_docs": list, "gold": list, "facts": list}  # fmt: skip
+REQUIRED = {
+    "id": str,
+    "question": str,
+    "lang": str,
+    "answerable": bool,
+    "expected_docs": list,
+    "gold": list,
+    "facts": list,
+}
 OPTIONAL = {"history": list}
 
 
@@ -74,10 +81,11 @@ def _problems(item: Any, seen: set[str]) -> list[str]:
         problems.append("an unanswerable question cannot have 'gold' or 'facts'")
     history = item.get("history", [])
     if not isinstance(history, list) or not all(
-        isinstance(t, dict) and t.get("role") in ("user", "assistant")
+        isinstance(t, dict)
+        and t.get("role") in ("user", "assistant")
         and isinstance(t.get("content"), str)
         for t in history
-    ):  # fmt: skip
+    ):
         problems.append("'history' must be a list of {role: user|assistant, content: str}")
     return problems
 

@@ -86,9 +86,12 @@ def _latency_table(summary: dict[str, Any], reference: dict[str, Any] | None) ->
 
 
 def _questions_table(results: list[dict[str, Any]], questions: list[Question]) -> list[str]:
-    lines = ["## Questions", "",
-             "| id | lang | outcome | gold rank | doc rank | facts | cited | question |",
-             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        "## Questions",
+        "",
+        "| id | lang | outcome | gold rank | doc rank | facts | cited | question |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     expected = {q.id: q for q in questions}
     for r in results:
         s, q = r.get("scores", {}), expected[r["id"]]
@@ -116,10 +119,11 @@ def _plot(path: Path, summary: dict[str, Any], reference: dict[str, Any] | None)
     import matplotlib.pyplot as plt
 
     names = [
-        n for n in RATE_METRICS
+        n
+        for n in RATE_METRICS
         if summary["metrics"].get(n) is not None
         or (reference and reference["metrics"].get(n) is not None)
-    ]  # fmt: skip
+    ]
     if not names:
         return False
     runs = [summary] + ([reference] if reference else [])

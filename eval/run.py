@@ -103,11 +103,18 @@ def run(
         k = next((r.get("k", k) for r in done.values()), k)
     ordered = [done[q.id] for q in questions if q.id in done]
     _rewrite(results_path, ordered)
-    summary = summarize(questions, ordered, {
-        "pipeline": config.pipeline, "retrieval_only": config.retrieval_only, "k": k,
-        "questions_file": str(config.questions), "config": fingerprint,
-        "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
-    })  # fmt: skip
+    summary = summarize(
+        questions,
+        ordered,
+        {
+            "pipeline": config.pipeline,
+            "retrieval_only": config.retrieval_only,
+            "k": k,
+            "questions_file": str(config.questions),
+            "config": fingerprint,
+            "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+        },
+    )
     (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     reference = _reference(config.reference)
     write_report(out, summary, ordered, questions, reference)
@@ -120,9 +127,15 @@ def _one(pipeline: Any, q: Question, k: int, judge: Judge | None) -> dict[str, A
     try:
         result = {**base, **pipeline.run(q)}
     except Exception as exc:  # recorded, and the run goes on
-        result = {**base, "error": f"{type(exc).__name__}: {exc}", "answer": "", "refused": False,
-                  "retrieved": [], "citations": [],
-                  "timings": {"total_s": time.perf_counter() - started}}  # fmt: skip
+        result = {
+            **base,
+            "error": f"{type(exc).__name__}: {exc}",
+            "answer": "",
+            "refused": False,
+            "retrieved": [],
+            "citations": [],
+            "timings": {"total_s": time.perf_counter() - started},
+        }
     result["scores"] = score(q, result, k)
     if judge and not result.get("error") and not result.get("retrieval_only"):
         try:

@@ -26,20 +26,39 @@ from bot.text import redact
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ingest", description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="*", type=Path, help="files or folders (default DATA_DIR)")
-    parser.add_argument("--prune", action="store_true",
-                        help="remove indexed articles not found among PATHS")  # fmt: skip
-    parser.add_argument("--remove", nargs="+", metavar="ID", default=[],
-                        help="take these articles (ids: see --list) out of the index")  # fmt: skip
+    parser.add_argument(
+        "--prune", action="store_true", help="remove indexed articles not found among PATHS"
+    )
+    parser.add_argument(
+        "--remove",
+        nargs="+",
+        metavar="ID",
+        default=[],
+        help="take these articles (ids: see --list) out of the index",
+    )
     parser.add_argument("--list", action="store_true", help="list the indexed articles and exit")
     parser.add_argument("--check", action="store_true", help="check the index and exit")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.add_argument("--watch", action="store_true",
-                        help="keep running: index files that land or change under PATHS, a "
-                             "line per article (--prune: deleted files' articles go)")  # fmt: skip
-    parser.add_argument("--settle", type=float, default=None, metavar="S",
-                        help="--watch: seconds a file must rest (default 2)")  # fmt: skip
-    parser.add_argument("--interval", type=float, default=None, metavar="S",
-                        help="--watch: seconds between scans (default 1)")  # fmt: skip
+    parser.add_argument(
+        "--watch",
+        action="store_true",
+        help="keep running: index files that land or change under PATHS, a "
+        "line per article (--prune: deleted files' articles go)",
+    )
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=None,
+        metavar="S",
+        help="--watch: seconds a file must rest (default 2)",
+    )
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=None,
+        metavar="S",
+        help="--watch: seconds between scans (default 1)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("pypdf").setLevel(logging.ERROR)  # a bad PDF's failure line says enough
@@ -77,8 +96,9 @@ def _ingest(settings: Settings, paths: list[Path], prune: bool, progress: bool) 
     return 0 if summary.ok else 1
 
 
-def _watch(settings: Settings, paths: list[Path], prune: bool, settle: float | None,
-           interval: float | None) -> int:  # fmt: skip
+def _watch(
+    settings: Settings, paths: list[Path], prune: bool, settle: float | None, interval: float | None
+) -> int:
     import threading
     from datetime import datetime
 
@@ -91,10 +111,18 @@ def _watch(settings: Settings, paths: list[Path], prune: bool, settle: float | N
     def say(event: watch.Event) -> None:
         print(f"{datetime.now():%H:%M:%S} {event.line()}", flush=True)
 
-    watcher = watch.Watcher(paths, settings, settle_s=watch.SETTLE_S if settle is None else settle,
-                            prune=prune, on_event=say)  # fmt: skip
-    print(f"Watching {', '.join(map(str, paths))}: files that land or change are indexed "
-          "once they stop changing (Ctrl-C stops).", flush=True)  # fmt: skip
+    watcher = watch.Watcher(
+        paths,
+        settings,
+        settle_s=watch.SETTLE_S if settle is None else settle,
+        prune=prune,
+        on_event=say,
+    )
+    print(
+        f"Watching {', '.join(map(str, paths))}: files that land or change are indexed "
+        "once they stop changing (Ctrl-C stops).",
+        flush=True,
+    )
     try:
         watcher.run(threading.Event(), watch.INTERVAL_S if interval is None else interval)
     except KeyboardInterrupt:
@@ -119,8 +147,10 @@ def _inspect(settings: Settings, check: bool) -> int:
     articles = sorted(index.articles().items())
     print(f"{'id':<24} {'lang':<4} {'date':<10} {'passages':>8}  title")
     for doc_id, rec in articles:
-        print(f"{doc_id:<24} {rec.get('lang', ''):<4} {rec.get('date', '') or '-':<10} "
-              f"{rec.get('n_passages', 0):>8}  {rec.get('title', '')}")  # fmt: skip
+        print(
+            f"{doc_id:<24} {rec.get('lang', ''):<4} {rec.get('date', '') or '-':<10} "
+            f"{rec.get('n_passages', 0):>8}  {rec.get('title', '')}"
+        )
     print(f"{len(articles)} articles, {index.count()} passages")
     return 0
 

@@ -91,9 +91,13 @@ class Batch:
             for q in items:
                 _fail(q, f"{type(exc).__name__}: {exc}")
             return
-        writer.publish(nonces, [i for w in writes for i in w.ids],
-                       [t for w in writes for t in w.texts], [m for w in writes for m in w.metas],
-                       np.concatenate([w.vectors for w in writes]))  # fmt: skip
+        writer.publish(
+            nonces,
+            [i for w in writes for i in w.ids],
+            [t for w in writes for t in w.texts],
+            [m for w in writes for m in w.metas],
+            np.concatenate([w.vectors for w in writes]),
+        )
 
 
 def _embed(embedder: Embedder, items: list[Queued]) -> list[Queued]:
@@ -129,10 +133,16 @@ def _article(q: Queued) -> ArticleWrite:
     meta, passages = q.prepared.meta, q.prepared.passages
     base = {**meta.as_chroma(), "version": q.version}
     metas = [
-        {**base, "chunk_index": i, "n_chunks": len(passages), "start_char": p.start,
-         "end_char": p.end, "n_tokens": p.n_tokens}
+        {
+            **base,
+            "chunk_index": i,
+            "n_chunks": len(passages),
+            "start_char": p.start,
+            "end_char": p.end,
+            "n_tokens": p.n_tokens,
+        }
         for i, p in enumerate(passages)
-    ]  # fmt: skip
+    ]
     record = {
         **base,
         "n_passages": len(passages),
@@ -140,8 +150,9 @@ def _article(q: Queued) -> ArticleWrite:
     }
     ids = [f"{meta.doc_id}:{q.version}:{i:04d}" for i in range(len(passages))]
     vectors = q.vectors if q.vectors is not None else np.zeros((0, 0), np.float32)
-    return ArticleWrite(meta.doc_id, q.version, q.previous, ids, vectors,
-                        [p.text for p in passages], metas, record)  # fmt: skip
+    return ArticleWrite(
+        meta.doc_id, q.version, q.previous, ids, vectors, [p.text for p in passages], metas, record
+    )
 
 
 def check_space(settings: Settings, queued: list[Prepared], dim: int) -> None:

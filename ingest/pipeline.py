@@ -183,8 +183,9 @@ def _remove(index: Index, writer: StateWriter, doc_id: str, dim: int) -> None:
     writer.publish(nonces, [], [], [], np.zeros((0, dim), np.float32))
 
 
-def remove_articles(doc_ids: list[str], settings: Settings, embedder: Embedder | None = None
-                    ) -> Summary:  # fmt: skip
+def remove_articles(
+    doc_ids: list[str], settings: Settings, embedder: Embedder | None = None
+) -> Summary:
     """Take articles out of the index by id (their files are left alone); an id the index
     does not hold is reported as failed."""
     embedder = embedder or make_embedder(settings)

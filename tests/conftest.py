@@ -54,9 +54,13 @@ def _no_network() -> Iterator[None]:
 
 
 def make_settings(tmp: Path, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {"index_dir": tmp / "index", "data_dir": CORPUS,
-                              "postings_dir": tmp / "postings",
-                              "feedback_file": tmp / "feedback.jsonl", **overrides}  # fmt: skip
+    values: dict[str, Any] = {
+        "index_dir": tmp / "index",
+        "data_dir": CORPUS,
+        "postings_dir": tmp / "postings",
+        "feedback_file": tmp / "feedback.jsonl",
+        **overrides,
+    }
     return Settings(_env_file=None, **values)
 
 
@@ -127,14 +131,23 @@ def start_app(root: Path, **env: str) -> tuple[subprocess.Popen[bytes], RunningA
     if not data.exists():
         shutil.copytree(CORPUS, data)
     port = free_port()
-    values = {"DATA_DIR": str(data), "INDEX_DIR": str(root / "index"), "LLM_BACKEND": "fake",
-              "UI_PORT": str(port), "HF_HUB_OFFLINE": "1", **env}  # fmt: skip
+    values = {
+        "DATA_DIR": str(data),
+        "INDEX_DIR": str(root / "index"),
+        "LLM_BACKEND": "fake",
+        "UI_PORT": str(port),
+        "HF_HUB_OFFLINE": "1",
+        **env,
+    }
     log = root / "app.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "app.py"], cwd=ROOT, env={**os.environ, **values}, stdout=out,
+            [sys.executable, "app.py"],
+            cwd=ROOT,
+            env={**os.environ, **values},
+            stdout=out,
             stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        )
     app = RunningApp(f"http://127.0.0.1:{port}/", data, log)
     try:
         wait_until_serving(app.url, process, 120, 0.5)

@@ -62,8 +62,9 @@ class FakeOpenAI:
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                fake.requests.append({"path": self.path, "body": body,
-                                      "auth": self.headers.get("Authorization", "")})  # fmt: skip
+                fake.requests.append(
+                    {"path": self.path, "body": body, "auth": self.headers.get("Authorization", "")}
+                )
                 # the embedded server's own endpoints (bot.models.llm_server), where no prompt
                 # is read: a prefix's state (none read yet) and the prefixes kept
                 if self.path.endswith("/newsqa/prefix") and not body.get("read"):
@@ -83,10 +84,18 @@ class FakeOpenAI:
                     return
                 if self.path.endswith("/embeddings"):
                     texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
-                    data = [{"object": "embedding", "index": i, "embedding": [float(x) for x in v]}
-                            for i, v in enumerate(fake.embed(texts))]  # fmt: skip
-                    self._json({"object": "list", "data": data, "model": body["model"],
-                                "usage": {"prompt_tokens": 0, "total_tokens": 0}})  # fmt: skip
+                    data = [
+                        {"object": "embedding", "index": i, "embedding": [float(x) for x in v]}
+                        for i, v in enumerate(fake.embed(texts))
+                    ]
+                    self._json(
+                        {
+                            "object": "list",
+                            "data": data,
+                            "model": body["model"],
+                            "usage": {"prompt_tokens": 0, "total_tokens": 0},
+                        }
+                    )
                     return
                 reply = fake.replies.popleft() if fake.replies else fake.default_reply
                 if fake.like_fake_chat:
@@ -96,8 +105,15 @@ class FakeOpenAI:
                 else:
                     message = {"role": "assistant", "content": reply}
                     choice = {"index": 0, "finish_reason": "stop", "message": message}
-                    self._json({"id": "c1", "object": "chat.completion", "created": 0,
-                                "model": body["model"], "choices": [choice]})  # fmt: skip
+                    self._json(
+                        {
+                            "id": "c1",
+                            "object": "chat.completion",
+                            "created": 0,
+                            "model": body["model"],
+                            "choices": [choice],
+                        }
+                    )
 
             def _json(self, data: dict[str, Any], status: int = 200) -> None:
                 raw = json.dumps(data).encode()
@@ -118,14 +134,24 @@ class FakeOpenAI:
                         self.connection.shutdown(2)
                         return
                     choice = {"index": 0, "finish_reason": None, "delta": {"content": piece}}
-                    chunk = {"id": "c1", "object": "chat.completion.chunk", "created": 0,
-                             "model": "fake", "choices": [choice]}  # fmt: skip
+                    chunk = {
+                        "id": "c1",
+                        "object": "chat.completion.chunk",
+                        "created": 0,
+                        "model": "fake",
+                        "choices": [choice],
+                    }
                     self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                     self.wfile.flush()
                     time.sleep(fake.chunk_delay)
                 done = {"index": 0, "finish_reason": "stop", "delta": {}}
-                last = {"id": "c1", "object": "chat.completion.chunk", "created": 0,
-                        "model": "fake", "choices": [done]}  # fmt: skip
+                last = {
+                    "id": "c1",
+                    "object": "chat.completion.chunk",
+                    "created": 0,
+                    "model": "fake",
+                    "choices": [done],
+                }
                 self.wfile.write(f"data: {json.dumps(last)}\n\ndata: [DONE]\n\n".encode())
                 self.wfile.flush()
 

@@ -168,8 +168,10 @@ def test_a_reply_that_cites_no_passage_is_replaced_by_the_refusal(fake_settings:
 
 def test_the_fake_model_keeps_a_follow_up_question_as_it_is(fake_settings: Settings) -> None:
     deps, llm = _deps(fake_settings)
-    history = [{"role": "user", "content": "Who is the Chairman?"},
-               {"role": "assistant", "content": "Nguyen Van Tung [1]."}]  # fmt: skip
+    history = [
+        {"role": "user", "content": "Who is the Chairman?"},
+        {"role": "assistant", "content": "Nguyen Van Tung [1]."},
+    ]
     result = answer(deps, "Where does the floating library moor?", history=history)
     assert result.standalone_question == "Where does the floating library moor?"
     assert len(llm.calls) == 2  # the rewrite, then the answer

@@ -34,12 +34,17 @@ def test_gradio_client_gets_a_cited_answer_with_its_passages(app_server: Running
 
 def test_gradio_client_can_filter_by_language_and_send_history(app_server: RunningApp) -> None:
     client = Client(app_server.url, verbose=False)
-    history = [{"role": "user", "content": QUESTION},
-               {"role": "assistant", "content": "He asked it to grow [1]."}]  # fmt: skip
+    history = [
+        {"role": "user", "content": QUESTION},
+        {"role": "assistant", "content": "He asked it to grow [1]."},
+    ]
     result = client.predict(
-        question="And in French articles?", top_k=3, languages="fr", history=history,
+        question="And in French articles?",
+        top_k=3,
+        languages="fr",
+        history=history,
         api_name="/ask",
-    )  # fmt: skip
+    )
     assert result["passages"] and {p["lang"] for p in result["passages"]} == {"fr"}
     assert result["standalone_question"]
 

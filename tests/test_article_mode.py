@@ -107,10 +107,12 @@ def test_the_citation_check_moves_a_marker_to_the_passage_that_supports_the_sent
     wrong = 1 if n_railway != 1 else 2
     result = answer(deps, FLAGSHIP)  # fills the record; its text is replaced below
     result.passages, result.context_n = plan.passages, len(plan.passages)
-    result.text = (f"The city asked for the Lao Cai - Hanoi - Hai Phong railway line. [{wrong}]\n"
-                   "The moon is made of green cheese [1].\n"
-                   "It wants a railway from Lao Cai to Hanoi and Hai Phong. "
-                   f"[{n_railway}], [{wrong}]")  # fmt: skip
+    result.text = (
+        f"The city asked for the Lao Cai - Hanoi - Hai Phong railway line. [{wrong}]\n"
+        "The moon is made of green cheese [1].\n"
+        "It wants a railway from Lao Cai to Hanoi and Hai Phong. "
+        f"[{n_railway}], [{wrong}]"
+    )
     check_support(deps.embedder, result)
     railway, moon, both = result.claims
     # of two markers, the one pointing at a passage that does not support the sentence goes

@@ -14,8 +14,26 @@ pytestmark = pytest.mark.system  # `make check` leaves it out
 
 def test_bench_runs_small(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "bench.json"
-    assert main(["--sizes", "300", "--server-sizes", "300", "--dense-sizes", "2000",
-                 "--rounds", "1", "--copies", "1", "--no-llm", "--out", str(out)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "--sizes",
+                "300",
+                "--server-sizes",
+                "300",
+                "--dense-sizes",
+                "2000",
+                "--rounds",
+                "1",
+                "--copies",
+                "1",
+                "--no-llm",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     report = json.loads(out.read_text())
     embedding = report["embedding"]
     assert embedding["passages"] > 30 and embedding["cosine_min"] > 0.99

@@ -27,9 +27,14 @@ pytestmark = pytest.mark.system  # `make check` leaves it out
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 FLAGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 TIMEOUT_MS = 90_000
 expect.set_options(timeout=TIMEOUT_MS)  # assertions wait as long as actions: CI may be slow
 QUESTION = "What did To Lam ask of Hai Phong?"
@@ -221,12 +226,19 @@ def _rate_a_regenerated_answer(page: Page, app: RunningApp, tmp_path: Path) -> N
     assert checked.returncode == 0, checked.stderr
     [question] = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert question["question"] == QUESTION and question["expected_docs"] == [
-        last["citations"][0]["doc_id"]]  # fmt: skip
+        last["citations"][0]["doc_id"]
+    ]
 
 
 def _run_eval(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "eval", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120, check=False)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "eval", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_an_example_asks_in_one_click_a_follow_up_works_and_new_chat_clears(page: Page) -> None:

@@ -56,12 +56,20 @@ def chroma_server(tmp_path: Path) -> Iterator[int]:
 
 
 def _ingest(port: int, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "CHROMA_HOST": "127.0.0.1", "CHROMA_PORT": str(port),
-           "INDEX_DIR": str(tmp_path / "must-stay-empty")}  # fmt: skip
+    env = {
+        **os.environ,
+        "CHROMA_HOST": "127.0.0.1",
+        "CHROMA_PORT": str(port),
+        "INDEX_DIR": str(tmp_path / "must-stay-empty"),
+    }
     return subprocess.run(
         [sys.executable, "-m", "ingest", "--quiet", *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_ingest_into_a_chroma_server(
@@ -119,8 +127,9 @@ def test_ui_processes_share_the_servers_search_state(
         raise AssertionError("a searching process rebuilt the search state")
 
     monkeypatch.setattr(state_writer, "tokenize", refuse)
-    replicas = [Retriever(open_index(settings, nano.name, nano.dim), nano, memory_max=n)
-                for n in (10**9, 0)]  # fmt: skip
+    replicas = [
+        Retriever(open_index(settings, nano.name, nano.dim), nano, memory_max=n) for n in (10**9, 0)
+    ]
     for replica in replicas:
         hits, _ = replica.search("Nguyen Van Tung", 5)
         assert any(h.lexical_rank == 1 and "Nguyen Van Tung" in h.text for h in hits)
@@ -139,10 +148,15 @@ def test_two_web_ui_replicas_serve_one_index(chroma_server: int, tmp_path: Path)
     process is found by both, and neither writes an index of its own."""
     from gradio_client import Client
 
-    env = {"CHROMA_HOST": "127.0.0.1", "CHROMA_PORT": str(chroma_server),
-           "INDEX_DIR": str(tmp_path / "must-stay-empty")}  # fmt: skip
-    apps = [start_app(tmp_path / f"replica{limit}", **env, DENSE_MEMORY_MAX=limit)
-            for limit in ("1000000000", "0")]  # fmt: skip
+    env = {
+        "CHROMA_HOST": "127.0.0.1",
+        "CHROMA_PORT": str(chroma_server),
+        "INDEX_DIR": str(tmp_path / "must-stay-empty"),
+    }
+    apps = [
+        start_app(tmp_path / f"replica{limit}", **env, DENSE_MEMORY_MAX=limit)
+        for limit in ("1000000000", "0")
+    ]
     try:
         clients = [Client(app.url, verbose=False) for _, app in apps]
         for client in clients:

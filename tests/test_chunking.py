@@ -41,8 +41,9 @@ def test_sentences_cover_the_paragraph_without_gaps() -> None:
 
 
 def test_passages_are_exact_slices_within_the_size_limit() -> None:
-    paragraphs = [" ".join(f"Sentence {p}.{i} has some words in it." for i in range(40))
-                  for p in range(3)]  # fmt: skip
+    paragraphs = [
+        " ".join(f"Sentence {p}.{i} has some words in it." for i in range(40)) for p in range(3)
+    ]
     text = "\n\n".join(paragraphs)
     passages = chunk_text(text, count, size=120, min_size=80, overlap=20)
     assert len(passages) > 3

@@ -46,16 +46,25 @@ def test_markers_written_after_the_full_stop_stay_with_their_sentence() -> None:
         "It ends in 2045. [1], [19] It began in 2020 [2]. Mr. Tung spoke. [3][4]\n- A list item [5]"
     )
     assert [answer[a:b].strip() for a, b in answer_sentences(answer)] == [
-        "It ends in 2045. [1], [19]", "It began in 2020 [2].", "Mr. Tung spoke. [3][4]",
+        "It ends in 2045. [1], [19]",
+        "It began in 2020 [2].",
+        "Mr. Tung spoke. [3][4]",
         "- A list item [5]",
-    ]  # fmt: skip
+    ]
 
 
 @pytest.mark.parametrize(
     "reply",
-    ["I don't know.", "i do not know", "Je ne sais pas.", "Ich weiß es nicht.", "ฉันไม่ทราบ",
-     "Tôi không biết.", "**I don’t know.**"],
-)  # fmt: skip
+    [
+        "I don't know.",
+        "i do not know",
+        "Je ne sais pas.",
+        "Ich weiß es nicht.",
+        "ฉันไม่ทราบ",
+        "Tôi không biết.",
+        "**I don’t know.**",
+    ],
+)
 def test_refusals_in_several_languages(reply: str) -> None:
     assert is_refusal(reply)
 

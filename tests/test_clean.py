@@ -27,26 +27,58 @@ EXPECTED_CUTS: dict[str, list[tuple[str, str]]] = {
         ("ที่มา: https://baophapluat.vn/hop-nhat-h", SOURCE),
     ],
     "002_1ca994a0bc34cf02": [
-        *[(line, NAV) for line in [
-            "Comment (0)", "No data", "No data", "Same tag", "Same category",
-            "36 military and police units practice fo", "Vietnam not only..., but also...!",
-            "Victory - Bond in Vietnam: When top musi", "Fighter planes and 13,000 soldiers train",
-            "Same author", "Heritage", "Figure", "Business", "No videos available", "News",
-            "Political System", "Local", "Product",
-        ]],
+        *[
+            (line, NAV)
+            for line in [
+                "Comment (0)",
+                "No data",
+                "No data",
+                "Same tag",
+                "Same category",
+                "36 military and police units practice fo",
+                "Vietnam not only..., but also...!",
+                "Victory - Bond in Vietnam: When top musi",
+                "Fighter planes and 13,000 soldiers train",
+                "Same author",
+                "Heritage",
+                "Figure",
+                "Business",
+                "No videos available",
+                "News",
+                "Political System",
+                "Local",
+                "Product",
+            ]
+        ],
         ("Vietnam.vn - Nền tảng quảng bá Việt Nam", "site banner (kept as metadata)"),
         ("Việt NamViệt Nam11/01/2025", "dateline (kept as metadata)"),
         ("hai-phong.jpg", "image stub"),
         ("Source: https://baohaiduong.vn/xay-dung-", SOURCE),
     ],
     "003_b526725865409856": [
-        *[(line, NAV) for line in [
-            "Comment (0)", "No data", "No data", "Même sujet", "Même catégorie",
-            "Diffuser les valeurs culturelles nationa", "Couleur du lotus de Hue",
-            "Hoa Minzy révèle des messages avec Xuan ", "Phu Quoc – paradis tropical",
-            "Même auteur", "Patrimoine", "Chiffre", "Entreprise", "No videos available",
-            "Nouvelles", "Ministère - Filiale", "Locale", "Produit",
-        ]],
+        *[
+            (line, NAV)
+            for line in [
+                "Comment (0)",
+                "No data",
+                "No data",
+                "Même sujet",
+                "Même catégorie",
+                "Diffuser les valeurs culturelles nationa",
+                "Couleur du lotus de Hue",
+                "Hoa Minzy révèle des messages avec Xuan ",
+                "Phu Quoc – paradis tropical",
+                "Même auteur",
+                "Patrimoine",
+                "Chiffre",
+                "Entreprise",
+                "No videos available",
+                "Nouvelles",
+                "Ministère - Filiale",
+                "Locale",
+                "Produit",
+            ]
+        ],
         ("Việt NamViệt Nam14/11/2024", "dateline (kept as metadata)"),
         # The second of two identical photo captions; the first stays.
         ("Le secrétaire général To Lam prend la pa", "repeated caption"),
@@ -56,7 +88,7 @@ EXPECTED_CUTS: dict[str, list[tuple[str, str]]] = {
         *[("The Delegates", "repeated caption")] * 4,
         ("Hai Phong Online Newspaper - baohaiphong", "site banner (kept as metadata)"),
     ],
-}  # fmt: skip
+}
 
 
 _SOURCE = re.compile(r"^(Quelle|Source|ที่มา)\s?:")

@@ -52,12 +52,16 @@ def test_the_flagship_question_is_answered_from_what_to_lam_said_the_city_must_d
     assert last["stored"] > 4000 and last["prompt"] - max(last["stored"], last["in_memory"]) < 400
     text = result.text.lower()
     if result.refused or FRENCH not in {c.doc_id for c in result.citations}:
-        pytest.xfail(f"issue 16 goal not met: the model did not answer from the French article: "
-                     f"{result.text!r}")  # fmt: skip
+        pytest.xfail(
+            f"issue 16 goal not met: the model did not answer from the French article: "
+            f"{result.text!r}"
+        )
     assert detect_question_language(result.text) == "en", result.text
     if not ("party" in text and "planning" in text):
-        pytest.xfail(f"issue 16 goal not met: the answer names neither party building nor "
-                     f"planning: {result.text!r}")  # fmt: skip
+        pytest.xfail(
+            f"issue 16 goal not met: the answer names neither party building nor "
+            f"planning: {result.text!r}"
+        )
 
 
 def test_another_process_sharing_the_server_finds_the_article_read(real_deps: Deps) -> None:
@@ -71,8 +75,9 @@ def test_another_process_sharing_the_server_finds_the_article_read(real_deps: De
         f"s = article_sections(d, {FRENCH!r})[0];"
         "print(d.llm.prefix(prefix_messages(s), s.label).done)"
     )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         timeout=120, check=True)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
     assert out.stdout.strip().endswith("True"), out.stderr[-2000:]
 
 
@@ -84,8 +89,10 @@ def test_off_corpus_question_is_refused(real_deps: Deps) -> None:
 
 
 def test_a_french_evidence_sentence_is_translated_into_english(real_deps: Deps) -> None:
-    sentence = ("Le Secrétaire général a suggéré que la ville de Hai Phong doit faire du bon "
-                "travail de planification et de construction du Parti.")  # fmt: skip
+    sentence = (
+        "Le Secrétaire général a suggéré que la ville de Hai Phong doit faire du bon "
+        "travail de planification et de construction du Parti."
+    )
     translated = Translations().translate(real_deps.llm, sentence, "fr", "en")
     assert detect_question_language(translated) == "en", translated
     assert "Hai Phong" in translated and "\n" not in translated.strip(), translated

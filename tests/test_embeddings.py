@@ -109,9 +109,12 @@ def server() -> Iterator[FakeOpenAI]:
 
 def _openai_settings(tmp_path: Path, server: FakeOpenAI) -> Settings:
     return make_settings(
-        tmp_path, embedder="openai", embed_base_url=server.base_url, embed_model="e5-remote",
+        tmp_path,
+        embedder="openai",
+        embed_base_url=server.base_url,
+        embed_model="e5-remote",
         embed_api_key=SecretStr("sk-embed-secret"),
-    )  # fmt: skip
+    )
 
 
 def test_openai_embeddings_index_and_search(tmp_path: Path, server: FakeOpenAI) -> None:

@@ -26,10 +26,14 @@ DEV = ROOT / "eval" / "questions" / "dev.jsonl"
 
 def _q(**kw: Any) -> Question:
     base: dict[str, Any] = {
-        "id": "q1", "question": "Who chairs it?", "lang": "en", "answerable": True,
-        "expected_docs": ["docA"], "gold": ["Nguyen Van Tung"],
+        "id": "q1",
+        "question": "Who chairs it?",
+        "lang": "en",
+        "answerable": True,
+        "expected_docs": ["docA"],
+        "gold": ["Nguyen Van Tung"],
         "facts": [["Nguyen Van Tung"], ["2025"]],
-    }  # fmt: skip
+    }
     return Question(**{**base, **kw})
 
 
@@ -51,8 +55,17 @@ def test_the_widened_dev_set_holds_the_shared_one_and_more() -> None:
 
 
 def test_a_bad_question_file_lists_every_problem_with_its_line(tmp_path: Path) -> None:
-    good = json.dumps({"id": "a", "question": "q?", "lang": "en", "answerable": False,
-                       "expected_docs": [], "gold": [], "facts": []})  # fmt: skip
+    good = json.dumps(
+        {
+            "id": "a",
+            "question": "q?",
+            "lang": "en",
+            "answerable": False,
+            "expected_docs": [],
+            "gold": [],
+            "facts": [],
+        }
+    )
     lines = [
         good,
         "{not json",
@@ -102,28 +115,43 @@ def _passage(rank: int, doc: str, text: str, **kw: Any) -> dict[str, Any]:
 def test_scores_of_an_answered_question() -> None:
     ranking = [
         _passage(1, "docB", "Nothing here."),
-        _passage(2, "docC", "Die Rede.",
-                 alternatives=[{"doc_id": "docA", "text": "said Nguyen Van Tung today"}]),
+        _passage(
+            2,
+            "docC",
+            "Die Rede.",
+            alternatives=[{"doc_id": "docA", "text": "said Nguyen Van Tung today"}],
+        ),
         _passage(3, "docA", "Nguyen Van Tung chairs it."),
-    ]  # fmt: skip
+    ]
     result = {
-        "answer": "Nguyen Van Tung chairs it [2].", "raw_answer": "Nguyen Van Tung [2] [4].",
-        "refused": False, "ranking": ranking, "retrieved": ranking[:3],
+        "answer": "Nguyen Van Tung chairs it [2].",
+        "raw_answer": "Nguyen Van Tung [2] [4].",
+        "refused": False,
+        "ranking": ranking,
+        "retrieved": ranking[:3],
         "citations": [{"n": 2, **ranking[1]}],
-    }  # fmt: skip
+    }
     s = score(_q(), result, k=3)
     assert s["gold_rank"] == 2 and s["doc_rank"] == 2  # a translation counts as the passage
     assert (s["gold_hit@1"], s["gold_hit@3"], s["gold_hit@k"], s["gold_mrr"]) == (
-        False, True, True, 0.5,
-    )  # fmt: skip
+        False,
+        True,
+        True,
+        0.5,
+    )
     assert s["fact_recall"] == 0.5 and s["answered"] is True
     assert s["citation_valid"] is False  # the model wrote [4] with 3 passages given
     assert s["citation_support"] == 1.0 and s["cited"] is True and s["lang_match"] is True
 
 
 def test_scores_of_refusals() -> None:
-    refusal = {"answer": "I don't know: the indexed articles do not say.", "refused": True,
-               "ranking": [], "retrieved": [], "citations": []}  # fmt: skip
+    refusal = {
+        "answer": "I don't know: the indexed articles do not say.",
+        "refused": True,
+        "ranking": [],
+        "retrieved": [],
+        "citations": [],
+    }
     s = score(_q(), refusal, k=5)
     assert s["answered"] is False and s["fact_recall"] == 0.0 and s["gold_hit@k"] is False
     off = score(_q(answerable=False, expected_docs=[], gold=[], facts=[]), refusal, k=5)
@@ -131,16 +159,25 @@ def test_scores_of_refusals() -> None:
 
 
 def test_summary_rates_and_latency_percentiles() -> None:
-    questions = [_q(id="a"), _q(id="b"), _q(id="c", answerable=False, gold=[], facts=[],
-                                            expected_docs=[])]  # fmt: skip
+    questions = [
+        _q(id="a"),
+        _q(id="b"),
+        _q(id="c", answerable=False, gold=[], facts=[], expected_docs=[]),
+    ]
     results = [
-        {"id": "a", "scores": {"answered": True, "fact_recall": 1.0},
-         "timings": {"total_s": 10.0}},
-        {"id": "b", "scores": {"answered": False, "fact_recall": 0.0},
-         "timings": {"total_s": 30.0}},
-        {"id": "c", "scores": {"refused_correctly": True}, "timings": {"total_s": 20.0},
-         "error": "BotError: dead"},
-    ]  # fmt: skip
+        {"id": "a", "scores": {"answered": True, "fact_recall": 1.0}, "timings": {"total_s": 10.0}},
+        {
+            "id": "b",
+            "scores": {"answered": False, "fact_recall": 0.0},
+            "timings": {"total_s": 30.0},
+        },
+        {
+            "id": "c",
+            "scores": {"refused_correctly": True},
+            "timings": {"total_s": 20.0},
+            "error": "BotError: dead",
+        },
+    ]
     summary = summarize(questions, results, {"pipeline": "ours"})
     assert summary["metrics"]["answered"] == 0.5 and summary["metrics"]["fact_recall"] == 0.5
     assert summary["metrics"]["gold_hit@k"] is None
@@ -188,8 +225,16 @@ def test_a_run_writes_results_summary_report_and_plot(settings: Settings, tmp_pa
     results = read_jsonl(out / "results.jsonl")
     assert [r["id"] for r in results] == ["d01", "d02", "d03", "d04"]
     first = results[0]
-    for key in ("id", "question", "answer", "refused", "retrieved", "citations", "timings",
-                "scores"):  # fmt: skip
+    for key in (
+        "id",
+        "question",
+        "answer",
+        "refused",
+        "retrieved",
+        "citations",
+        "timings",
+        "scores",
+    ):
         assert key in first
     assert set(first["retrieved"][0]) >= {"rank", "doc_id", "text", "score"}
     assert set(first["timings"]) == {"retrieve_s", "first_token_s", "total_s"}
@@ -224,12 +269,21 @@ def test_a_run_resumes_records_failures_and_retries_them(
 
 
 def test_cli_thresholds_compare_and_reference(tmp_path: Path, capsys: Any) -> None:
-    common = ["--questions", str(DEV), "--retrieval-only", "--quiet",
-              "--set", "embedder=fake", "--set", f"index_dir={tmp_path / 'index'}"]  # fmt: skip
+    common = [
+        "--questions",
+        str(DEV),
+        "--retrieval-only",
+        "--quiet",
+        "--set",
+        "embedder=fake",
+        "--set",
+        f"index_dir={tmp_path / 'index'}",
+    ]
     a, b = tmp_path / "a", tmp_path / "b"
     assert main([*common, "--out", str(a), "--fail-under", "doc_hit@k=0.01"]) == 0
-    assert main([*common, "--out", str(b), "--set", "top_k=1", "--fail-under",
-                 "doc_hit@k=0.99"]) == 1  # fmt: skip
+    assert (
+        main([*common, "--out", str(b), "--set", "top_k=1", "--fail-under", "doc_hit@k=0.99"]) == 1
+    )
     assert "FAIL doc_hit@k" in capsys.readouterr().err
     assert main([*common, "--out", str(a), "--fail-under", "nonsense=1"]) == 2
     assert "unknown metric(s) nonsense" in capsys.readouterr().err

@@ -23,8 +23,9 @@ from webui.feedback import make_comment, make_rate
 QUESTION = "What did To Lam ask of Hai Phong?"
 
 
-def _ask(backend: Backend, question: str, chat: list[Any], turns: list[Any],
-         records: dict[int, Any]) -> tuple[list[Any], list[Any], dict[int, Any]]:  # fmt: skip
+def _ask(
+    backend: Backend, question: str, chat: list[Any], turns: list[Any], records: dict[int, Any]
+) -> tuple[list[Any], list[Any], dict[int, Any]]:
     """The chat's last frame, and the records as the page's state keeps them."""
     for frame in make_respond(backend)(question, chat, turns, records, 5, [], False):
         chat = frame[0]
@@ -100,37 +101,50 @@ def test_regenerating_an_answer_that_failed_keeps_the_conversation_before_it(
 def test_proposed_facts_are_the_answers_names_and_figures_the_question_lacks() -> None:
     answer = "Deputy Prime Minister Ho Duc Phoc attended [1]. The plan runs to 2045 [2]."
     assert proposed_facts(answer, "Who attended the meeting with To Lam?") == [
-        "Deputy Prime Minister Ho Duc Phoc", "2045"]  # fmt: skip
+        "Deputy Prime Minister Ho Duc Phoc",
+        "2045",
+    ]
     assert proposed_facts("It was in 2045.", "What happens in 2045?") == []
 
 
 def _feedback(args: list[str], answers: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "eval", "feedback", *args], input=answers, cwd=ROOT,
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+        [sys.executable, "-m", "eval", "feedback", *args],
+        input=answers,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_rated_answers_become_a_question_file_the_eval_accepts(
     backend: Backend, tmp_path: Path
 ) -> None:
     chat, turns, records = _ask(backend, QUESTION, [], [], {})
-    chat, turns, records = _ask(backend, "Who chairs the People's Committee?", chat, turns,
-                                records)  # fmt: skip
+    chat, turns, records = _ask(backend, "Who chairs the People's Committee?", chat, turns, records)
     rate = make_rate(backend.feedback)
     rate(records, _like(1, True))
     rate(records, _like(3, False))
     source, out = backend.settings.feedback_path, tmp_path / "from-users.jsonl"
     # the first: proposals taken as they are; the second: the user says what is right
-    done = _feedback(["--from", str(source), "--out", str(out)],
-                     "\n\n\n\ny\ny\nNguyen Van Tung|Tung\n1\n")  # fmt: skip
+    done = _feedback(
+        ["--from", str(source), "--out", str(out)], "\n\n\n\ny\ny\nNguyen Van Tung|Tung\n1\n"
+    )
     assert done.returncode == 0, done.stderr
     first, second = load_questions(out)
     assert first.question == QUESTION and first.answerable and first.expected_docs
     assert first.gold and all(g in _passages(records[1]) for g in first.gold)
     assert second.facts == [["Nguyen Van Tung", "Tung"]] and second.history == turns[:2]
-    checked = subprocess.run([sys.executable, "-m", "eval", "validate", str(out)], cwd=ROOT,
-                             capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    checked = subprocess.run(
+        [sys.executable, "-m", "eval", "validate", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert checked.returncode == 0 and "2 questions (2 answerable), valid" in checked.stdout
     again = _feedback(["--from", str(source), "--out", str(out), "--yes"], "")
     assert "0 rated answers not yet in" in again.stdout  # nothing is added twice

@@ -181,8 +181,13 @@ def test_bad_files_are_reported_and_skipped_and_lose_nothing(
     # Only bad files: nothing could be ingested, so the exit code says so.
     assert ingest_main(["--quiet", str(bad)]) == 1
     out = capsys.readouterr().out
-    for expected in ["empty.txt: empty file", "image.txt: binary file", "old.txt: not valid UTF-8",
-                     "huge.md: too large", "slides.pptx: unsupported type '.pptx'"]:  # fmt: skip
+    for expected in [
+        "empty.txt: empty file",
+        "image.txt: binary file",
+        "old.txt: not valid UTF-8",
+        "huge.md: too large",
+        "slides.pptx: unsupported type '.pptx'",
+    ]:
         assert expected in out
     assert "5 failed" in out
 

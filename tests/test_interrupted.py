@@ -161,9 +161,16 @@ def test_killed_while_pruning(tmp_path: Path, corpus_copy: Path) -> None:
 
 @pytest.mark.soak
 @pytest.mark.parametrize(
-    "step", ["state:put_intents", "dense:write", "dense:drop", "state:save_segment",
-             "state:write_manifest", "state:drop_intents"],
-)  # fmt: skip
+    "step",
+    [
+        "state:put_intents",
+        "dense:write",
+        "dense:drop",
+        "state:save_segment",
+        "state:write_manifest",
+        "state:drop_intents",
+    ],
+)
 def test_killed_while_updating_the_search_state(
     tmp_path: Path, corpus_copy: Path, step: str
 ) -> None:

@@ -44,8 +44,9 @@ def deps(fake_settings: Settings) -> Iterator[Deps]:
 
 
 def _filters(*items: tuple[str, FilterOperator, object]) -> MetadataFilters:
-    return MetadataFilters(filters=[MetadataFilter(key=k, operator=op, value=v)
-                                    for k, op, v in items])  # fmt: skip
+    return MetadataFilters(
+        filters=[MetadataFilter(key=k, operator=op, value=v) for k, op, v in items]
+    )
 
 
 def test_the_retriever_returns_our_ranking_as_nodes(deps: Deps) -> None:
@@ -69,8 +70,9 @@ def test_llama_index_filters_restrict_the_retrieval(deps: Deps) -> None:
     assert {m["lang"] for m in found(("lang", FilterOperator.EQ, "fr"))} == {"fr"}
     docs = ["000_dc2988f8c62b768a", "002_1ca994a0bc34cf02"]
     assert {m["doc_id"] for m in found(("doc_id", FilterOperator.IN, docs))} <= set(docs)
-    dated = found(("date", FilterOperator.GTE, "2025-01-01"), ("date", FilterOperator.LT,
-                                                                "2030-01-01"))  # fmt: skip
+    dated = found(
+        ("date", FilterOperator.GTE, "2025-01-01"), ("date", FilterOperator.LT, "2030-01-01")
+    )
     assert dated and all("2025-01-01" <= str(m["date"]) < "2030-01-01" for m in dated)
     assert found(("lang", FilterOperator.EQ, "fr"), ("lang", FilterOperator.EQ, "de")) == []
     with pytest.raises(ValueError, match="unsupported filter title"):
@@ -141,9 +143,10 @@ def _expected(deps: Deps, wanted: Callable[[Hit], bool]) -> list[str]:
     """The passages `wanted` accepts and their translations: our ranking shows one passage of
     a story's translations and counts the others (its `alternatives`) as its own."""
     got = deps.index.passages.get(include=["documents", "metadatas"])
-    hits = [Hit(i, d, PassageMeta.from_chroma(m), 0.0)
-            for i, d, m in zip(got["ids"], got["documents"] or [], got["metadatas"] or [],
-                               strict=True)]  # fmt: skip
+    hits = [
+        Hit(i, d, PassageMeta.from_chroma(m), 0.0)
+        for i, d, m in zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True)
+    ]
     good = [h for h in hits if wanted(h)]
     return [h.id for h in hits if any(h.id == g.id or _same_passage(h, g) for g in good)]
 
@@ -172,8 +175,10 @@ def test_retriever_evaluator_agrees_with_our_evaluation(
         summary = summarize(questions, [_one(ours, q, k, None) for q in questions], {"k": k})
         retriever = NewsRetriever(ours.deps, top_k=k)
         evaluator = RetrieverEvaluator.from_metric_names(["hit_rate", "mrr"], retriever=retriever)
-        for prefix, wanted, has in (("gold", _gold, lambda q: q.gold),
-                                    ("doc", _article, lambda q: q.expected_docs)):  # fmt: skip
+        for prefix, wanted, has in (
+            ("gold", _gold, lambda q: q.gold),
+            ("doc", _article, lambda q: q.expected_docs),
+        ):
             scores = []
             for q in filter(has, questions):
                 asked = [t["content"] for t in q.history if t.get("role") == "user"]
@@ -198,8 +203,14 @@ def test_the_readme_example_runs_as_written(shipped_index: tuple[Settings, Summa
     settings, _ = shipped_index
     env = {**os.environ, "INDEX_DIR": str(settings.index_dir), "LLM_BACKEND": "local"}
     env.pop("LLM_BASE_URL", None)
-    done = subprocess.run([sys.executable, "-c", block], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=900)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", block],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     lines = done.stdout.splitlines()
     assert len([x for x in lines[:3] if x[:5].replace(".", "").isdigit()]) == 3, done.stdout

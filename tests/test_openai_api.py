@@ -36,8 +36,13 @@ class Api:
 
 def _serve(backend: Backend, auth: list[tuple[str, str]] | None = None) -> Iterator[Api]:
     port = free_port()
-    config = uvicorn.Config(openai_app(backend, auth), host="127.0.0.1", port=port,
-                            log_level="warning", timeout_graceful_shutdown=1)  # fmt: skip
+    config = uvicorn.Config(
+        openai_app(backend, auth),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        timeout_graceful_shutdown=1,
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

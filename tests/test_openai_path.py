@@ -29,8 +29,14 @@ def server() -> Iterator[FakeOpenAI]:
 
 
 def _settings(base: Settings, server: FakeOpenAI, **extra: object) -> Settings:
-    return base.model_copy(update={"llm_backend": "auto", "llm_base_url": server.base_url,
-                                   "llm_model": "fake-model", **extra})  # fmt: skip
+    return base.model_copy(
+        update={
+            "llm_backend": "auto",
+            "llm_base_url": server.base_url,
+            "llm_model": "fake-model",
+            **extra,
+        }
+    )
 
 
 def test_streamed_answer_through_the_openai_client(
@@ -56,8 +62,10 @@ def test_streamed_answer_through_the_openai_client(
 def test_the_rewrite_uses_a_plain_completion(fake_settings: Settings, server: FakeOpenAI) -> None:
     server.replies.extend(["Who chairs the Hai Phong People's Committee?", "Nguyen Van Tung [1]."])
     deps = build_deps(_settings(fake_settings, server))
-    history = [{"role": "user", "content": "Tell me about the People's Committee."},
-               {"role": "assistant", "content": "It governs the city [1]."}]  # fmt: skip
+    history = [
+        {"role": "user", "content": "Tell me about the People's Committee."},
+        {"role": "assistant", "content": "It governs the city [1]."},
+    ]
     result = answer(deps, "Who chairs it?", history=history)
     assert [r["body"].get("stream", False) for r in server.requests] == [False, True]
     assert result.standalone_question == "Who chairs the Hai Phong People's Committee?"
@@ -96,18 +104,34 @@ def test_a_slow_llm_times_out_with_the_setting_named(
 def test_cli_streams_then_lists_sources_and_gives_json(
     fake_settings: Settings, server: FakeOpenAI, tmp_path: Path
 ) -> None:
-    env = {**os.environ, "INDEX_DIR": str(fake_settings.index_dir), "EMBEDDER": "fake",
-           "LLM_BASE_URL": server.base_url}  # fmt: skip
+    env = {
+        **os.environ,
+        "INDEX_DIR": str(fake_settings.index_dir),
+        "EMBEDDER": "fake",
+        "LLM_BASE_URL": server.base_url,
+    }
     question = "Who is the Chairman of the People's Committee?"
     server.replies.append("Nguyen Van Tung is the Chairman [1].")
-    done = subprocess.run([sys.executable, "-m", "bot", question], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", question],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("Nguyen Van Tung is the Chairman [1].")
     assert "Sources:\n[1] " in done.stdout
     server.replies.append("Nguyen Van Tung [1].")
-    done = subprocess.run([sys.executable, "-m", "bot", "--json", question], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "--json", question],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     data = json.loads(done.stdout)
     assert data["answer"] == "Nguyen Van Tung [1]." and data["refused"] is False
     assert data["citations"][0]["n"] == 1 and data["passages"][0]["given_to_model"] is True
@@ -115,10 +139,20 @@ def test_cli_streams_then_lists_sources_and_gives_json(
 
 @pytest.mark.system
 def test_cli_reports_a_bad_question_without_a_traceback(fake_settings: Settings) -> None:
-    env = {**os.environ, "INDEX_DIR": str(fake_settings.index_dir), "EMBEDDER": "fake",
-           "LLM_BACKEND": "fake"}  # fmt: skip
-    done = subprocess.run([sys.executable, "-m", "bot", "   "], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    env = {
+        **os.environ,
+        "INDEX_DIR": str(fake_settings.index_dir),
+        "EMBEDDER": "fake",
+        "LLM_BACKEND": "fake",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "   "],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2 and "empty" in done.stderr and "Traceback" not in done.stderr
 
 

@@ -32,8 +32,11 @@ def test_the_progress_follows_the_prompt_being_read_and_ends_with_it() -> None:
     progress = llama.progress = PromptProgress(llama)
     assert progress.report()["prompt"] == 0  # nothing under way
     assert list(llama.generate(list(range(5)))) == [42]
-    assert llama.seen == [{"prompt": 5, "read": 3}, {"prompt": 5, "read": 4},
-                          {"prompt": 5, "read": 5}]  # fmt: skip
+    assert llama.seen == [
+        {"prompt": 5, "read": 3},
+        {"prompt": 5, "read": 4},
+        {"prompt": 5, "read": 5},
+    ]
     assert progress.report()["prompt"] == 0
     writing = llama.generate(list(range(4)))
     next(writing)

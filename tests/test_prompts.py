@@ -18,11 +18,19 @@ from bot.retrieval.records import Hit, PassageMeta
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 
 HITS = [
-    Hit("a:1:0000", "Le camarade Ho Duc Phoc, vice-Premier ministre, a pris la parole.",
-        PassageMeta(title="Construire Hai Phong", lang="fr"), 0.1),
-    Hit("b:1:0000", "Hai Phong strives to become a highly developed city.",
-        PassageMeta(title="Building Hai Phong", lang="en"), 0.1),
-]  # fmt: skip
+    Hit(
+        "a:1:0000",
+        "Le camarade Ho Duc Phoc, vice-Premier ministre, a pris la parole.",
+        PassageMeta(title="Construire Hai Phong", lang="fr"),
+        0.1,
+    ),
+    Hit(
+        "b:1:0000",
+        "Hai Phong strives to become a highly developed city.",
+        PassageMeta(title="Building Hai Phong", lang="en"),
+        0.1,
+    ),
+]
 
 
 def _check(name: str, text: str) -> None:

@@ -27,8 +27,13 @@ from eval.bench.common import dev_questions
 from ingest.pipeline import Summary, ingest_paths, remove_articles
 from tests.conftest import make_settings
 
-QUERIES = ["Nguyen Van Tung", "Hai Phong port Lach Huyen", "ไฮฟอง", "résolution 7/NQ-CP",
-           "Xylophanes zeppelin"]  # fmt: skip
+QUERIES = [
+    "Nguyen Van Tung",
+    "Hai Phong port Lach Huyen",
+    "ไฮฟอง",
+    "résolution 7/NQ-CP",
+    "Xylophanes zeppelin",
+]
 
 
 def _forbid_tokenizing(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -194,8 +199,13 @@ def test_dense_search_through_chroma_ranks_as_exact_search(
     state = exact.state()
     assert state.vectors is not None and chroma.state().vectors is None
     doc = str(state.doc_id[0])
-    filters = [Filters(), Filters(lang=["fr"]), Filters(doc_ids=[doc]),
-               Filters(date_from="2025-01-01"), Filters(date_to="2025-06-30")]  # fmt: skip
+    filters = [
+        Filters(),
+        Filters(lang=["fr"]),
+        Filters(doc_ids=[doc]),
+        Filters(date_from="2025-01-01"),
+        Filters(date_to="2025-06-30"),
+    ]
     for question in dev_questions()[:8]:
         vector = nano.embed_query(question)
         for f in filters:
@@ -303,8 +313,13 @@ def test_segments_stored_beside_the_small_records_are_read_then_moved(
         state_store.delete_segments(index, [part.key])
     first = manifest.parts[0].key
     half = index.client.create_collection(f"{index.name}-seg-{first}", embedding_function=None)
-    torn: dict[str, str | int] = {"kind": "part", "key": first, "part": 0, "parts": 2,
-                                  "blob": ""}  # 1 of 2 copied  # fmt: skip
+    torn: dict[str, str | int] = {
+        "kind": "part",
+        "key": first,
+        "part": 0,
+        "parts": 2,
+        "blob": "",
+    }  # 1 of 2 copied
     half.upsert(ids=[f"{first}:0000"], embeddings=np.ones((1, 1), np.float32), metadatas=[torn])
     _assert_same(Retriever(index, FakeEmbedder()).state(), truth)  # read where they are
     with state_writer.StateWriter(index):

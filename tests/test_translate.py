@@ -22,11 +22,14 @@ class _Failing(Silent):
         raise BotError("Cannot reach the LLM at http://127.0.0.1:9/v1.")
 
 
-@pytest.mark.parametrize("reply", [
-    'Translation: "The General Secretary asked for good work."',
-    "« The General Secretary asked for good work. »",
-    "  The General Secretary asked for good work.\n",
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "reply",
+    [
+        'Translation: "The General Secretary asked for good work."',
+        "« The General Secretary asked for good work. »",
+        "  The General Secretary asked for good work.\n",
+    ],
+)
 def test_what_small_models_wrap_a_translation_in_is_taken_off(reply: str) -> None:
     assert cleaned(reply) == "The General Secretary asked for good work."
 
@@ -61,7 +64,8 @@ def test_the_backend_translates_or_says_why_not(backend: Backend) -> None:
     backend.deps.llm = _Failing()
     assert backend.translate(FRENCH, "fr", "en") == done  # cached: the model is not asked
     assert backend.translate(FRENCH, "fr", "de") == {
-        "error": "Cannot reach the LLM at http://127.0.0.1:9/v1."}  # fmt: skip
+        "error": "Cannot reach the LLM at http://127.0.0.1:9/v1."
+    }
 
 
 def _hit(lang: str, text: str) -> Hit:
@@ -70,9 +74,14 @@ def _hit(lang: str, text: str) -> Hit:
 
 def test_a_cited_sentence_in_another_language_than_the_question_offers_a_translation() -> None:
     hostile = 'Il a dit "<b>oui</b>" & plus. Une autre phrase.'
-    view = SourcesView(passages=[_hit("fr", hostile), _hit("en", "It grew. More.")], context_n=2,
-                       phase="done", cited=[1, 2], lang="en",
-                       highlights={1: [(0, 30)], 2: [(0, 8)]})  # fmt: skip
+    view = SourcesView(
+        passages=[_hit("fr", hostile), _hit("en", "It grew. More.")],
+        context_n=2,
+        phase="done",
+        cited=[1, 2],
+        lang="en",
+        highlights={1: [(0, 30)], 2: [(0, 8)]},
+    )
     page = sources_html(view)
     assert page.count('class="nqa-translate"') == 1  # not for the English card
     assert 'data-text="Il a dit &quot;&lt;b&gt;oui&lt;/b&gt;&quot; &amp; plus."' in page

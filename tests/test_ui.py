@@ -128,8 +128,13 @@ def test_marked_text_is_escaped_inside_and_outside_the_mark() -> None:
 
 
 def _hit(n: int, **meta: Any) -> Hit:
-    base = {"doc_id": f"doc{n}", "title": f"Title {n}", "lang": "fr", "date": "2024-11-14",
-            "source_url": f"https://example.org/{n}"}  # fmt: skip
+    base = {
+        "doc_id": f"doc{n}",
+        "title": f"Title {n}",
+        "lang": "fr",
+        "date": "2024-11-14",
+        "source_url": f"https://example.org/{n}",
+    }
     return Hit(
         f"doc{n}:v:0000",
         f"Passage {n} text. Second sentence.",
@@ -139,8 +144,9 @@ def _hit(n: int, **meta: Any) -> Hit:
 
 
 def test_sources_show_cited_passages_open_and_first_the_rest_collapsed() -> None:
-    view = SourcesView([_hit(1), _hit(2), _hit(3)], context_n=2, phase="done", cited=[2],
-                       highlights={2: [(0, 15)]})  # fmt: skip
+    view = SourcesView(
+        [_hit(1), _hit(2), _hit(3)], context_n=2, phase="done", cited=[2], highlights={2: [(0, 15)]}
+    )
     page = sources_html(view)
     assert "1 of 3 passages cited" in page
     cards = page.split("<details")[1:]
@@ -159,8 +165,9 @@ def test_a_card_is_headed_by_what_it_holds_and_an_articles_passages_go_together(
     one = _hit(1, title=title)
     one.text = f"{title}\nLe port de Hai Phong grandit. Il accueille des navires."
     other, again = _hit(2), _hit(3, doc_id="doc1", title=title)
-    view = SourcesView([one, other, again], context_n=3, phase="done", cited=[2],
-                       highlights={2: [(16, 32)]})  # fmt: skip
+    view = SourcesView(
+        [one, other, again], context_n=3, phase="done", cited=[2], highlights={2: [(16, 32)]}
+    )
     cards = sources_html(view).split("<details")[1:]
     heads = [re.search(r'nqa-head-text">([^<]*)<', card).group(1) for card in cards]  # type: ignore[union-attr]
     assert heads == ["Second sentence.", "Le port de Hai Phong grandit.", "Passage 3 text."]
@@ -208,8 +215,10 @@ def test_the_library_lists_committed_articles_newest_first() -> None:
 
 def test_an_article_opens_with_its_passages_in_order_and_its_text_inert() -> None:
     record = {"title": HOSTILE, "lang": "fr", "date": "", "source_url": "javascript:alert(1)"}
-    passages = [Hit(f"a:1:{n:04d}", text, PassageMeta(doc_id="a", lang="fr"), 0.0)
-                for n, text in enumerate(["Premier passage.", HOSTILE])]  # fmt: skip
+    passages = [
+        Hit(f"a:1:{n:04d}", text, PassageMeta(doc_id="a", lang="fr"), 0.0)
+        for n, text in enumerate(["Premier passage.", HOSTILE])
+    ]
     shown = article_html(record, passages)
     assert "<script>" not in shown and "<img" not in shown and "javascript:" not in shown
     assert shown.count('class="nqa-passage"') == 2 and "Passage 2" in shown
@@ -253,9 +262,16 @@ def _files(folder: Path, **contents: bytes) -> list[Path]:
 def test_upload_plan_refuses_wrong_type_empty_huge_and_clashing_files(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, max_upload_mb=0.001)
     up = _files(
-        tmp_path / "up", a_dot_txt=b"ok", b_dot_exe=b"MZ", c_dot_md=b"", d_dot_html=b"x" * 2000,
-        e_dot_pdf=b"%PDF", e_dot_txt=b"again", taken_dot_md=b"new", same_dot_txt=b"v2",
-    )  # fmt: skip
+        tmp_path / "up",
+        a_dot_txt=b"ok",
+        b_dot_exe=b"MZ",
+        c_dot_md=b"",
+        d_dot_html=b"x" * 2000,
+        e_dot_pdf=b"%PDF",
+        e_dot_txt=b"again",
+        taken_dot_md=b"new",
+        same_dot_txt=b"v2",
+    )
     existing = _files(tmp_path / "data", taken_dot_txt=b"old", same_dot_txt=b"v1")
     plan = plan_uploads(up, [p.name for p in up], existing, settings)
     assert [name for _, name in plan.accepted] == ["a.txt", "e.pdf", "same.txt"]
@@ -486,8 +502,10 @@ def test_the_wait_shows_its_phase_with_the_seconds_and_the_rewritten_question(
 ) -> None:
     assert backend.deps is not None
     slow = backend.deps.llm = _Pondering(["What did To Lam ask of Hai Phong's port?"])
-    turns = [{"role": "user", "content": QUESTION_EN},
-             {"role": "assistant", "content": "He asked it to grow [1]."}]  # fmt: skip
+    turns = [
+        {"role": "user", "content": QUESTION_EN},
+        {"role": "assistant", "content": "He asked it to grow [1]."},
+    ]
     frames = make_respond(backend)("And its port?", [], turns, {}, 5, [], False)
     for chat, *_ in frames:
         if re.fullmatch(r"_Reading \d+ passages… [1-9]\d* s_", chat[-1]["content"]):

@@ -59,8 +59,9 @@ def settings(tmp_path: Path, folder: Path) -> Settings:
 
 
 def watcher(settings: Settings, clock: Clock, prune: bool = False) -> Watcher:
-    return Watcher([settings.data_dir], settings, FakeEmbedder(), settle_s=SETTLE, prune=prune,
-                   clock=clock)  # fmt: skip
+    return Watcher(
+        [settings.data_dir], settings, FakeEmbedder(), settle_s=SETTLE, prune=prune, clock=clock
+    )
 
 
 def statuses(events: list[Event]) -> list[tuple[str, str]]:
@@ -181,10 +182,23 @@ def test_ingest_watch_prints_a_line_per_article_and_a_bad_file_once(tmp_path: Pa
     folder.mkdir()
     env = {**os.environ, "INDEX_DIR": str(tmp_path / "index"), "HF_HUB_OFFLINE": "1"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "ingest", "--watch", str(folder), "--settle", "0.5",
-         "--interval", "0.2"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "ingest",
+            "--watch",
+            str(folder),
+            "--settle",
+            "0.5",
+            "--interval",
+            "0.2",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     seen: list[str] = []
     try:
         lines = _lines(process)
@@ -201,9 +215,13 @@ def test_ingest_watch_prints_a_line_per_article_and_a_bad_file_once(tmp_path: Pa
         process.wait(timeout=30)
     assert sum("broken.pdf" in line for line in seen) == 1, seen
     listed = subprocess.run(
-        [sys.executable, "-m", "ingest", "--list"], cwd=ROOT, env=env, capture_output=True,
-        text=True, check=True,
-    ).stdout  # fmt: skip
+        [sys.executable, "-m", "ingest", "--list"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "first " in listed and "second " in listed and "2 articles" in listed
 
 
@@ -211,8 +229,9 @@ def test_ingest_watch_prints_a_line_per_article_and_a_bad_file_once(tmp_path: Pa
 @pytest.fixture
 def watching(tmp_path: Path, folder: Path) -> Iterator[Backend]:
     shutil.copy(CORPUS / f"{IDS[0]}.txt", folder)
-    settings = make_settings(tmp_path, data_dir=folder, embedder="fake", llm_backend="fake",
-                             watch_data_dir=True)  # fmt: skip
+    settings = make_settings(
+        tmp_path, data_dir=folder, embedder="fake", llm_backend="fake", watch_data_dir=True
+    )
     backend = Backend(settings, FakeChat(), FakeEmbedder())
     backend.prepare()
     yield backend

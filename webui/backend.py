@@ -80,8 +80,9 @@ class Backend:
             self._counted(summary.total_articles, summary.total_passages)
             self.ready.set()
             if watcher is not None:
-                threading.Thread(target=watcher.run, args=(self._closing,), name="watch",
-                                 daemon=True).start()  # fmt: skip
+                threading.Thread(
+                    target=watcher.run, args=(self._closing,), name="watch", daemon=True
+                ).start()
             self.model_state = "starting (the first answer waits for it)"
             self.deps.llm.start()
             self.model_state = "ready"
@@ -103,9 +104,12 @@ class Backend:
             self.stage = "Checking the library for new and changed articles…"
             try:
                 summary = ingest_paths(
-                    [self.settings.data_dir], self.settings, embedder, progress=False,
+                    [self.settings.data_dir],
+                    self.settings,
+                    embedder,
+                    progress=False,
                     on_file=self._indexing,
-                )  # fmt: skip
+                )
             except IndexUnavailable as exc:
                 self.error = f"{exc} Trying again every {RETRY_S:.0f} s."
                 log.warning("%s", exc)
@@ -120,8 +124,13 @@ class Backend:
         if not self.settings.watch_data_dir:
             return None
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-        watcher = Watcher([self.settings.data_dir], self.settings, embedder,
-                          on_event=self._watched, lock=self._upload_lock)  # fmt: skip
+        watcher = Watcher(
+            [self.settings.data_dir],
+            self.settings,
+            embedder,
+            on_event=self._watched,
+            lock=self._upload_lock,
+        )
         watcher.prime()  # the start-up check that follows indexes what is there now
         return watcher
 
@@ -163,8 +172,10 @@ class Backend:
 
     def _state(self) -> str:
         if self.model_state.startswith("failed"):
-            return ("⚠️ searching works, but answers cannot be written: the model did not "
-                    "start (details below; fix it and restart the app)")  # fmt: skip
+            return (
+                "⚠️ searching works, but answers cannot be written: the model did not "
+                "start (details below; fix it and restart the app)"
+            )
         if self.model_state != "ready":
             return "the model is starting; a question asked now waits for it"
         problem = self.deps.llm.problem() if self.deps else ""
@@ -179,9 +190,13 @@ class Backend:
         chroma = f"embedded Chroma in {settings.index_dir}"
         if settings.chroma_host:
             chroma = f"the Chroma server at {settings.chroma_host}:{settings.chroma_port}"
-        facts = [f"LLM: {llm} ({self.model_state})", f"Index: {chroma}",
-                 f"Library: {self.counts[0]} articles, {self.counts[1]} passages from "
-                 f"{settings.data_dir}", f"Stage: {self.stage}"]  # fmt: skip
+        facts = [
+            f"LLM: {llm} ({self.model_state})",
+            f"Index: {chroma}",
+            f"Library: {self.counts[0]} articles, {self.counts[1]} passages from "
+            f"{settings.data_dir}",
+            f"Stage: {self.stage}",
+        ]
         items = "".join(f"<li>{html.escape(fact)}</li>" for fact in facts)
         return f'<details class="nqa-details"><summary>details</summary><ul>{items}</ul></details>'
 
@@ -225,8 +240,11 @@ class Backend:
         except Exception as exc:
             log.exception("translation failed")
             return {"error": unexpected(exc)}
-        return {"text": found, "note": f"Machine translation ({self.settings.llm_model}); "
-                "it may be wrong: the original above is what the answer rests on."}  # fmt: skip
+        return {
+            "text": found,
+            "note": f"Machine translation ({self.settings.llm_model}); "
+            "it may be wrong: the original above is what the answer rests on.",
+        }
 
     def highlights(self, deps: Deps, result: Answer) -> dict[int, list[tuple[int, int]]]:
         """For each answer sentence, the passage sentence it rests on (the citation check's
@@ -244,8 +262,9 @@ class Backend:
         for n, claims in claims_by_source(result.text).items():
             if 1 <= n <= len(result.passages):
                 hit = result.passages[n - 1]
-                out[n] = supporting_spans(hit.text, hit.meta.lang, claims, similarity,
-                                          hit.meta.title)  # fmt: skip
+                out[n] = supporting_spans(
+                    hit.text, hit.meta.lang, claims, similarity, hit.meta.title
+                )
         return out
 
     # -- library ---------------------------------------------------------------------------------
@@ -280,10 +299,12 @@ class Backend:
             try:
                 if placed:
                     summary = ingest_paths(
-                        [dest for dest, _ in placed], self.settings, deps.embedder,
+                        [dest for dest, _ in placed],
+                        self.settings,
+                        deps.embedder,
                         progress=False,
                         on_file=lambda i, n, p: progress(i, n, p.name),
-                    )  # fmt: skip
+                    )
             except BaseException:
                 for dest, previous in placed:
                     take_back(dest, previous)

@@ -53,9 +53,14 @@ def _text(content: Any) -> str:
 
 def make_respond(backend: Backend) -> Callable[..., Generator[tuple[Any, ...], None, None]]:
     def respond(
-        message: str, chat: Chat, turns: Turns, records: Records, top_k: float,
-        langs: list[str], scores: bool,
-    ) -> Generator[tuple[Any, ...], None, None]:  # fmt: skip
+        message: str,
+        chat: Chat,
+        turns: Turns,
+        records: Records,
+        top_k: float,
+        langs: list[str],
+        scores: bool,
+    ) -> Generator[tuple[Any, ...], None, None]:
         """Yields (chat, sources panel, turns, question box, records)."""
         question = (message or "").strip()
         skip = gr.skip()
@@ -77,8 +82,9 @@ def make_respond(backend: Backend) -> Callable[..., Generator[tuple[Any, ...], N
             ask = Ask(question, Filters(lang=list(langs or [])), int(top_k))
             for out in _answer(backend, ask, chat, turns, SourcesView(show_scores=bool(scores))):
                 if isinstance(out, Answer):
-                    record = answer_record(out, turns, backend.settings, ask.top_k,
-                                           ask.filters.lang)  # fmt: skip
+                    record = answer_record(
+                        out, turns, backend.settings, ask.top_k, ask.filters.lang
+                    )
                     yield list(chat), skip, skip, skip, {**(records or {}), len(chat) - 1: record}
                 else:
                     yield (*out, skip)
@@ -101,8 +107,9 @@ def _answer(
     try:
         deps = backend.wait()
         result: Answer | None = None
-        phase = Phase("Making your follow-up a question of its own…" if turns
-                      else "Searching the articles…")  # fmt: skip
+        phase = Phase(
+            "Making your follow-up a question of its own…" if turns else "Searching the articles…"
+        )
         events = with_ticks(lambda: stream_answer(deps, question, turns, ask.filters, ask.top_k))
         for event in events:
             if isinstance(event, Tick) and text:
@@ -134,8 +141,11 @@ def _answer(
         view.cited = [c.n for c in result.citations]
         yield list(chat), sources_html(view), turns, gr.skip()
         if not result.error:
-            turns = [*turns, {"role": "user", "content": question},
-                     {"role": "assistant", "content": shown}]  # fmt: skip
+            turns = [
+                *turns,
+                {"role": "user", "content": question},
+                {"role": "assistant", "content": shown},
+            ]
         yield result
         if view.cited:
             view.highlights = backend.highlights(deps, result)

@@ -24,8 +24,11 @@ def make_rate(log_: FeedbackLog) -> Callable[..., tuple[Any, ...]]:
         if entry["rating"] is None:
             return closed_comment()
         thumb = "👍" if entry["rating"] == "up" else "👎"
-        box = gr.Textbox(visible=True, value="", label=f"{thumb} What was right or wrong? "
-                         "(optional; saved with the answer)")  # fmt: skip
+        box = gr.Textbox(
+            visible=True,
+            value="",
+            label=f"{thumb} What was right or wrong? (optional; saved with the answer)",
+        )
         return box, gr.Button(visible=True), (index_of(data.index), data.liked)
 
     return rate

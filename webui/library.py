@@ -47,12 +47,19 @@ def library_rows(articles: dict[str, dict[str, Any]]) -> list[list[Any]]:
 def article_html(record: dict[str, Any], passages: list[Hit]) -> str:
     """One article as the library opens it: what is known of it, then its cleaned text as the
     index holds it, passage by passage (what retrieval finds and the chat cites)."""
-    about = [language_name(str(record.get("lang", ""))),
-             str(record.get("date") or "date unknown"), str(record.get("publisher") or ""),
-             f"{len(passages)} passages"]  # fmt: skip
+    about = [
+        language_name(str(record.get("lang", ""))),
+        str(record.get("date") or "date unknown"),
+        str(record.get("publisher") or ""),
+        f"{len(passages)} passages",
+    ]
     url = safe_url(str(record.get("source_url") or ""))
-    link = (f' · <a href="{html.escape(url, quote=True)}" target="_blank" '
-            f'rel="noopener noreferrer nofollow">source</a>' if url else "")  # fmt: skip
+    link = (
+        f' · <a href="{html.escape(url, quote=True)}" target="_blank" '
+        f'rel="noopener noreferrer nofollow">source</a>'
+        if url
+        else ""
+    )
     blocks = "".join(
         f'<section class="nqa-passage" data-n="{n}"><span class="nqa-pn">Passage {n}</span>'
         f'<div class="nqa-text">{html.escape(hit.text)}</div></section>'
@@ -60,8 +67,10 @@ def article_html(record: dict[str, Any], passages: list[Hit]) -> str:
     )
     title = html.escape(str(record.get("title") or "Untitled"))
     facts = html.escape(" · ".join(a for a in about if a))
-    return (f'<div class="nqa-article"><h3>{title}</h3><p class="nqa-meta">{facts}{link}</p>'
-            f"{blocks}</div>")  # fmt: skip
+    return (
+        f'<div class="nqa-article"><h3>{title}</h3><p class="nqa-meta">{facts}{link}</p>'
+        f"{blocks}</div>"
+    )
 
 
 def article_page(index: Index, doc_id: str) -> str:

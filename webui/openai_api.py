@@ -89,8 +89,15 @@ def openai_app(backend: Backend, auth: list[tuple[str, str]] | None) -> FastAPI:
                 return _streamed(backend, ask, _ticket(backend))
             with _ticket(backend) as ticket:
                 ticket.wait()
-                return completion(answer(backend.wait(), ask.question, ask.history,
-                                         Filters(lang=ask.languages), ask.top_k))  # fmt: skip
+                return completion(
+                    answer(
+                        backend.wait(),
+                        ask.question,
+                        ask.history,
+                        Filters(lang=ask.languages),
+                        ask.top_k,
+                    )
+                )
         except BotError as exc:  # not ready, the index unreachable: what the chat says
             raise ApiError(503, str(exc), "server_error", "unavailable") from None
 
@@ -118,10 +125,12 @@ def _check_login(request: Request, auth: list[tuple[str, str]] | None) -> None:
             if same_user & hmac.compare_digest(password.encode(), secret.encode()):
                 return
     raise ApiError(
-        401, "This chat needs its login: send UI_PASSWORD as the API key "
+        401,
+        "This chat needs its login: send UI_PASSWORD as the API key "
         "(Authorization: Bearer …) or the username and password as HTTP Basic.",
-        "invalid_request_error", "invalid_api_key",
-    )  # fmt: skip
+        "invalid_request_error",
+        "invalid_api_key",
+    )
 
 
 def _ticket(backend: Backend) -> Ticket:
@@ -201,8 +210,9 @@ def _chunks(
         for event in chain([first], events):
             if isinstance(event, Sources):
                 passages = [{"n": n, **hit.to_dict()} for n, hit in enumerate(event.passages, 1)]
-                yield chunk(ident, {"role": "assistant", "content": ""},
-                             extra={"passages": passages})  # fmt: skip
+                yield chunk(
+                    ident, {"role": "assistant", "content": ""}, extra={"passages": passages}
+                )
             elif isinstance(event, Token) and event.text:
                 streamed += event.text
                 yield chunk(ident, {"content": event.text})

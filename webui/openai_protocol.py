@@ -30,16 +30,20 @@ class ApiError(Exception):
     """An OpenAI error object (`body`) and its HTTP status."""
 
     def __init__(
-        self, status: int, message: str, kind: str, code: str | None = None,
-        param: str | None = None, extra: dict[str, Any] | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        status: int,
+        message: str,
+        kind: str,
+        code: str | None = None,
+        param: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status, self.message, self.kind, self.code = status, message, kind, code
         self.param, self.extra = param, extra
 
     def body(self) -> dict[str, Any]:
-        error = {"message": self.message, "type": self.kind, "param": self.param,
-                 "code": self.code}  # fmt: skip
+        error = {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}
         return {"error": {**error, **({MODEL: self.extra} if self.extra else {})}}
 
 
@@ -60,8 +64,12 @@ def model_info() -> dict[str, Any]:
 
 def check_model(name: Any) -> None:
     if name not in (None, "", MODEL):
-        raise ApiError(404, f"The model {name!r} does not exist; this server has {MODEL!r}.",
-                       "invalid_request_error", "model_not_found")  # fmt: skip
+        raise ApiError(
+            404,
+            f"The model {name!r} does not exist; this server has {MODEL!r}.",
+            "invalid_request_error",
+            "model_not_found",
+        )
 
 
 def read_request(body: dict[str, Any], max_chars: int) -> Ask:
@@ -125,14 +133,22 @@ def completion(result: Answer) -> dict[str, Any]:
     if result.error and result.text == result.error:
         raise failed(result)
     text = result.shown() + sources_list(result)
-    choice = {"index": 0, "message": {"role": "assistant", "content": text},
-              "finish_reason": "stop", "logprobs": None}  # fmt: skip
+    choice = {
+        "index": 0,
+        "message": {"role": "assistant", "content": text},
+        "finish_reason": "stop",
+        "logprobs": None,
+    }
     return {**head("chat.completion"), "choices": [choice], MODEL: result.to_dict()}
 
 
 def head(kind: str, ident: str = "") -> dict[str, Any]:
-    return {"id": ident or f"chatcmpl-{uuid.uuid4().hex}", "object": kind,
-            "created": int(time.time()), "model": MODEL}  # fmt: skip
+    return {
+        "id": ident or f"chatcmpl-{uuid.uuid4().hex}",
+        "object": kind,
+        "created": int(time.time()),
+        "model": MODEL,
+    }
 
 
 def ending(ident: str, result: Answer, streamed: str) -> Iterator[str]:
@@ -148,8 +164,12 @@ def ending(ident: str, result: Answer, streamed: str) -> Iterator[str]:
     yield chunk(ident, {}, "stop", extra=result.to_dict())
 
 
-def chunk(ident: str, delta: dict[str, Any], finish: str | None = None,
-           extra: dict[str, Any] | None = None) -> str:  # fmt: skip
+def chunk(
+    ident: str,
+    delta: dict[str, Any],
+    finish: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> str:
     choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
     body = {**head("chat.completion.chunk", ident), "choices": [choice]}
     return sse({**body, MODEL: extra} if extra is not None else body)

@@ -26,8 +26,9 @@ class _Failed:
 _END = object()
 
 
-def with_ticks(events: Callable[[], Iterator[Any]], tick_s: float = TICK_S
-               ) -> Generator[Any, None, None]:  # fmt: skip
+def with_ticks(
+    events: Callable[[], Iterator[Any]], tick_s: float = TICK_S
+) -> Generator[Any, None, None]:
     """The items of `events()` as they come, a Tick whenever none came for `tick_s`; its
     exceptions are raised here. Closing this generator (Stop) closes `events()` at its next
     item, which closes the LLM's stream."""

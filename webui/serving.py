@@ -62,8 +62,9 @@ def serve(app: Any, sock: socket.socket) -> None:
     streams get 5 s to end."""
     config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="serve",
-                              daemon=True)  # fmt: skip
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="serve", daemon=True
+    )
     thread.start()
     try:
         while thread.is_alive():

@@ -125,8 +125,9 @@ def _card(view: SourcesView, n: int, hit: Hit) -> tuple[bool, int, str]:
     )
     also = ""
     if hit.alternatives:
-        names = ", ".join(f"{language_name(a.meta.lang)} ({a.meta.title or 'untitled'})"
-                          for a in hit.alternatives)  # fmt: skip
+        names = ", ".join(
+            f"{language_name(a.meta.lang)} ({a.meta.title or 'untitled'})" for a in hit.alternatives
+        )
         also = f'<p class="nqa-alt">Also in {html.escape(names)}</p>'
     spans = view.highlights.get(n, [])
     text = marked(hit.text, spans)
@@ -155,9 +156,11 @@ def _translate(lang: str, hit: Hit, spans: list[tuple[int, int]]) -> str:
     sentences = " ".join(" ".join(hit.text[a:b].split()) for a, b in spans)
     data = {"text": sentences, "from": hit.meta.lang, "to": lang}
     attrs = " ".join(f'data-{k}="{html.escape(v, quote=True)}"' for k, v in data.items())
-    return (f'<div class="nqa-tr"><button type="button" class="nqa-translate" {attrs}>'
-            f'Show in {html.escape(language_name(lang))}</button>'
-            '<div class="nqa-translation" hidden></div></div>')  # fmt: skip
+    return (
+        f'<div class="nqa-tr"><button type="button" class="nqa-translate" {attrs}>'
+        f"Show in {html.escape(language_name(lang))}</button>"
+        '<div class="nqa-translation" hidden></div></div>'
+    )
 
 
 HEADING_CHARS = 160

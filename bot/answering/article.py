@@ -120,9 +120,11 @@ def _others(candidates: list[Hit], section: Section, lang: str) -> list[Hit]:
     found: list[Hit] = []
     if section.passages[0].meta.lang != lang:
         for hit in candidates[:3]:
-            found += [h for h in [hit, *hit.alternatives]
-                      if h.doc_id != doc_id and h.meta.lang == lang and story
-                      and h.meta.story_id == story]  # fmt: skip
+            found += [
+                h
+                for h in [hit, *hit.alternatives]
+                if h.doc_id != doc_id and h.meta.lang == lang and story and h.meta.story_id == story
+            ]
     if len(candidates) > 1:
         runner = candidates[1]
         translation = bool(story) and runner.meta.story_id == story

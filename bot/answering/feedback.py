@@ -26,9 +26,12 @@ RATINGS = {True: "up", False: "down"}  # gr.LikeData.liked; "" is a rating taken
 
 
 def answer_record(
-    result: Answer, history: list[dict[str, str]], settings: Settings, top_k: int,
+    result: Answer,
+    history: list[dict[str, str]],
+    settings: Settings,
+    top_k: int,
     languages: list[str],
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """What a rating keeps of an answer: enough to ask the question again and judge it."""
     return {
         "answer_id": uuid.uuid4().hex,
@@ -54,8 +57,12 @@ class FeedbackLog:
 
     def rate(self, record: dict[str, Any], liked: bool | str, comment: str = "") -> dict[str, Any]:
         rating = RATINGS.get(liked) if isinstance(liked, bool) else None
-        entry = {"rated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "rating": rating,
-                 "comment": comment.strip(), **record}  # fmt: skip
+        entry = {
+            "rated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "rating": rating,
+            "comment": comment.strip(),
+            **record,
+        }
         line = json.dumps(entry, ensure_ascii=False) + "\n"
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -63,8 +70,12 @@ class FeedbackLog:
                 f.write(line)
                 f.flush()
                 os.fsync(f.fileno())
-        log.info("answer %s rated %s%s", record["answer_id"], rating or "(taken back)",
-                 " with a comment" if comment.strip() else "")  # fmt: skip
+        log.info(
+            "answer %s rated %s%s",
+            record["answer_id"],
+            rating or "(taken back)",
+            " with a comment" if comment.strip() else "",
+        )
         return entry
 
 

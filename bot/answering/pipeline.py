@@ -63,8 +63,9 @@ def stream_answer(
             yield from _from_articles(deps, result, plans, started)
         else:
             result.passages = candidates[:k]
-            result.context_n = context_size(result.passages, settings.context_passages,
-                                            settings.context_tokens)  # fmt: skip
+            result.context_n = context_size(
+                result.passages, settings.context_passages, settings.context_tokens
+            )
             yield Sources(result.passages, result.context_n)
             if result.passages:
                 read = result.read = result.passages[: result.context_n]
@@ -96,8 +97,9 @@ def _from_articles(
         result.articles_tried.append(plan.section.label)
         result.read += plan.passages
         yield Sources(result.passages, result.context_n)
-        yield from _generate(deps, result, plan.messages(result.standalone_question,
-                                                          result.lang), started)  # fmt: skip
+        yield from _generate(
+            deps, result, plan.messages(result.standalone_question, result.lang), started
+        )
         if not result.refused or result.error or result.guard == "prompt leak":
             return
 
@@ -108,8 +110,12 @@ def _generate(
     """Stream the model's reply through the checks of bot.answering.reply into `result`
     (a refusal is left to the caller, which may try another article)."""
     timings = result.timings
-    reply = ReplyFilter(result.context_n, messages[0]["content"], messages[1]["content"],
-                        need_citation=result.mode == "passages")  # fmt: skip
+    reply = ReplyFilter(
+        result.context_n,
+        messages[0]["content"],
+        messages[1]["content"],
+        need_citation=result.mode == "passages",
+    )
     first: float | None = None
     tokens = 0
     log.info("asking %s, %d passages to read", deps.llm.where, result.context_n)

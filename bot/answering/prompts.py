@@ -37,17 +37,31 @@ def build_messages(question: str, passages: list[Hit], lang: str) -> list[Messag
     them: bot.answering.guard) and the question, to be answered in `lang`."""
     name = language_name(lang, _QUESTION_LANGUAGE)
     sources = "\n\n".join(
-        render("source", n=n, title=h.meta.title,
-               language=language_name(h.meta.lang, _QUESTION_LANGUAGE),
-               text=guard.for_model(h.text))
+        render(
+            "source",
+            n=n,
+            title=h.meta.title,
+            language=language_name(h.meta.lang, _QUESTION_LANGUAGE),
+            text=guard.for_model(h.text),
+        )
         for n, h in enumerate(passages, 1)
-    )  # fmt: skip
+    )
     return [
-        {"role": "system", "content": render("answer_system", language=name,
-                                             refusal_marker=REFUSAL_MARKER)},
-        {"role": "user", "content": render("answer_user", sources=sources, question=question,
-                                           language=name, refusal_marker=REFUSAL_MARKER)},
-    ]  # fmt: skip
+        {
+            "role": "system",
+            "content": render("answer_system", language=name, refusal_marker=REFUSAL_MARKER),
+        },
+        {
+            "role": "user",
+            "content": render(
+                "answer_user",
+                sources=sources,
+                question=question,
+                language=name,
+                refusal_marker=REFUSAL_MARKER,
+            ),
+        },
+    ]
 
 
 def article_prefix(passages: list[Hit]) -> list[Message]:
@@ -56,9 +70,13 @@ def article_prefix(passages: list[Hit]) -> list[Message]:
     after it is computed once per article and reused (bot.models.llm_server)."""
     meta = passages[0].meta
     numbered = "\n\n".join(f"[{n}] {guard.for_model(h.text)}" for n, h in enumerate(passages, 1))
-    article = render("article", title=meta.title or meta.doc_id, passages=numbered,
-                     language=language_name(meta.lang, _QUESTION_LANGUAGE),
-                     date=f", {meta.date}" if meta.date else "")  # fmt: skip
+    article = render(
+        "article",
+        title=meta.title or meta.doc_id,
+        passages=numbered,
+        language=language_name(meta.lang, _QUESTION_LANGUAGE),
+        date=f", {meta.date}" if meta.date else "",
+    )
     return [
         {"role": "system", "content": render("article_system", refusal_marker=REFUSAL_MARKER)},
         {"role": "user", "content": article + "\n\n"},
@@ -73,16 +91,26 @@ def article_messages(
     passages retrieval ranks closest to it, and the answer's language."""
     first = len(passages) + 1
     more = "".join(
-        render("source", n=n, title=h.meta.title,
-               language=language_name(h.meta.lang, _QUESTION_LANGUAGE),
-               text=guard.for_model(h.text)) + "\n\n"
+        render(
+            "source",
+            n=n,
+            title=h.meta.title,
+            language=language_name(h.meta.lang, _QUESTION_LANGUAGE),
+            text=guard.for_model(h.text),
+        )
+        + "\n\n"
         for n, h in enumerate(extra, first)
-    )  # fmt: skip
+    )
     if more:
         more = "More passages, from other articles:\n" + more
     near = ", ".join(f"[{n}]" for n in closest) if closest else f"[1] to [{first - 1}]"
-    tail = render("article_question", extra=more, question=question, closest=near,
-                  language=language_name(lang, _QUESTION_LANGUAGE),
-                  refusal_marker=REFUSAL_MARKER)  # fmt: skip
+    tail = render(
+        "article_question",
+        extra=more,
+        question=question,
+        closest=near,
+        language=language_name(lang, _QUESTION_LANGUAGE),
+        refusal_marker=REFUSAL_MARKER,
+    )
     system, user = article_prefix(passages)
     return [system, {"role": "user", "content": user["content"] + tail}]

@@ -48,9 +48,11 @@ def clean_history(history: Any) -> Turns:
     turns = [
         {"role": t["role"], "content": t["content"][:TURN_CHARS]}
         for t in (history if isinstance(history, list) else [])
-        if isinstance(t, dict) and t.get("role") in ("user", "assistant")
-        and isinstance(t.get("content"), str) and t["content"].strip()
-    ]  # fmt: skip
+        if isinstance(t, dict)
+        and t.get("role") in ("user", "assistant")
+        and isinstance(t.get("content"), str)
+        and t["content"].strip()
+    ]
     return turns[-HISTORY_TURNS:]
 
 

@@ -99,10 +99,14 @@ class Answer:
 
     def _claim(self, claim: Any) -> dict[str, Any]:
         return {
-            "start": claim.start, "end": claim.end, "text": claim.text, "citations": claim.cited,
-            "supported": claim.supported, "moved_from": claim.moved_from,
+            "start": claim.start,
+            "end": claim.end,
+            "text": claim.text,
+            "citations": claim.cited,
+            "supported": claim.supported,
+            "moved_from": claim.moved_from,
             "evidence": [e.to_dict(self.passages[e.n - 1].text) for e in claim.evidence],
-        }  # fmt: skip
+        }
 
 
 @dataclass

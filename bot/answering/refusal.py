@@ -7,10 +7,21 @@ REFUSAL_MARKER = "I don't know."
 
 # How models say they cannot answer, in the languages the bot names (lower case, start of reply).
 REFUSAL_PHRASES = (
-    "i don't know", "i do not know", "i dont know", "je ne sais pas", "ich weiß es nicht",
-    "ich weiß nicht", "ich weiss es nicht", "ฉันไม่ทราบ", "ไม่ทราบ", "tôi không biết",
-    "no lo sé", "no sé", "non lo so", "não sei",
-)  # fmt: skip
+    "i don't know",
+    "i do not know",
+    "i dont know",
+    "je ne sais pas",
+    "ich weiß es nicht",
+    "ich weiß nicht",
+    "ich weiss es nicht",
+    "ฉันไม่ทราบ",
+    "ไม่ทราบ",
+    "tôi không biết",
+    "no lo sé",
+    "no sé",
+    "non lo so",
+    "não sei",
+)
 
 # What the bot says when the passages do not hold the answer.
 DONT_KNOW = {

@@ -38,8 +38,13 @@ class Evidence:
     score: float
 
     def to_dict(self, text: str) -> dict[str, Any]:
-        return {"n": self.n, "start": self.start, "end": self.end,
-                "text": text[self.start : self.end], "score": round(self.score, 2)}  # fmt: skip
+        return {
+            "n": self.n,
+            "start": self.start,
+            "end": self.end,
+            "text": text[self.start : self.end],
+            "score": round(self.score, 2),
+        }
 
 
 @dataclass
@@ -69,8 +74,9 @@ def _anchors(text: str) -> set[str]:
     return found
 
 
-def _scores(embedder: Embedder, cache: VectorCache, claims: list[str],
-            sentences: list[str]) -> np.ndarray:  # fmt: skip
+def _scores(
+    embedder: Embedder, cache: VectorCache, claims: list[str], sentences: list[str]
+) -> np.ndarray:
     sims = cosines(np.stack([embedder.embed_query(c) for c in claims]), cache(sentences))
     spread = sims.std(axis=1, keepdims=True) if sims.shape[1] > 1 else np.ones((len(claims), 1))
     z = (sims - sims.mean(axis=1, keepdims=True)) / np.maximum(spread, 1e-6)
@@ -98,8 +104,9 @@ def check_support(embedder: Embedder, result: Answer, cache: VectorCache | None 
         result.claims = claims
         return
     sentences = [read[n - 1].text[s:e] for n, s, e in spans]
-    scores = _scores(embedder, cache or VectorCache(embedder.embed_passages),
-                     [c.text for c in worth], sentences)  # fmt: skip
+    scores = _scores(
+        embedder, cache or VectorCache(embedder.embed_passages), [c.text for c in worth], sentences
+    )
     where = np.array([n for n, _, _ in spans])
     for claim, row in zip(worth, scores, strict=True):
         best = int(np.argmax(row))

@@ -23,10 +23,17 @@ _WRAPPING = re.compile(r'^\s*(?:translation\s*:\s*)?["“«„]?\s*(.*?)\s*["”
 
 
 def translation_messages(text: str, source: str, target: str) -> list[dict[str, str]]:
-    return [{"role": "user", "content": render(
-        "translate", text=guard.for_model(text.strip()), language=language_name(target),
-        source=language_name(source, "foreign"),
-    )}]  # fmt: skip
+    return [
+        {
+            "role": "user",
+            "content": render(
+                "translate",
+                text=guard.for_model(text.strip()),
+                language=language_name(target),
+                source=language_name(source, "foreign"),
+            ),
+        }
+    ]
 
 
 def cleaned(reply: str) -> str:

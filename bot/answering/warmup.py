@@ -102,8 +102,13 @@ class Warmup:
             self._embed_sentences(section)
             progress.timings[section.label] = time.perf_counter() - started
             progress.done += 1
-            log.info("article %s ready (%d of %d, %.0f s)", section.label, progress.done,
-                     progress.total, progress.timings[section.label])  # fmt: skip
+            log.info(
+                "article %s ready (%d of %d, %.0f s)",
+                section.label,
+                progress.done,
+                progress.total,
+                progress.timings[section.label],
+            )
         progress.current, progress.finished = "", True
         return progress
 

@@ -50,23 +50,35 @@ class DenseIndex:
         name = self.prefix + _suffix(lang)
         if name not in self._collections:
             self._collections[name] = self.index.client.get_or_create_collection(
-                name, embedding_function=None,
-                configuration={"hnsw": {"space": "cosine", "ef_search": EF_SEARCH,
-                                        "ef_construction": EF_CONSTRUCTION}},
-            )  # fmt: skip
+                name,
+                embedding_function=None,
+                configuration={
+                    "hnsw": {
+                        "space": "cosine",
+                        "ef_search": EF_SEARCH,
+                        "ef_construction": EF_CONSTRUCTION,
+                    }
+                },
+            )
         return self._collections[name]
 
-    def write(self, ids: Sequence[str], langs: np.ndarray, vectors: np.ndarray,
-              metas: Sequence[dict[str, Any]]) -> None:  # fmt: skip
+    def write(
+        self,
+        ids: Sequence[str],
+        langs: np.ndarray,
+        vectors: np.ndarray,
+        metas: Sequence[dict[str, Any]],
+    ) -> None:
         """Add (or overwrite) passages: each under its language."""
         for lang in sorted(set(langs.tolist())):
             rows = np.flatnonzero(langs == lang)
             for start in range(0, len(rows), _BATCH):
                 chunk = rows[start : start + _BATCH]
                 self.collection(lang).upsert(
-                    ids=[ids[n] for n in chunk], embeddings=vectors[chunk],
+                    ids=[ids[n] for n in chunk],
+                    embeddings=vectors[chunk],
                     metadatas=[_meta(metas[n]) for n in chunk],
-                )  # fmt: skip
+                )
 
     def drop(self, versions: dict[str, str], langs: set[str]) -> None:
         """Delete each article's (key) passages that are not of its version ("": all) from
@@ -77,16 +89,19 @@ class DenseIndex:
         for lang in sorted(langs):
             self.collection(lang).delete(where=where)
 
-    def nearest(self, lang: str, vector: np.ndarray, n: int,
-                where: dict[str, Any] | None) -> tuple[list[str], np.ndarray]:  # fmt: skip
+    def nearest(
+        self, lang: str, vector: np.ndarray, n: int, where: dict[str, Any] | None
+    ) -> tuple[list[str], np.ndarray]:
         """The ids of the `n` passages of `lang` nearest to `vector` and their cosine
         similarity (Chroma's approximate index)."""
 
         def ask() -> Any:
             return self.collection(lang).query(
-                query_embeddings=[vector.astype(np.float32)], n_results=n, where=where,
+                query_embeddings=[vector.astype(np.float32)],
+                n_results=n,
+                where=where,
                 include=["distances"],
-            )  # fmt: skip
+            )
 
         try:
             got = ask()
@@ -101,13 +116,17 @@ class DenseIndex:
         return ids, 1.0 - distances
 
     def names(self) -> list[str]:
-        return [c.name for c in self.index.client.list_collections()
-                if c.name.startswith(self.prefix)]  # fmt: skip
+        return [
+            c.name for c in self.index.client.list_collections() if c.name.startswith(self.prefix)
+        ]
 
     def ids(self) -> set[str]:
         """Every passage id the collections hold (a consistency check: reads them all)."""
-        return {i for n in self.names()
-                for i in self.index.client.get_collection(n).get(include=[])["ids"]}  # fmt: skip
+        return {
+            i
+            for n in self.names()
+            for i in self.index.client.get_collection(n).get(include=[])["ids"]
+        }
 
     def reset(self) -> None:
         """Delete every language's collection (before the whole state is built again)."""

@@ -44,8 +44,9 @@ class PostingsCache:
         """The postings of segment `key`, mapped from disk; None when not stored (or damaged)."""
         folder = self.folder(namespace, key)
         try:
-            arrays = [np.load(folder / f"{m}.npy", mmap_mode="r", allow_pickle=False)
-                      for m in MEMBERS]  # fmt: skip
+            arrays = [
+                np.load(folder / f"{m}.npy", mmap_mode="r", allow_pickle=False) for m in MEMBERS
+            ]
         except (OSError, ValueError):
             return None
         postings = Postings(*arrays)

@@ -76,8 +76,13 @@ class SearchState:
     def live_ids(self) -> set[str]:
         return {str(i) for i in self.ids[self.live]}
 
-    def applied(self, part: Part, segment: Segment, vectors: np.ndarray | None,
-                postings: Postings | None = None) -> SearchState:  # fmt: skip
+    def applied(
+        self,
+        part: Part,
+        segment: Segment,
+        vectors: np.ndarray | None,
+        postings: Postings | None = None,
+    ) -> SearchState:
         """This state with `segment` applied: the articles it retires stop counting, its rows
         are added. `vectors` are the segment's rows' vectors (None: keep none); `postings` its
         postings when they were read apart (bot.index.postings_cache)."""
@@ -100,13 +105,19 @@ class SearchState:
             positions = dict(self.positions)
             positions.update((str(pid), start + n) for n, pid in enumerate(segment.ids))
         return SearchState(
-            max(self.upto, part.last), _cat(self.ids, segment.ids),
-            _cat(self.lang, segment.lang), _cat(self.doc_id, docs),
-            _cat(self.date, segment.date), _cat(self.lengths, segment.lengths),
+            max(self.upto, part.last),
+            _cat(self.ids, segment.ids),
+            _cat(self.lang, segment.lang),
+            _cat(self.doc_id, docs),
+            _cat(self.date, segment.date),
+            _cat(self.lengths, segment.lengths),
             _cat(live, np.ones(len(segment), dtype=bool)),
-            [*self.postings, (kept, start)], self.moments + segment.moments, spans, held,
+            [*self.postings, (kept, start)],
+            self.moments + segment.moments,
+            spans,
+            held,
             positions,
-        )  # fmt: skip
+        )
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every row for `query` (k1=1.5, b=0.75, idf = ln(1 + (N - df + 0.5) /
@@ -161,9 +172,12 @@ def plan(manifest: Manifest, upto: int) -> list[Part] | None:
 
 
 def load(
-    index: Index, held: SearchState | None = None, vectors: bool = True,
-    manifest: Manifest | None = None, cache: PostingsCache | None = None,
-) -> SearchState | None:  # fmt: skip
+    index: Index,
+    held: SearchState | None = None,
+    vectors: bool = True,
+    manifest: Manifest | None = None,
+    cache: PostingsCache | None = None,
+) -> SearchState | None:
     """The state in force (`manifest`, when the caller has just read it), built on `held` when
     only segments it lacks must be read; None when there is no state yet (or only one of an
     older format). With `cache`, large segments' postings are mapped from this machine's disk."""
@@ -176,16 +190,18 @@ def load(
         parts = manifest.parts if steps is None else steps
         # the cache's folder is named by the state collection's id: asked only when a whole
         # read prunes it or a large part is read, not at every small update
-        needed = cache is not None and (steps is None or any(p.rows >= cache.min_rows
-                                                             for p in parts))  # fmt: skip
+        needed = cache is not None and (
+            steps is None or any(p.rows >= cache.min_rows for p in parts)
+        )
         namespace = str(state_store.collection(index).id) if needed else ""
         for part in parts:
             read = _segment(index, part, cache, namespace)
             if read is None:
                 break
             segment, postings = read
-            state = state.applied(part, segment, _vectors(index, segment) if vectors else None,
-                                  postings)  # fmt: skip
+            state = state.applied(
+                part, segment, _vectors(index, segment) if vectors else None, postings
+            )
         else:
             if cache is not None and steps is None:
                 cache.prune(namespace, manifest.keys())
@@ -195,8 +211,9 @@ def load(
     return held
 
 
-def _segment(index: Index, part: Part, cache: PostingsCache | None, namespace: str
-             ) -> tuple[Segment, Postings | None] | None:  # fmt: skip
+def _segment(
+    index: Index, part: Part, cache: PostingsCache | None, namespace: str
+) -> tuple[Segment, Postings | None] | None:
     """A stored segment, and its postings mapped from `cache` when it is large; None when it
     is gone."""
     if cache is None or part.rows < cache.min_rows:
@@ -242,8 +259,10 @@ def problems(index: Index) -> list[str]:
     named = (state_store.read_manifest(index) or Manifest()).keys()
     orphans = [k for k in state_store.segment_keys(index) if k not in named]
     if orphans:
-        found.append(f"search state: {len(orphans)} stored segments no state names (a write "
-                     "stopped half-way); the next ingestion deletes them")  # fmt: skip
+        found.append(
+            f"search state: {len(orphans)} stored segments no state names (a write "
+            "stopped half-way); the next ingestion deletes them"
+        )
     stored = set(index.passages.get(include=[])["ids"])
     have = state.live_ids()
     if stored - have:

@@ -127,10 +127,15 @@ class Segment:
 
     @classmethod
     def build(
-        cls, ids: list[str], tokens: list[list[str]], metas: list[dict[str, str]],
-        moments: Moments, removes: list[str], nonces: list[str] | None = None,
+        cls,
+        ids: list[str],
+        tokens: list[list[str]],
+        metas: list[dict[str, str]],
+        moments: Moments,
+        removes: list[str],
+        nonces: list[str] | None = None,
         basis: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
-    ) -> Segment:  # fmt: skip
+    ) -> Segment:
         """From every passage's tokens (bot.index.lexical.tokenize) and metadata."""
         flat = [t for toks in tokens for t in toks]
         terms, term_ids = np.unique(np.array(flat, dtype=str), return_inverse=True)
@@ -142,10 +147,20 @@ class Segment:
             return np.array([str(m.get(name) or "") for m in metas], dtype=dtype)
 
         return cls(
-            np.array(ids, dtype=object), column("lang"), column("doc_id", object),
-            column("date"), lengths, terms, indptr, post_rows, tf,
-            np.array(sorted(set(removes)), dtype=object), moments, list(nonces or []), basis,
-        )  # fmt: skip
+            np.array(ids, dtype=object),
+            column("lang"),
+            column("doc_id", object),
+            column("date"),
+            lengths,
+            terms,
+            indptr,
+            post_rows,
+            tf,
+            np.array(sorted(set(removes)), dtype=object),
+            moments,
+            list(nonces or []),
+            basis,
+        )
 
     def postings(self) -> Postings:
         return Postings(self.terms, self.indptr, self.rows, self.tf)
@@ -154,13 +169,21 @@ class Segment:
     def dumps(self) -> bytes:
         langs = sorted(self.moments.n)
         arrays: dict[str, np.ndarray] = {
-            "format": np.array([FORMAT]), "ids": self.ids.astype(str),
-            "lang": self.lang, "doc_id": self.doc_id.astype(str), "date": self.date,
-            "lengths": self.lengths, "terms": self.terms, "indptr": self.indptr,
-            "rows": self.rows, "tf": self.tf, "removes": self.removes.astype(str),
-            "nonces": np.array(self.nonces, dtype=str), "m_langs": np.array(langs, dtype=str),
+            "format": np.array([FORMAT]),
+            "ids": self.ids.astype(str),
+            "lang": self.lang,
+            "doc_id": self.doc_id.astype(str),
+            "date": self.date,
+            "lengths": self.lengths,
+            "terms": self.terms,
+            "indptr": self.indptr,
+            "rows": self.rows,
+            "tf": self.tf,
+            "removes": self.removes.astype(str),
+            "nonces": np.array(self.nonces, dtype=str),
+            "m_langs": np.array(langs, dtype=str),
             "m_n": np.array([self.moments.n[x] for x in langs], dtype=np.int64),
-        }  # fmt: skip
+        }
         # a few articles' vectors take less room than their languages' sums of outer products
         if (
             self.basis is not None
@@ -179,8 +202,7 @@ class Segment:
     def loads(cls, raw: bytes | IO[bytes], postings: bool = True) -> Segment:
         """From `dumps`' bytes (or a file holding them, read without another copy); without
         `postings`, its postings are left empty, unread (bot.index.postings_cache maps them)."""
-        with np.load(io.BytesIO(raw) if isinstance(raw, bytes) else raw,
-                     allow_pickle=False) as z:  # fmt: skip
+        with np.load(io.BytesIO(raw) if isinstance(raw, bytes) else raw, allow_pickle=False) as z:
             if str(z["format"][0]) != FORMAT:
                 raise ValueError(f"segment format {z['format'][0]}, expected {FORMAT}")
             langs = [str(x) for x in z["m_langs"]]
@@ -195,15 +217,30 @@ class Segment:
                     {x: _full(z[f"s2_{n}"]) for n, x in enumerate(langs)},
                 )
             terms, indptr, rows, tf = (
-                (z["terms"], z["indptr"], z["rows"], z["tf"]) if postings
-                else (np.zeros(0, str), np.zeros(1, np.int64), np.zeros(0, np.int32),
-                      np.zeros(0, np.uint16))
-            )  # fmt: skip
+                (z["terms"], z["indptr"], z["rows"], z["tf"])
+                if postings
+                else (
+                    np.zeros(0, str),
+                    np.zeros(1, np.int64),
+                    np.zeros(0, np.int32),
+                    np.zeros(0, np.uint16),
+                )
+            )
             return cls(
-                z["ids"].astype(object), z["lang"], z["doc_id"].astype(object), z["date"],
-                z["lengths"], terms, indptr, rows, tf,
-                z["removes"].astype(object), moments, [str(x) for x in z["nonces"]], basis,
-            )  # fmt: skip
+                z["ids"].astype(object),
+                z["lang"],
+                z["doc_id"].astype(object),
+                z["date"],
+                z["lengths"],
+                terms,
+                indptr,
+                rows,
+                tf,
+                z["removes"].astype(object),
+                moments,
+                [str(x) for x in z["nonces"]],
+                basis,
+            )
 
 
 def combine(segments: list[Segment], first: bool) -> Segment:
@@ -220,8 +257,9 @@ def combine(segments: list[Segment], first: bool) -> Segment:
         total += len(seg)
     keep = np.concatenate(keep_parts) if keep_parts else np.zeros(0, dtype=bool)
     renumber = np.cumsum(keep) - 1
-    vocabulary = np.unique(np.concatenate([s.terms for s in segments])) if segments else (
-        np.zeros(0, str))  # fmt: skip
+    vocabulary = (
+        np.unique(np.concatenate([s.terms for s in segments])) if segments else (np.zeros(0, str))
+    )
     terms_l, rows_l, tf_l = [], [], []
     for seg, offset in zip(segments, offsets, strict=True):
         local = np.searchsorted(vocabulary, seg.terms).astype(np.int32)
@@ -248,9 +286,18 @@ def combine(segments: list[Segment], first: bool) -> Segment:
         moments = moments + seg.moments
     removes = [] if first else sorted({str(d) for s in segments for d in s.removes})
     return Segment(
-        cat("ids"), cat("lang"), cat("doc_id"), cat("date"), cat("lengths"), vocabulary[used],
-        indptr, rows_out, tf_out.astype(np.uint16), np.array(removes, dtype=object), moments,
-    )  # fmt: skip
+        cat("ids"),
+        cat("lang"),
+        cat("doc_id"),
+        cat("date"),
+        cat("lengths"),
+        vocabulary[used],
+        indptr,
+        rows_out,
+        tf_out.astype(np.uint16),
+        np.array(removes, dtype=object),
+        moments,
+    )
 
 
 def moments_of(langs: np.ndarray, vectors: np.ndarray, signs: np.ndarray) -> Moments:

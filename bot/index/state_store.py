@@ -68,23 +68,31 @@ class Manifest:
         return {p.key for p in self.parts} | {p.key for p, _ in self.retired}
 
     def dumps(self) -> str:
-        return json.dumps({
-            "format": FORMAT, "parts": [asdict(p) for p in self.parts], "nonces": self.nonces,
-            "retired": [[asdict(p), at] for p, at in self.retired],
-        })  # fmt: skip
+        return json.dumps(
+            {
+                "format": FORMAT,
+                "parts": [asdict(p) for p in self.parts],
+                "nonces": self.nonces,
+                "retired": [[asdict(p), at] for p, at in self.retired],
+            }
+        )
 
     @classmethod
     def loads(cls, text: str) -> Manifest | None:
         data = json.loads(text)
         if data.get("format") != FORMAT:
             return None
-        return cls([Part(**p) for p in data["parts"]], list(data["nonces"]),
-                   [(Part(**p), float(at)) for p, at in data.get("retired", [])])  # fmt: skip
+        return cls(
+            [Part(**p) for p in data["parts"]],
+            list(data["nonces"]),
+            [(Part(**p), float(at)) for p, at in data.get("retired", [])],
+        )
 
 
 def collection(index: Index) -> Any:
-    return index.client.get_or_create_collection(f"{index.name}-search", embedding_function=None,
-                                                 configuration=LOG_SYNC)  # fmt: skip
+    return index.client.get_or_create_collection(
+        f"{index.name}-search", embedding_function=None, configuration=LOG_SYNC
+    )
 
 
 def read_manifest(index: Index) -> Manifest | None:
@@ -110,9 +118,9 @@ def _segment_name(index: Index, key: str) -> str:
 
 
 def _segment_collection(index: Index, key: str) -> Any:
-    return index.client.get_or_create_collection(_segment_name(index, key),
-                                                 embedding_function=None,
-                                                 configuration=LOG_SYNC)  # fmt: skip
+    return index.client.get_or_create_collection(
+        _segment_name(index, key), embedding_function=None, configuration=LOG_SYNC
+    )
 
 
 def save_segment(index: Index, key: str, segment: Segment) -> None:
@@ -123,10 +131,15 @@ def save_segment(index: Index, key: str, segment: Segment) -> None:
     chunks = [text[i : i + _PART_CHARS] for i in range(0, len(text), _PART_CHARS)] or [""]
     for first in range(0, len(chunks), _PARTS_PER_WRITE):
         ns = range(first, min(first + _PARTS_PER_WRITE, len(chunks)))
-        metas = [{"kind": "part", "key": key, "part": n, "parts": len(chunks), "blob": chunks[n]}
-                 for n in ns]  # fmt: skip
-        col.upsert(ids=[f"{key}:{n:04d}" for n in ns], embeddings=np.repeat(_UNIT, len(ns), 0),
-                   metadatas=metas)  # fmt: skip
+        metas = [
+            {"kind": "part", "key": key, "part": n, "parts": len(chunks), "blob": chunks[n]}
+            for n in ns
+        ]
+        col.upsert(
+            ids=[f"{key}:{n:04d}" for n in ns],
+            embeddings=np.repeat(_UNIT, len(ns), 0),
+            metadatas=metas,
+        )
 
 
 def load_segment(index: Index, key: str) -> Segment | None:
@@ -143,8 +156,7 @@ def fetch_segment(index: Index, key: str, into: IO[bytes]) -> bool:
     segment of a million passages is hundreds of MB: its records' text at once would double
     the reader's peak memory); False when it is gone (combined away and deleted) or incomplete."""
     try:
-        col: Any = index.client.get_collection(_segment_name(index, key),
-                                               embedding_function=None)  # fmt: skip
+        col: Any = index.client.get_collection(_segment_name(index, key), embedding_function=None)
     except BotError as exc:
         if not is_missing(exc):
             raise
@@ -182,8 +194,11 @@ def migrate(index: Index) -> None:
         target = _segment_collection(index, key)
         for first in range(0, len(mine), _PARTS_PER_WRITE):
             got = col.get(ids=mine[first : first + _PARTS_PER_WRITE], include=["metadatas"])
-            target.upsert(ids=got["ids"], embeddings=np.repeat(_UNIT, len(got["ids"]), 0),
-                          metadatas=got["metadatas"])  # fmt: skip
+            target.upsert(
+                ids=got["ids"],
+                embeddings=np.repeat(_UNIT, len(got["ids"]), 0),
+                metadatas=got["metadatas"],
+            )
         col.delete(ids=mine)
 
 
@@ -238,8 +253,14 @@ def put_intents(index: Index, intents: list[Intent]) -> None:
     for intent in intents:
         buf = io.BytesIO()
         np.savez(buf, langs=intent.langs.astype(str), vectors=intent.vectors.astype(np.float32))
-        metas.append({"kind": "intent", "nonce": intent.nonce, "doc_id": intent.doc_id,
-                      "blob": base64.b64encode(buf.getvalue()).decode()})  # fmt: skip
+        metas.append(
+            {
+                "kind": "intent",
+                "nonce": intent.nonce,
+                "doc_id": intent.doc_id,
+                "blob": base64.b64encode(buf.getvalue()).decode(),
+            }
+        )
     if metas:
         ids = [f"intent:{m['nonce']}" for m in metas]
         units = np.repeat(_UNIT, len(metas), 0)

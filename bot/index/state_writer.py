@@ -91,8 +91,9 @@ class StateWriter:
             raise
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:  # fmt: skip
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if kind is not None and issubclass(kind, BotError):
             # the store itself failed, as in settle: leave the lease; it dies with this process
             # (bot.index.writer_lock.WriterLock)
@@ -114,15 +115,22 @@ class StateWriter:
         doc = np.array([str((m or {}).get("doc_id")) for m in got["metadatas"]], dtype=str)
         langs = np.array([str((m or {}).get("lang") or "") for m in got["metadatas"]], dtype=str)
         vectors = self._matrix(got["embeddings"], len(langs))
-        made = [Intent(uuid.uuid4().hex[:12], d, langs[doc == d], vectors[doc == d])
-                for d in doc_ids]  # fmt: skip
+        made = [
+            Intent(uuid.uuid4().hex[:12], d, langs[doc == d], vectors[doc == d]) for d in doc_ids
+        ]
         self.lock.renew()
         state_store.put_intents(self.index, made)
         self._pending.update((intent.nonce, intent) for intent in made)
         return [intent.nonce for intent in made]
 
-    def publish(self, nonces: list[str], ids: list[str], texts: list[str],
-                metas: list[dict[str, Any]], vectors: np.ndarray) -> None:  # fmt: skip
+    def publish(
+        self,
+        nonces: list[str],
+        ids: list[str],
+        texts: list[str],
+        metas: list[dict[str, Any]],
+        vectors: np.ndarray,
+    ) -> None:
         """The articles' writes are committed: their passages now (none when removed), as
         one segment."""
         if not nonces:
@@ -136,8 +144,15 @@ class StateWriter:
             np.concatenate([self._matrix(vectors, len(ids)), *(i.vectors for i in done)]),
             np.concatenate([np.ones(len(ids)), -np.ones(old)]).astype(np.int8),
         )
-        segment = Segment.build(ids, [tokenize(t) for t in texts], metas, moments_of(*basis),
-                                [i.doc_id for i in done], nonces, basis)  # fmt: skip
+        segment = Segment.build(
+            ids,
+            [tokenize(t) for t in texts],
+            metas,
+            moments_of(*basis),
+            [i.doc_id for i in done],
+            nonces,
+            basis,
+        )
         # Chroma's per-language vectors first (again, after a kill: both steps are idempotent)
         self.dense.write(ids, langs, basis[1][: len(ids)], metas)
         versions = {str(m.get("doc_id")): str(m.get("version") or "") for m in metas}
@@ -175,11 +190,17 @@ class StateWriter:
     def _publish_indexed(self, nonces: list[str]) -> None:
         if not nonces:
             return
-        got = _rows(self.index, [self._pending[n].doc_id for n in nonces],
-                    ["documents", "embeddings"])  # fmt: skip
+        got = _rows(
+            self.index, [self._pending[n].doc_id for n in nonces], ["documents", "embeddings"]
+        )
         metas = [dict(m or {}) for m in got["metadatas"]]
-        self.publish(nonces, got["ids"], [str(d or "") for d in got["documents"]], metas,
-                     self._matrix(got["embeddings"], len(metas)))  # fmt: skip
+        self.publish(
+            nonces,
+            got["ids"],
+            [str(d or "") for d in got["documents"]],
+            metas,
+            self._matrix(got["embeddings"], len(metas)),
+        )
 
     def _matrix(self, vectors: Any, rows: int) -> np.ndarray:
         return np.asarray(vectors, dtype=np.float32).reshape(rows, self.index.dim)
@@ -193,8 +214,9 @@ class StateWriter:
         total = self.index.count()
         self.dense.reset()
         for start in range(0, max(total, 1), batch):
-            got = self.index.passages.get(include=["documents", "metadatas", "embeddings"],
-                                          limit=batch, offset=start)  # fmt: skip
+            got = self.index.passages.get(
+                include=["documents", "metadatas", "embeddings"], limit=batch, offset=start
+            )
             got_metas = [{k: str(v) for k, v in (m or {}).items()} for m in got["metadatas"] or []]
             ids += got["ids"]
             tokens += [tokenize(str(d or "")) for d in got["documents"] or []]
@@ -208,8 +230,13 @@ class StateWriter:
         order = sorted(
             range(len(ids)), key=lambda n: (metas[n].get("doc_id", ""), _chunk(metas[n]))
         )
-        segment = Segment.build([ids[n] for n in order], [tokens[n] for n in order],
-                                [metas[n] for n in order], moments, [])  # fmt: skip
+        segment = Segment.build(
+            [ids[n] for n in order],
+            [tokens[n] for n in order],
+            [metas[n] for n in order],
+            moments,
+            [],
+        )
         state_store.clear(self.index)
         key = state_store.new_key(gen)
         state_store.save_segment(self.index, key, segment)
@@ -243,16 +270,20 @@ class StateWriter:
             self._held.pop(part.key, None)
         now = time.time()
         self.manifest = Manifest(
-            [*parts[:-count], Part(key, span[0], span[1], len(merged))], self.manifest.nonces,
+            [*parts[:-count], Part(key, span[0], span[1], len(merged))],
+            self.manifest.nonces,
             [*self.manifest.retired, *((p, now) for p in group)],
-        )  # fmt: skip
+        )
         self._write()
 
     def _forget_retired(self) -> None:
         now = time.time()
         retired = self.manifest.retired
-        old = [p for n, (p, at) in enumerate(retired)
-               if now - at > RETAIN_S or n < len(retired) - RETAIN_MAX]  # fmt: skip
+        old = [
+            p
+            for n, (p, at) in enumerate(retired)
+            if now - at > RETAIN_S or n < len(retired) - RETAIN_MAX
+        ]
         if old:
             self.manifest.retired = [(p, at) for p, at in self.manifest.retired if p not in old]
             self._write()
@@ -274,8 +305,11 @@ class StateWriter:
         key = state_store.new_key(gen)
         state_store.save_segment(self.index, key, segment)
         self._held[key] = segment
-        self.manifest = Manifest([*self.manifest.parts, Part(key, gen, gen, len(segment))],
-                                 segment.nonces, self.manifest.retired)  # fmt: skip
+        self.manifest = Manifest(
+            [*self.manifest.parts, Part(key, gen, gen, len(segment))],
+            segment.nonces,
+            self.manifest.retired,
+        )
         self._write()
 
     def _write(self) -> None:

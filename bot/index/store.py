@@ -59,8 +59,9 @@ def open_client(settings: Settings) -> ClientAPI:
         host, port = settings.chroma_host, settings.chroma_port
         client = store_errors.call(
             lambda: chromadb.HttpClient(host=host, port=port, settings=chroma_settings),
-            place, None,
-        )  # fmt: skip
+            place,
+            None,
+        )
         return cast("ClientAPI", store_errors.guarded(client, place, None))
 
     def persistent() -> ClientAPI:
@@ -123,8 +124,9 @@ class Index:
         """The catalog records of these article ids that the index holds (by id)."""
         out: dict[str, dict[str, Any]] = {}
         for start in range(0, len(doc_ids), batch):
-            got = self.catalog.get(ids=sorted(set(doc_ids[start : start + batch])),
-                                   include=["metadatas"])  # fmt: skip
+            got = self.catalog.get(
+                ids=sorted(set(doc_ids[start : start + batch])), include=["metadatas"]
+            )
             out.update(
                 (i, dict(m or {})) for i, m in zip(got["ids"], got["metadatas"] or [], strict=True)
             )
@@ -139,14 +141,19 @@ class Index:
     # -- writing -----------------------------------------------------------------------------
     def _mark(self, records: dict[str, dict[str, Any]]) -> None:
         if records:
-            self.catalog.upsert(ids=list(records), embeddings=np.repeat(_UNIT, len(records), 0),
-                                metadatas=list(records.values()))  # fmt: skip
+            self.catalog.upsert(
+                ids=list(records),
+                embeddings=np.repeat(_UNIT, len(records), 0),
+                metadatas=list(records.values()),
+            )
 
     def write_articles(self, writes: Sequence[ArticleWrite]) -> None:
         """Steps 1-5 for several articles, each step one call for all of them: a run killed
         at any step leaves each article whole, in its old version or its new one."""
-        marks = {w.doc_id: {**(w.previous or {"doc_id": w.doc_id, "version": ""}),
-                            "pending": w.version} for w in writes}  # fmt: skip
+        marks = {
+            w.doc_id: {**(w.previous or {"doc_id": w.doc_id, "version": ""}), "pending": w.version}
+            for w in writes
+        }
         self._mark(marks)
         try:
             self.upsert_passages(
@@ -248,10 +255,11 @@ def other_versions(versions: dict[str, str]) -> dict[str, Any] | None:
     """The Chroma filter for the passages of each article (key) that are not of its version
     ("": all of them); None for no articles."""
     clauses: list[dict[str, Any]] = [
-        {"$and": [{"doc_id": doc_id}, {"version": {"$ne": version}}]} if version
+        {"$and": [{"doc_id": doc_id}, {"version": {"$ne": version}}]}
+        if version
         else {"doc_id": doc_id}
         for doc_id, version in versions.items()
-    ]  # fmt: skip
+    ]
     if not clauses:
         return None
     return clauses[0] if len(clauses) == 1 else {"$or": clauses}

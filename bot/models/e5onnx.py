@@ -80,16 +80,31 @@ def _layer(node: _Nodes, p: str, x: str, mask_i: str, heads: int, eps: float) ->
     """One encoder layer with onnxruntime's fused kernels (com.microsoft): multi-head
     attention over packed Q/K/V weights, residual + bias + LayerNorm in one pass, bias +
     erf-GELU."""
-    att = node("Attention", [x, f"{p}.qkv.w", f"{p}.qkv.b", mask_i], f"{p}_att",
-               domain="com.microsoft", num_heads=heads)  # fmt: skip
+    att = node(
+        "Attention",
+        [x, f"{p}.qkv.w", f"{p}.qkv.b", mask_i],
+        f"{p}_att",
+        domain="com.microsoft",
+        num_heads=heads,
+    )
     o = node("MatMul", [att, f"{p}.ao.w"], f"{p}_ao")
-    x = node("SkipLayerNormalization", [o, x, f"{p}.aln.w", f"{p}.aln.b", f"{p}.ao.b"],
-             f"{p}_ln1", domain="com.microsoft", epsilon=eps)  # fmt: skip
+    x = node(
+        "SkipLayerNormalization",
+        [o, x, f"{p}.aln.w", f"{p}.aln.b", f"{p}.ao.b"],
+        f"{p}_ln1",
+        domain="com.microsoft",
+        epsilon=eps,
+    )
     mid = node("MatMul", [x, f"{p}.fi.w"], f"{p}_fi")
     g = node("BiasGelu", [mid, f"{p}.fi.b"], f"{p}_gelu", domain="com.microsoft")
     o = node("MatMul", [g, f"{p}.fo.w"], f"{p}_fo")
-    return node("SkipLayerNormalization", [o, x, f"{p}.oln.w", f"{p}.oln.b", f"{p}.fo.b"],
-                f"{p}_ln2", domain="com.microsoft", epsilon=eps)  # fmt: skip
+    return node(
+        "SkipLayerNormalization",
+        [o, x, f"{p}.oln.w", f"{p}.oln.b", f"{p}.fo.b"],
+        f"{p}_ln2",
+        domain="com.microsoft",
+        epsilon=eps,
+    )
 
 
 def _mean_pool(node: _Nodes, x: str) -> None:

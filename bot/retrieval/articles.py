@@ -59,9 +59,10 @@ def article_passages(index: Index, doc_id: str) -> list[Hit]:
     got = index.passages.get(where={"doc_id": doc_id}, include=["documents", "metadatas"])
     hits = [
         Hit(pid, str(text), PassageMeta.from_chroma(meta), 0.0)
-        for pid, text, meta in zip(got["ids"], got["documents"] or [], got["metadatas"] or [],
-                                   strict=True)
-    ]  # fmt: skip
+        for pid, text, meta in zip(
+            got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
+        )
+    ]
     hits = [h for h in hits if not version or h.meta.version == version]
     return sorted(hits, key=lambda h: h.meta.chunk_index)
 

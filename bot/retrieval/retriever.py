@@ -49,9 +49,14 @@ class Retriever:
     REFRESH_DEAD = 10_000
     REFRESH_SHARE = 0.25
 
-    def __init__(self, index: Index, embedder: Embedder, candidates: int = 30,
-                 memory_max: int = DENSE_MEMORY_MAX,
-                 postings: PostingsCache | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        index: Index,
+        embedder: Embedder,
+        candidates: int = 30,
+        memory_max: int = DENSE_MEMORY_MAX,
+        postings: PostingsCache | None = None,
+    ) -> None:
         self.index = index
         self.postings = postings  # large segments' postings mapped from here (None: held)
         self.embedder = embedder
@@ -77,13 +82,15 @@ class Retriever:
         self._checked, self._seen_saves = now, saves
         with self._lock:
             if self._state is None or manifest is None or self._state.upto < manifest.upto:
-                state = search_state.load(self.index, self._state, self._holds(manifest),
-                                          manifest, self.postings)  # fmt: skip
+                state = search_state.load(
+                    self.index, self._state, self._holds(manifest), manifest, self.postings
+                )
                 if state is None:  # an index from before the search state, or an older format
                     with StateWriter(self.index):
                         pass
-                    state = search_state.load(self.index, None, self._holds(None),
-                                              cache=self.postings)  # fmt: skip
+                    state = search_state.load(
+                        self.index, None, self._holds(None), cache=self.postings
+                    )
                 if state is None:
                     raise RuntimeError("the search state could not be built")
                 if self._state is None:
@@ -160,9 +167,10 @@ class Retriever:
         got = self.index.passages.get(ids=ids, include=["documents", "metadatas"])
         found = {
             i: (str(d), PassageMeta.from_chroma(m))
-            for i, d, m in zip(got["ids"], got["documents"] or [], got["metadatas"] or [],
-                               strict=True)
-        }  # fmt: skip
+            for i, d, m in zip(
+                got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
+            )
+        }
         hits = []
         for pid, (_, (score, dense_rank, lexical_rank)) in zip(ids, ranked, strict=True):
             if pid in found:  # deleted since the state was built: skip

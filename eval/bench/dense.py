@@ -20,8 +20,15 @@ def _ranked(scored: list[tuple[float, str]], k: int) -> list[str]:
     return [pid for _, pid in sorted(scored, key=lambda t: -t[0])][:k]
 
 
-def bench_dense(embedder: Any, synthetic: Synthetic, size: int, port: int,
-                rounds: int, k: int = 10, candidates: int = 30) -> dict[str, Any]:  # fmt: skip
+def bench_dense(
+    embedder: Any,
+    synthetic: Synthetic,
+    size: int,
+    port: int,
+    rounds: int,
+    k: int = 10,
+    candidates: int = 30,
+) -> dict[str, Any]:
     from bot.index.dense import DenseIndex
     from bot.index.segments import Moments
     from bot.index.store import open_index
@@ -89,8 +96,9 @@ def line(r: dict[str, Any]) -> str:
     )
 
 
-def run(embedder: Any, synthetic: Synthetic, sizes: list[int], rounds: int,
-        work: Path) -> dict[int, dict[str, Any]]:  # fmt: skip
+def run(
+    embedder: Any, synthetic: Synthetic, sizes: list[int], rounds: int, work: Path
+) -> dict[int, dict[str, Any]]:
     from eval.bench.common import chroma_server
     from eval.latency import peak_rss_mb
 

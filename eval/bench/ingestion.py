@@ -86,7 +86,7 @@ def bench_ingestion(
         f"ingestion (shipped corpus x{copies}, empty index, warm model): {passages} passages in "
         f"{total:.1f} s "
         f"= {rate:.2f}/s; raw embedder on the same passages {raw_rate:.2f}/s; overhead "
-        f"{100 * result['overhead']:.0f}%\n  profile: " +
-        ", ".join(f"{k} {v:.2f} s" for k, v in result["profile_s"].items())
-    )  # fmt: skip
+        f"{100 * result['overhead']:.0f}%\n  profile: "
+        + ", ".join(f"{k} {v:.2f} s" for k, v in result["profile_s"].items())
+    )
     return result

@@ -31,8 +31,13 @@ def bench_llm(passages: list[tuple[str, str]]) -> dict[str, Any]:
                 pieces += 1
             end = time.perf_counter()
             gen_s = end - (first or end)
-            runs.append({"first_token_s": (first or end) - started, "chunks": pieces,
-                         "tokens_per_s": (pieces - 1) / gen_s if gen_s > 0 else 0.0})  # fmt: skip
+            runs.append(
+                {
+                    "first_token_s": (first or end) - started,
+                    "chunks": pieces,
+                    "tokens_per_s": (pieces - 1) / gen_s if gen_s > 0 else 0.0,
+                }
+            )
         pid = getattr(llm, "server_pid", None)
         peak = peak_rss_mb(pid) if pid else None
     finally:

@@ -63,8 +63,9 @@ def bench_retrieval(index: Any, embedder: Any, rounds: int) -> dict[str, Any]:
     }
 
 
-def _time_question(q: str, held: Any, chroma: Any, times: dict[str, list[float]]
-                   ) -> tuple[float, float]:  # fmt: skip
+def _time_question(
+    q: str, held: Any, chroma: Any, times: dict[str, list[float]]
+) -> tuple[float, float]:
     """Time each part of one question's search both ways (into `times`; dense times include
     the query's embedding); the share of the exact dense top 10 that Chroma's index finds,
     and of the fused top 10 that search through it returns."""
@@ -89,14 +90,22 @@ def _time_question(q: str, held: Any, chroma: Any, times: dict[str, list[float]]
     t6 = time.perf_counter()
     lean_hits, _ = chroma.search(q, 10)
     t7 = time.perf_counter()
-    for name, seconds in (("embed", t1 - t0), ("dense", t2 - t0), ("lexical", t3 - t2),
-                          ("fused", t4 - t3), ("state_check", t5 - t4),
-                          ("dense_chroma", t6 - t5), ("fused_chroma", t7 - t6)):  # fmt: skip
+    for name, seconds in (
+        ("embed", t1 - t0),
+        ("dense", t2 - t0),
+        ("lexical", t3 - t2),
+        ("fused", t4 - t3),
+        ("state_check", t5 - t4),
+        ("dense_chroma", t6 - t5),
+        ("fused_chroma", t7 - t6),
+    ):
         times.setdefault(name, []).append(seconds)
     top = {str(state.ids[p]) for p in exact[:10]}
     ours = {h.id for h in hits}
-    return (len(top & {str(lean.ids[p]) for p in approx[:10]}) / max(len(top), 1),
-            len(ours & {h.id for h in lean_hits}) / max(len(ours), 1))  # fmt: skip
+    return (
+        len(top & {str(lean.ids[p]) for p in approx[:10]}) / max(len(top), 1),
+        len(ours & {h.id for h in lean_hits}) / max(len(ours), 1),
+    )
 
 
 def _line(mode: str, r: dict[str, Any], fill_s: float) -> str:
@@ -118,9 +127,14 @@ def _line(mode: str, r: dict[str, Any], fill_s: float) -> str:
 
 
 def bench_scale(
-    embedder: Any, passages: list[tuple[str, str]], sizes: list[int], server_sizes: list[int],
-    rounds: int, work: Path, dense_sizes: list[int] | None = None,
-) -> dict[str, Any]:  # fmt: skip
+    embedder: Any,
+    passages: list[tuple[str, str]],
+    sizes: list[int],
+    server_sizes: list[int],
+    rounds: int,
+    work: Path,
+    dense_sizes: list[int] | None = None,
+) -> dict[str, Any]:
     from bot.index.store import open_index
     from bot.settings import Settings
 
@@ -154,8 +168,9 @@ def bench_scale(
     return out
 
 
-def _on_server(embedder: Any, synthetic: Synthetic, size: int, rounds: int, work: Path,
-               ui: bool) -> dict[str, Any]:  # fmt: skip
+def _on_server(
+    embedder: Any, synthetic: Synthetic, size: int, rounds: int, work: Path, ui: bool
+) -> dict[str, Any]:
     from bot.index.store import open_index
     from bot.settings import Settings
 
@@ -166,14 +181,18 @@ def _on_server(embedder: Any, synthetic: Synthetic, size: int, rounds: int, work
         say(f"  server   {size:>7} passages written in {written:.0f} s")
         result = {"fill_s": written, **bench_retrieval(index, embedder, rounds)}
         say(_line("server", result, written))
-        env = {"CHROMA_HOST": "127.0.0.1", "CHROMA_PORT": str(port),
-               "POSTINGS_DIR": str(work / "postings")}  # fmt: skip
+        env = {
+            "CHROMA_HOST": "127.0.0.1",
+            "CHROMA_PORT": str(port),
+            "POSTINGS_DIR": str(work / "postings"),
+        }
         result["updates"] = bench_updates(settings, embedder, work, size, env)
         say(updates_line("server", size, result["updates"]))
         # through Chroma twice (the first process on this machine copies the large parts'
         # postings to POSTINGS_DIR, the next maps them), then holding the vectors
-        for name, memory_max in (("ui_chroma", 0), ("ui_chroma_again", 0),
-                                 ("ui_held", size * 2)) if ui else ():  # fmt: skip
+        for name, memory_max in (
+            (("ui_chroma", 0), ("ui_chroma_again", 0), ("ui_held", size * 2)) if ui else ()
+        ):
             figures = bench_ui(port, work, memory_max)
             result[name] = figures
             say(_ui_line(size, name, figures))
@@ -183,9 +202,11 @@ def _on_server(embedder: Any, synthetic: Synthetic, size: int, rounds: int, work
 
 
 def _ui_line(size: int, name: str, figures: dict[str, Any]) -> str:
-    how = {"ui_chroma": "through Chroma, first process on this machine",
-           "ui_chroma_again": "through Chroma, postings mapped from the first's copy",
-           "ui_held": "held"}[name]  # fmt: skip
+    how = {
+        "ui_chroma": "through Chroma, first process on this machine",
+        "ui_chroma_again": "through Chroma, postings mapped from the first's copy",
+        "ui_held": "held",
+    }[name]
     asks = figures["ask_s"]
     return (
         f"  web UI on that server ({size} passages, fake LLM, vectors {how}): peak "
@@ -204,12 +225,20 @@ def bench_ui(port: int, work: Path, memory_max: int, count: int = 6) -> dict[str
 
     ui_port = free_port()
     (work / "empty").mkdir(exist_ok=True)
-    env = {**os.environ, "CHROMA_HOST": "127.0.0.1", "CHROMA_PORT": str(port),
-           "LLM_BACKEND": "fake", "UI_PORT": str(ui_port), "DENSE_MEMORY_MAX": str(memory_max),
-           "DATA_DIR": str(work / "empty"), "POSTINGS_DIR": str(work / "postings")}  # fmt: skip
+    env = {
+        **os.environ,
+        "CHROMA_HOST": "127.0.0.1",
+        "CHROMA_PORT": str(port),
+        "LLM_BACKEND": "fake",
+        "UI_PORT": str(ui_port),
+        "DENSE_MEMORY_MAX": str(memory_max),
+        "DATA_DIR": str(work / "empty"),
+        "POSTINGS_DIR": str(work / "postings"),
+    }
     log = (work / "app.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
     try:
         url = f"http://127.0.0.1:{ui_port}/"
         wait_until_serving(url, proc, 900, 0.5)

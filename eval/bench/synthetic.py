@@ -46,9 +46,18 @@ class Synthetic:
             vec = self.vectors[lang][pick].sum(axis=0) + rng.normal(0, 0.02, 384)
             vectors.append(vec / np.linalg.norm(vec))
             doc = f"syn{i // 10:06d}"
-            metas.append({"doc_id": doc, "story_id": doc, "lang": lang, "version": "v1",
-                          "title": f"Synthetic {doc}", "chunk_index": i % 10, "n_chunks": 10,
-                          "date": f"20{20 + i % 6}-0{1 + i % 9}-1{i % 10}"})  # fmt: skip
+            metas.append(
+                {
+                    "doc_id": doc,
+                    "story_id": doc,
+                    "lang": lang,
+                    "version": "v1",
+                    "title": f"Synthetic {doc}",
+                    "chunk_index": i % 10,
+                    "n_chunks": 10,
+                    "date": f"20{20 + i % 6}-0{1 + i % 9}-1{i % 10}",
+                }
+            )
         return texts, np.asarray(vectors, dtype=np.float32), metas
 
 
@@ -68,9 +77,11 @@ def fill(index: Any, synthetic: Synthetic, size: int, batch: int = 2000) -> floa
             nonces = writer.begin(docs, indexed=[])
             index.upsert_passages(ids, vectors, texts, metas)
             index.catalog.upsert(
-                ids=docs, embeddings=np.repeat(_UNIT, len(docs), axis=0),
-                metadatas=[{"doc_id": d, "version": "v1", "pending": "", "n_passages": 10}
-                           for d in docs],
-            )  # fmt: skip
+                ids=docs,
+                embeddings=np.repeat(_UNIT, len(docs), axis=0),
+                metadatas=[
+                    {"doc_id": d, "version": "v1", "pending": "", "n_passages": 10} for d in docs
+                ],
+            )
             writer.publish(nonces, ids, texts, metas, vectors)
     return time.perf_counter() - started

@@ -58,8 +58,9 @@ def _article(folder: Path, name: str, n: int) -> Path:
 
 def _replica(env: dict[str, str], word: str) -> subprocess.Popen[str]:
     args = [sys.executable, "-c", _REPLICA, word]
-    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
     if (
         proc.stdout is None or proc.stdout.readline().strip() != "ready"
     ):  # blocks until the replica holds the state
@@ -68,8 +69,9 @@ def _replica(env: dict[str, str], word: str) -> subprocess.Popen[str]:
     return proc
 
 
-def bench_updates(settings: Any, embedder: Any, work: Path, size: int,
-                  replica_env: dict[str, str] | None) -> dict[str, Any]:  # fmt: skip
+def bench_updates(
+    settings: Any, embedder: Any, work: Path, size: int, replica_env: dict[str, str] | None
+) -> dict[str, Any]:
     """Add, then replace, one article; with `replica_env` (a Chroma server) a replica
     process waits for each version."""
     from ingest.pipeline import ingest_paths, prepare
@@ -89,9 +91,12 @@ def bench_updates(settings: Any, embedder: Any, work: Path, size: int,
         t0 = time.perf_counter()
         embedder.embed_passages([p.text for p in prepared.passages])
         embed_s = time.perf_counter() - t0
-        out[step] = {"total_s": seconds, "embed_s": embed_s,
-                     "without_embedding_s": max(seconds - embed_s, 0.0),
-                     "passages": len(prepared.passages)}  # fmt: skip
+        out[step] = {
+            "total_s": seconds,
+            "embed_s": embed_s,
+            "without_embedding_s": max(seconds - embed_s, 0.0),
+            "passages": len(prepared.passages),
+        }
         if replica is not None and replica.stdout is not None:
             seen = float(replica.stdout.readline())
             replica.wait(timeout=60)

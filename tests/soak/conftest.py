@@ -61,9 +61,12 @@ class Process:
     def start(self) -> Process:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                self.args, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                self.args,
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
                 env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
-            )  # fmt: skip
+            )
         _wait_for(f"http://127.0.0.1:{self.port}{self.probe}", self.proc, self.log)
         return self
 

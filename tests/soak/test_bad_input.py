@@ -66,5 +66,9 @@ def test_bad_questions_get_a_clear_message_at_bounded_cost(client: Client) -> No
     again, _ = _timed(client, question="What did To Lam ask of Hai Phong?")
     assert isinstance(again, dict) and again["answer"]
     slowest = max(tried.values())
-    REPORT["bad_input"] = {"tried": len(tried), "normal_question_s": round(normal_s, 3),
-                           "slowest_bad_s": slowest, "each_s": tried}  # fmt: skip
+    REPORT["bad_input"] = {
+        "tried": len(tried),
+        "normal_question_s": round(normal_s, 3),
+        "slowest_bad_s": slowest,
+        "each_s": tried,
+    }

@@ -56,9 +56,11 @@ def test_llm_killed_mid_stream_then_slow_the_app_serves_on(
     llm = fake_llm_process(tmp_path / "llm.log", "--chunk-delay", "0.25", "--reply", REPLY)
     processes.append(llm.start())
     process, app = start_app(
-        tmp_path, LLM_BACKEND="openai", LLM_BASE_URL=f"http://127.0.0.1:{llm.port}/v1",
+        tmp_path,
+        LLM_BACKEND="openai",
+        LLM_BASE_URL=f"http://127.0.0.1:{llm.port}/v1",
         LLM_TIMEOUT="3",
-    )  # fmt: skip
+    )
     try:
         page = browser.new_page()
         page.set_default_timeout(TIMEOUT_MS)
@@ -99,9 +101,11 @@ def test_chroma_server_down_at_start_and_mid_session(
     chroma = chroma_process(tmp_path / "chroma-data", tmp_path / "chroma.log")
     processes.append(chroma)
     process, app = start_app(
-        tmp_path, CHROMA_HOST="127.0.0.1", CHROMA_PORT=str(chroma.port),
+        tmp_path,
+        CHROMA_HOST="127.0.0.1",
+        CHROMA_PORT=str(chroma.port),
         INDEX_DIR=str(tmp_path / "must-stay-empty"),
-    )  # fmt: skip
+    )
     try:
         client = Client(app.url, verbose=False)
         down = _ask(client)
@@ -132,16 +136,20 @@ def _snapshot(index_dir: Path) -> dict[str, Any]:
     index = open_index(settings, FakeEmbedder.name, FakeEmbedder.dim)
     got = index.passages.get(include=["documents"])
     committed = {k: v for k, v in index.articles().items() if not v.get("pending")}
-    return {"passages": dict(zip(got["ids"], got["documents"] or [], strict=True)),
-            "articles": committed}  # fmt: skip
+    return {
+        "passages": dict(zip(got["ids"], got["documents"] or [], strict=True)),
+        "articles": committed,
+    }
 
 
-def _ingest(index_dir: Path, *args: str, env: dict[str, str] | None = None,
-            wrap: list[str] | None = None) -> subprocess.CompletedProcess[str]:  # fmt: skip
+def _ingest(
+    index_dir: Path, *args: str, env: dict[str, str] | None = None, wrap: list[str] | None = None
+) -> subprocess.CompletedProcess[str]:
     command = [*(wrap or []), sys.executable, "-m", "ingest", "--quiet", *args]
     values = {**os.environ, "EMBEDDER": "fake", "INDEX_DIR": str(index_dir), **(env or {})}
-    return subprocess.run(command, cwd=ROOT, env=values, capture_output=True, text=True,
-                          timeout=300)  # fmt: skip
+    return subprocess.run(
+        command, cwd=ROOT, env=values, capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.fixture
@@ -151,9 +159,11 @@ def small_index(tmp_path: Path) -> tuple[Path, Path, dict[str, Any]]:
     assert _ingest(index, str(CORPUS)).returncode == 0
     extra = tmp_path / "extra"
     extra.mkdir()
-    paragraphs = [f"Paragraph {i} on the Cam river bridge of Hai Phong, which opens next year "
-                  f"with {i * 40} metres of deck and lanes for trucks to the port. " * 6
-                  for i in range(20)]  # fmt: skip
+    paragraphs = [
+        f"Paragraph {i} on the Cam river bridge of Hai Phong, which opens next year "
+        f"with {i * 40} metres of deck and lanes for trucks to the port. " * 6
+        for i in range(20)
+    ]
     (extra / "zz_bridge.txt").write_text("Hai Phong's new bridge\n\n" + "\n\n".join(paragraphs))
     return index, extra, _snapshot(index)
 
@@ -188,12 +198,16 @@ def test_a_full_disk_during_ingestion_is_a_clear_error_and_loses_nothing(
     disk, after = tmp_path / "disk", tmp_path / "after"
     disk.mkdir()
     # a tmpfs just larger than the index, ingestion into it, then the index copied back out
-    script = "; ".join([
-        f"mount -t tmpfs -o size={used_kb + headroom_kb}k tmpfs {disk}",
-        f"cp -a {index} {disk}/index", "code=0",
-        f"INDEX_DIR={disk}/index \"$@\" 2> {tmp_path}/stderr || code=$?",
-        f"cp -a {disk}/index {after}", "exit $code",
-    ])  # fmt: skip
+    script = "; ".join(
+        [
+            f"mount -t tmpfs -o size={used_kb + headroom_kb}k tmpfs {disk}",
+            f"cp -a {index} {disk}/index",
+            "code=0",
+            f'INDEX_DIR={disk}/index "$@" 2> {tmp_path}/stderr || code=$?',
+            f"cp -a {disk}/index {after}",
+            "exit $code",
+        ]
+    )
     # first with the default INDEX_MIN_FREE_MB: stopped before writing
     done = _ingest(index, str(extra), wrap=_namespace(script))
     assert (tmp_path / "stderr").exists(), f"the index did not fit the disk: {done.stderr}"

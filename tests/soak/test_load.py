@@ -65,8 +65,10 @@ def test_twenty_concurrent_sessions_get_their_own_answers(app_server: RunningApp
         first = QUESTIONS[i]
         result, seconds = _ask(client, first, [])
         turns = [(first, result, seconds)]
-        history = [{"role": "user", "content": first},
-                   {"role": "assistant", "content": result["answer"]}]  # fmt: skip
+        history = [
+            {"role": "user", "content": first},
+            {"role": "assistant", "content": result["answer"]},
+        ]
         second = QUESTIONS[(i + FOLLOW_UP) % SESSIONS]
         result, seconds = _ask(client, second, history)
         turns.append((second, result, seconds))
@@ -85,9 +87,13 @@ def test_twenty_concurrent_sessions_get_their_own_answers(app_server: RunningApp
             # the fake LLM returns a follow-up unchanged, so both turns must match the reference
             crossed += _fingerprint(result) != expected[question]
     REPORT["load"] = {
-        "sessions": SESSIONS, "requests": len(latencies), "errors": errors, "crossed": crossed,
+        "sessions": SESSIONS,
+        "requests": len(latencies),
+        "errors": errors,
+        "crossed": crossed,
         "p50_s": round(percentile(latencies, 0.5) or 0.0, 2),
         "p95_s": round(percentile(latencies, 0.95) or 0.0, 2),
-        "max_s": round(max(latencies), 2), "wall_s": round(wall, 1),
-    }  # fmt: skip
+        "max_s": round(max(latencies), 2),
+        "wall_s": round(wall, 1),
+    }
     assert errors == 0 and crossed == 0, REPORT["load"]

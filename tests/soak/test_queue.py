@@ -56,8 +56,9 @@ def test_real_llm_questions_queue_with_their_position_and_survive_a_killed_serve
     # passage mode: in article mode a question about an article read earlier (MODEL_DIR keeps
     # it) starts in seconds, so the kill below could land after the first words (then /ask
     # returns them with the error instead of failing)
-    process, app = start_app(tmp_path, LLM_BACKEND="local", WARM_ARTICLES="false",
-                             ANSWER_MODE="passages")  # fmt: skip
+    process, app = start_app(
+        tmp_path, LLM_BACKEND="local", WARM_ARTICLES="false", ANSWER_MODE="passages"
+    )
     try:
         client = Client(app.url, verbose=False)
         started = time.monotonic()
@@ -67,11 +68,13 @@ def test_real_llm_questions_queue_with_their_position_and_survive_a_killed_serve
         assert all(not r["error"] and r["passages"] for r in results), results
         assert any(ranks - {0} for ranks in positions.values()), positions  # someone waited
         REPORT["real_llm_queue"] = {
-            "questions_at_once": len(jobs), "errors": 0,
-            "positions_shown": {QUESTIONS[i][:40]: sorted(r + 1 for r in ranks)
-                                for i, ranks in positions.items()},
+            "questions_at_once": len(jobs),
+            "errors": 0,
+            "positions_shown": {
+                QUESTIONS[i][:40]: sorted(r + 1 for r in ranks) for i, ranks in positions.items()
+            },
             "all_answered_s": round(time.monotonic() - started),
-        }  # fmt: skip
+        }
 
         # kill the llama.cpp server once the app has asked it a question it has not seen: its
         # sources (~600 tokens not in its prompt cache) alone take it over 10 s to read
@@ -94,9 +97,10 @@ def test_real_llm_questions_queue_with_their_position_and_survive_a_killed_serve
         after = client.predict(question=QUESTIONS[1], api_name="/ask")
         assert not after["error"] and after["answer"] and _server_pid(model_dir) != killed
         REPORT.setdefault("faults", {})["embedded LLM server killed mid-answer"] = {
-            "survived": True, "error_shown": str(failed)[:120],
+            "survived": True,
+            "error_shown": str(failed)[:120],
             "next_answer_s": round(time.monotonic() - restarted),
-        }  # fmt: skip
+        }
     finally:
         stop_app(process)
     # stopped as systemd or docker stop it (SIGTERM), the app stops the server it restarted

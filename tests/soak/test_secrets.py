@@ -24,9 +24,12 @@ def test_the_llm_key_is_in_no_error_and_no_log(tmp_path: Path, processes: list[P
     llm = fake_llm_process(tmp_path / "llm.log", "--status", "401", "--echo-key")
     processes.append(llm.start())
     process, app = start_app(
-        tmp_path, LLM_BACKEND="openai", LLM_BASE_URL=f"http://127.0.0.1:{llm.port}/v1",
-        LLM_API_KEY=KEY, EMBED_API_KEY=KEY,
-    )  # fmt: skip
+        tmp_path,
+        LLM_BACKEND="openai",
+        LLM_BASE_URL=f"http://127.0.0.1:{llm.port}/v1",
+        LLM_API_KEY=KEY,
+        EMBED_API_KEY=KEY,
+    )
     errors = []
     try:
         client = Client(app.url, verbose=False)
@@ -44,8 +47,11 @@ def test_the_llm_key_is_in_no_error_and_no_log(tmp_path: Path, processes: list[P
     assert "Cannot reach the LLM" in errors[2]
     log = app.log.read_text(errors="replace")
     assert all(KEY not in e for e in errors) and KEY not in log
-    REPORT["secrets"] = {"errors_checked": len(errors), "log_lines_checked": log.count("\n"),
-                         "key_found": 0}  # fmt: skip
+    REPORT["secrets"] = {
+        "errors_checked": len(errors),
+        "log_lines_checked": log.count("\n"),
+        "key_found": 0,
+    }
 
 
 def test_log_redaction_masks_messages_and_tracebacks() -> None:

@@ -16,9 +16,15 @@ import pytest
 from bot.net import pid_alive
 from tests.conftest import CORPUS, ROOT, own_model_dir
 
-QUESTION = {"id": "s1", "question": "Who is the Chairman of the Hai Phong People's Committee?",
-            "lang": "en", "answerable": False, "expected_docs": [], "gold": [],
-            "facts": []}  # fmt: skip
+QUESTION = {
+    "id": "s1",
+    "question": "Who is the Chairman of the Hai Phong People's Committee?",
+    "lang": "en",
+    "answerable": False,
+    "expected_docs": [],
+    "gold": [],
+    "facts": [],
+}
 
 
 @pytest.mark.parametrize("command", [["eval"], ["eval.latency"]])
@@ -31,14 +37,31 @@ def test_sigterm_stops_the_embedded_llm_server_it_started(
     args = ["--questions", str(questions)]
     if command == ["eval"]:
         args += ["--out", str(tmp_path / "run"), "--quiet"]
-    env = {**os.environ, "MODEL_DIR": str(model_dir), "EMBEDDER": "fake", "LLM_BACKEND": "local",
-           "INDEX_DIR": str(tmp_path / "index"), "DATA_DIR": str(CORPUS)}  # fmt: skip
-    subprocess.run([sys.executable, "-m", "ingest", "--quiet"], cwd=ROOT, env=env, check=True,
-                   capture_output=True, timeout=300)  # fmt: skip
+    env = {
+        **os.environ,
+        "MODEL_DIR": str(model_dir),
+        "EMBEDDER": "fake",
+        "LLM_BACKEND": "local",
+        "INDEX_DIR": str(tmp_path / "index"),
+        "DATA_DIR": str(CORPUS),
+    }
+    subprocess.run(
+        [sys.executable, "-m", "ingest", "--quiet"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     log = tmp_path / "run.log"
     with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", *command, *args], cwd=ROOT, env=env,
-                                   stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+        process = subprocess.Popen(
+            [sys.executable, "-m", *command, *args],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     state = model_dir / "server.json"
     try:
         deadline = time.monotonic() + 300
