@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from bot.index.postings_cache import PostingsCache
 from bot.index.store import Index, open_index
 from bot.models.embeddings import Embedder, make_embedder
-from bot.models.llm import ChatModel, make_llm
+from bot.models.llm import ChatModel, make_models
+from bot.models.prefix_server import PrefixServer
 from bot.models.vector_cache import VectorCache
 from bot.retrieval.retriever import Retriever
 from bot.settings import Settings
@@ -21,6 +22,7 @@ class Deps:
     index: Index
     retriever: Retriever
     llm: ChatModel
+    prefix_server: PrefixServer | None = None  # the embedded server's endpoints beside /v1
     sentences: VectorCache | None = None  # passage-side vectors of article sentences
 
     def __post_init__(self) -> None:
@@ -36,11 +38,16 @@ def build_deps(
     llm: ChatModel | None = None,
     embedder: Embedder | None = None,
 ) -> Deps:
+    """The parts the settings name; a model given as `llm` (a test's, a client's own) comes
+    without the embedded server's endpoints."""
     settings = settings or Settings()
     embedder = embedder or make_embedder(settings)
     index = open_index(settings, embedder.name, embedder.dim)
     retriever = make_retriever(settings, index, embedder)
-    return Deps(settings, embedder, index, retriever, llm or make_llm(settings))
+    prefix_server = None
+    if llm is None:
+        llm, prefix_server = make_models(settings)
+    return Deps(settings, embedder, index, retriever, llm, prefix_server)
 
 
 def make_retriever(settings: Settings, index: Index, embedder: Embedder) -> Retriever:

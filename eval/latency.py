@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     deps = build_deps()
     try:
         rows = [_timed(deps, q) for q in questions]
-        pid = getattr(deps.llm, "server_pid", None)
+        pid = deps.prefix_server.pid if deps.prefix_server is not None else None
         server_mb = peak_rss_mb(pid) if pid else None
     except KeyboardInterrupt:
         print("(stopped)", file=sys.stderr)

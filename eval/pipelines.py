@@ -43,7 +43,7 @@ class Ours:
         summary = ingest_paths([settings.data_dir], settings, embedder, progress=False)
         if not summary.total_articles:
             raise RuntimeError(f"no article could be indexed from {settings.data_dir}")
-        self.deps: Deps = build_deps(settings, llm or make_llm(settings), embedder)
+        self.deps: Deps = build_deps(settings, llm, embedder)
         self.k = settings.top_k
 
     def run(self, q: Question) -> dict[str, Any]:

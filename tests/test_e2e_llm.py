@@ -31,7 +31,10 @@ def real_deps(shipped_index: tuple[Settings, Summary]) -> Iterator[Deps]:
     settings = shipped_index[0].model_copy(update={"llm_backend": "local", "llm_base_url": None})
     deps = build_deps(settings)
     section = article_sections(deps, FRENCH)[0]
-    while not deps.llm.prefix(prefix_messages(section), section.label, read=2048).done:  # type: ignore[attr-defined]
+    server = deps.prefix_server
+    if server is None:
+        raise RuntimeError("the embedded LLM comes with its prefix server")
+    while not server.prefix(prefix_messages(section), section.label, read=2048).done:
         pass
     yield deps
     deps.close()
@@ -47,7 +50,10 @@ def test_the_flagship_question_is_answered_from_what_to_lam_said_the_city_must_d
     assert not result.error, result.error
     assert result.mode == "article" and result.articles_tried[0].startswith(FRENCH + "@")
     # the question reused the article's stored state: only the question part was read
-    base = str(real_deps.llm.base_url).removesuffix("/v1")  # type: ignore[attr-defined]
+    server = real_deps.prefix_server
+    if server is None:
+        raise RuntimeError("the embedded LLM comes with its prefix server")
+    base = server.server.base_url().removesuffix("/v1")
     last = httpx.get(f"{base}/newsqa/stats").json()["last_completion"]
     assert last["stored"] > 4000 and last["prompt"] - max(last["stored"], last["in_memory"]) < 400
     text = result.text.lower()
@@ -73,7 +79,7 @@ def test_another_process_sharing_the_server_finds_the_article_read(real_deps: De
         f"d = build_deps(Settings(_env_file=None, index_dir={str(settings.index_dir)!r}, "
         f"model_dir={str(settings.model_dir)!r}, data_dir={str(settings.data_dir)!r}));"
         f"s = article_sections(d, {FRENCH!r})[0];"
-        "print(d.llm.prefix(prefix_messages(s), s.label).done)"
+        "print(d.prefix_server.prefix(prefix_messages(s), s.label).done)"
     )
     out = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
@@ -101,7 +107,9 @@ def test_a_french_evidence_sentence_is_translated_into_english(real_deps: Deps) 
 def test_the_page_can_tell_how_far_the_model_has_read_its_prompt(real_deps: Deps) -> None:
     """A prompt of ~700 new tokens (two batches or more, ~15 s): the server says how far it
     has read while it reads, and nothing once the completion ended."""
-    llm = real_deps.llm
+    llm, server = real_deps.llm, real_deps.prefix_server
+    if server is None:
+        raise RuntimeError("the embedded LLM comes with its prefix server")
     passages = article_passages(real_deps.index, "002_1ca994a0bc34cf02")[:3]
     messages = build_messages("How long is the Lach Huyen port channel?", passages, "en")
     seen: list[tuple[int, int]] = []
@@ -114,9 +122,9 @@ def test_the_page_can_tell_how_far_the_model_has_read_its_prompt(real_deps: Deps
     writer = threading.Thread(target=write)
     writer.start()
     while not first.wait(0.5):
-        read = llm.progress()  # type: ignore[attr-defined]
+        read = server.progress()
         if read:
             seen.append(read)
     writer.join(120)
     assert any(0 < done < total for done, total in seen), seen  # caught while reading
-    assert llm.progress() is None  # type: ignore[attr-defined]
+    assert server.progress() is None

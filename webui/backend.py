@@ -20,7 +20,7 @@ from bot.deps import Deps, build_deps
 from bot.errors import BotError, unexpected
 from bot.index.errors import IndexUnavailable
 from bot.models.embeddings import Embedder, make_embedder
-from bot.models.llm import ChatModel, make_llm
+from bot.models.llm import ChatModel
 from bot.models.vector_cache import VectorCache
 from bot.settings import Settings
 from ingest.pipeline import Summary, ingest_paths
@@ -76,7 +76,7 @@ class Backend:
             self.notes = [f"{r.name}: {r.reason}" for r in summary.results if r.status == "failed"]
             if not summary.total_articles:
                 self.notes.append("The library is empty: add articles in the Library tab.")
-            self.deps = build_deps(self.settings, self._llm or make_llm(self.settings), embedder)
+            self.deps = build_deps(self.settings, self._llm, embedder)
             self._counted(summary.total_articles, summary.total_passages)
             self.ready.set()
             if watcher is not None:

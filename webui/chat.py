@@ -116,9 +116,8 @@ def _answer(
                 continue  # the answer is being written: it shows itself
             if isinstance(event, Tick | Rewritten | Sources):
                 phase = _phase(event, phase, chat, question, backend.model_state)
-                progress = getattr(deps.llm, "progress", None)  # the embedded LLM's reading
-                if isinstance(event, Tick) and callable(progress):
-                    phase.read = progress()
+                if isinstance(event, Tick) and deps.prefix_server is not None:
+                    phase.read = deps.prefix_server.progress()  # the embedded LLM's reading
                 chat[-1] = {"role": "assistant", "content": phase.shown()}
                 panel = gr.skip()
                 if isinstance(event, Sources):

@@ -12,6 +12,7 @@ from typing import Any
 import uvicorn
 
 from bot.errors import BotError
+from bot.models.llm import llm_kind
 from bot.settings import Settings
 
 
@@ -77,10 +78,7 @@ def serve(app: Any, sock: socket.socket) -> None:
 def answer_concurrency(settings: Settings) -> int:
     if settings.ui_concurrency:
         return settings.ui_concurrency
-    remote = settings.llm_backend in ("openai", "fake") or (
-        settings.llm_backend == "auto" and settings.llm_base_url
-    )
-    return 4 if remote else 1
+    return 1 if llm_kind(settings) == "local" else 4  # the embedded server has one slot
 
 
 class QueueFull(BotError):

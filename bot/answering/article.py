@@ -24,6 +24,7 @@ from bot.answering.support import sentence_offsets
 from bot.deps import Deps
 from bot.errors import BotError
 from bot.models.embeddings import cosines
+from bot.models.llm import llm_kind
 from bot.models.prefix_store import SENTINEL
 from bot.models.vector_cache import VectorCache
 from bot.retrieval.articles import Section, article_passages, best_section, rank_articles, sections
@@ -140,8 +141,10 @@ def _others(candidates: list[Hit], section: Section, lang: str) -> list[Hit]:
 def is_warm(deps: Deps, section: Section) -> bool:
     """Whether the embedded server holds this section's prefix computed (False when it cannot
     say: then the question is answered from passages rather than wait for a cold read)."""
+    if deps.prefix_server is None:
+        return False
     try:
-        return deps.llm.prefix(prefix_messages(section), section.label).done  # type: ignore[attr-defined]
+        return deps.prefix_server.prefix(prefix_messages(section), section.label).done
     except BotError as exc:
         log.warning("cannot ask the LLM server about %s: %s", section.label, exc)
         return False
@@ -149,13 +152,15 @@ def is_warm(deps: Deps, section: Section) -> bool:
 
 def choose_plans(deps: Deps, candidates: list[Hit], lang: str, question: str) -> list[ArticlePlan]:
     """The article plans to answer from under ANSWER_MODE; empty: answer from passages."""
-    mode, kind = deps.settings.answer_mode, getattr(deps.llm, "prefixes", "none")
+    mode = deps.settings.answer_mode
+    # a server at LLM_BASE_URL (vLLM) reuses prefixes by itself; the embedded one on request
+    remote = deps.prefix_server is None and llm_kind(deps.settings) == "openai"
     if mode == "passages" or not candidates:
         return []
-    if mode == "auto" and kind == "none":
+    if mode == "auto" and deps.prefix_server is None and not remote:
         return []
     plans = plan_articles(deps, candidates, lang, question)
-    if mode == "article" or kind == "remote":
+    if mode == "article" or remote:
         return plans
     if not plans or not is_warm(deps, plans[0].section):  # the best one is not read yet
         return []

@@ -47,7 +47,7 @@ class Warmup:
 
     @property
     def enabled(self) -> bool:
-        return getattr(self.deps.llm, "prefixes", "none") == "server"
+        return self.deps.prefix_server is not None
 
     def start(self) -> None:
         """Start reading in the background (again after `kick()`, e.g. when articles were added)."""
@@ -85,9 +85,11 @@ class Warmup:
 
     def run(self) -> Progress:
         """Read every section not read yet; drop the stored prefixes of changed or removed ones."""
-        llm = self.deps.llm
+        server = self.deps.prefix_server
+        if server is None:
+            return self.progress
         parts = self.sections()
-        llm.retain([s.label for s in parts])  # type: ignore[attr-defined]
+        server.retain([s.label for s in parts])
         self.progress = progress = Progress(total=len(parts))
         for section in parts:
             if self._stop.is_set():
@@ -96,7 +98,7 @@ class Warmup:
             started = time.perf_counter()
             while not self._stop.is_set():
                 activity.wait_idle()
-                state = llm.prefix(prefix_messages(section), section.label, read=READ_TOKENS)  # type: ignore[attr-defined]
+                state = server.prefix(prefix_messages(section), section.label, read=READ_TOKENS)
                 if state.done:
                     break
             self._embed_sentences(section)

@@ -59,12 +59,14 @@ class EmbeddedServer:
         self.ended: Ended | None = None  # the last death, None while none is known
         self.given_up = ""  # why it is not started again
         self._deaths = 0  # deaths in a row with nothing answered between them
+        self.suspect = False  # the last call could not reach it: check it before the next
         self._lock = threading.Lock()
 
-    def base_url(self, suspect: bool = False) -> str:
-        """The address of a running server: started (again) if needed. With `suspect` (the
-        last call could not reach it), one that runs but does not answer is replaced."""
+    def base_url(self) -> str:
+        """The address of a running server: started (again) if needed. When the last call
+        could not reach it (`suspect`), one that runs but does not answer is replaced."""
         with self._lock:
+            suspect, self.suspect = self.suspect, False
             server = self.server
             if server is not None and not server.alive():
                 self._died(server, "")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from collections import deque
 from collections.abc import Iterable, Iterator
-from typing import Literal
 
 from bot.models.llm import Message
 
@@ -18,7 +17,6 @@ class FakeChat:
     translate, the sentence unchanged after the language's name in brackets."""
 
     where = "the fake LLM (LLM_BACKEND=fake)"
-    prefixes: Literal["server", "remote", "none"] = "none"
 
     def __init__(self, replies: Iterable[str] = ()) -> None:
         self.replies: deque[str] = deque(replies)

@@ -1,8 +1,10 @@
 """Chat models behind one small interface; the real one always speaks the OpenAI protocol.
 
-`make_llm(settings)`: LLM_BASE_URL set -> that server (OpenAI, vLLM, Ollama, llama.cpp ...);
-unset -> the embedded Qwen2.5-Coder-1.5B, started on first use (bot.models.local_llm);
-LLM_BACKEND=fake -> a scripted model for tests and UI development (bot.models.fake_llm).
+`make_models(settings)`, as `llm_kind(settings)` says: LLM_BASE_URL set -> that server
+(OpenAI, vLLM, Ollama, llama.cpp ...); unset -> the embedded Qwen2.5-Coder-1.5B, started on
+first use (bot.models.embedded), with the client of its own endpoints
+(bot.models.prefix_server); LLM_BACKEND=fake -> a scripted model for tests and UI development
+(bot.models.fake_llm).
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from bot.errors import BotError
@@ -18,6 +19,7 @@ from bot.text.redact import redact
 
 if TYPE_CHECKING:
     from bot.models.embedded import EmbeddedServer
+    from bot.models.prefix_server import PrefixServer
     from bot.settings import Settings
 
 Message = dict[str, str]
@@ -25,10 +27,10 @@ log = logging.getLogger(__name__)
 
 
 class ChatModel(Protocol):
+    """What every chat model can do, whatever speaks for it: the embedded server's own
+    endpoints beside /v1 are bot.models.prefix_server.PrefixServer's."""
+
     where: str  # for error messages: the URL and the setting that chose it
-    # "server": the embedded server computes and keeps prompt prefixes on request (prefix());
-    # "remote": a server that reuses prefixes by itself (vLLM); "none": nothing is reused.
-    prefixes: Literal["server", "remote", "none"]
 
     def stream(self, messages: list[Message], max_tokens: int) -> Iterator[str]: ...
 
@@ -46,19 +48,6 @@ class ChatModel(Protocol):
     def close(self) -> None: ...
 
 
-@dataclass
-class PrefixState:
-    """How much of a prompt prefix the embedded server holds computed (bot.models.llm_server)."""
-
-    tokens: int
-    ready: int
-    seconds: float = 0.0
-
-    @property
-    def done(self) -> bool:
-        return self.tokens > 0 and self.ready >= self.tokens
-
-
 class OpenAIChat:
     """Any OpenAI-compatible chat completions endpoint."""
 
@@ -69,81 +58,20 @@ class OpenAIChat:
         api_key: str | None,
         timeout: float,
         where: str,
-        local: Settings | None = None,
+        embedded: EmbeddedServer | None = None,
     ) -> None:
         self.base_url, self.model, self.api_key, self.timeout = base_url, model, api_key, timeout
         self.where = where
-        self._embedded: EmbeddedServer | None = None  # with `local`: started on first use
-        if local is not None:
-            from bot.models.embedded import EmbeddedServer
-
-            self._embedded = EmbeddedServer(local)
+        self._embedded = embedded  # the embedded server, started on first use, or None
         self._lock = threading.Lock()
-        self._suspect = False  # the last call could not reach the server
         self._openai: Any = None
         self._openai_url: str | None = None
-        self.prefixes: Literal["server", "remote", "none"] = "server" if local else "remote"
-
-    def prefix(self, messages: list[Message], label: str, read: int = 0) -> PrefixState:
-        """The embedded server's state for the prompt prefix `messages` (ending with
-        bot.models.prefix_store.SENTINEL); with `read` > 0 it first reads up to that many more
-        tokens of it, giving way to any question that arrives meanwhile."""
-        body = self._newsqa(
-            "prefix", {"messages": messages, "label": label, "read": read}, None if read else 30.0
-        )
-        return PrefixState(int(body["tokens"]), int(body["ready"]), float(body["seconds"]))
-
-    def progress(self) -> tuple[int, int] | None:
-        """(tokens read, tokens) of the prompt the embedded server is reading for a completion;
-        None for another server, or when it reads none."""
-        import httpx
-
-        if self._embedded is None or self._embedded.server is None:
-            return None
-        try:
-            body = httpx.get(self._newsqa_url("progress"), timeout=2.0).raise_for_status().json()
-        except (httpx.HTTPError, ValueError):
-            return None
-        prompt = int(body.get("prompt", 0))
-        return (int(body.get("read", 0)), prompt) if prompt > 0 else None
-
-    def retain(self, labels: list[str]) -> None:
-        """Let the embedded server drop stored prefixes whose label is not in `labels`."""
-        self._newsqa("retain", {"labels": labels}, 30.0)
-
-    def _newsqa(self, path: str, body: dict[str, Any], timeout: float | None) -> dict[str, Any]:
-        import httpx
-
-        if self._embedded is None:
-            raise BotError("Only the embedded LLM server keeps prompt prefixes.")
-        self._client()  # started, and its address known
-        pid = self._embedded.pid
-        try:
-            response = httpx.post(self._newsqa_url(path), json=body, timeout=timeout)
-            response.raise_for_status()
-            found = dict(response.json())
-        except httpx.HTTPError as exc:
-            self._suspect = True
-            broke = isinstance(exc, httpx.TransportError)  # not an HTTP error status
-            crash = self._embedded.crashed(pid, "reading an article") if broke else None
-            if crash is not None:
-                raise crash from exc
-            raise BotError(f"The LLM at {self.where} failed to read an article ({exc!r}).") from exc
-        if body.get("read"):
-            self._embedded.answered()  # it read a prompt: a crash after this is not 'again'
-        return found
-
-    def _newsqa_url(self, path: str) -> str:
-        """An endpoint the embedded server adds beside /v1 (bot.models.llm_server)."""
-        return str(self.base_url).removesuffix("/v1") + "/newsqa/" + path
 
     def _client(self) -> Any:
         from openai import OpenAI
 
         if self._embedded is not None:
-            with self._lock:
-                suspect, self._suspect = self._suspect, False
-            self.base_url = self._embedded.base_url(suspect)  # started (again) if it is down
+            self.base_url = self._embedded.base_url()  # started (again) if it is down
             self.where = f"the embedded LLM server at {self.base_url} (LLM_BACKEND=local)"
         with self._lock:  # one client (and connection pool) per server address
             if self._openai is None or self._openai_url != self.base_url:
@@ -174,7 +102,7 @@ class OpenAIChat:
                         yield chunk.choices[0].delta.content
                     finished = finished or bool(chunk.choices and chunk.choices[0].finish_reason)
             if not finished:  # the connection closed before the model said it was done
-                self._suspect = True
+                self._distrust()
                 raise BotError(f"The LLM at {self.where} stopped answering mid-reply.")
         except Exception as exc:
             doing = "writing the answer" if written else "reading the question"
@@ -207,6 +135,11 @@ class OpenAIChat:
         """Process id of the embedded server this client uses, if any."""
         return self._embedded.pid if self._embedded is not None else None
 
+    def _distrust(self) -> None:
+        """The server could not be reached: the next call checks that it is alive."""
+        if self._embedded is not None:
+            self._embedded.suspect = True
+
     def _answered(self) -> None:
         if self._embedded is not None:
             self._embedded.answered()
@@ -221,7 +154,7 @@ class OpenAIChat:
         key never appears in it, even when a server echoes it back. When the embedded server's
         process has ended, the error says so instead: how, while `doing` what, and its log."""
         error = self._describe(exc)
-        if self._embedded is not None and self._suspect:
+        if self._embedded is not None and self._embedded.suspect:
             error = self._embedded.crashed(pid, doing) or error
         if isinstance(error, BotError):
             return BotError(redact(str(error), self.api_key))
@@ -239,7 +172,7 @@ class OpenAIChat:
                 f"The LLM at {where} did not answer within {self.timeout:.0f} s (LLM_TIMEOUT)."
             )
         if isinstance(exc, httpx.TransportError | openai.APIConnectionError):
-            self._suspect = True  # the next call checks that the embedded server is alive
+            self._distrust()
         if isinstance(exc, httpx.TransportError):  # the connection broke while streaming
             return BotError(f"The LLM at {where} stopped answering mid-reply ({exc!r}).")
         if isinstance(exc, openai.APIConnectionError):
@@ -255,23 +188,44 @@ class OpenAIChat:
         return exc
 
 
+LlmKind = Literal["local", "openai", "fake"]
+
+
+def llm_kind(settings: Settings) -> LlmKind:
+    """Which LLM the settings name: the embedded server (`local`), a server at LLM_BASE_URL
+    (`openai`), or the scripted one (`fake`)."""
+    if settings.llm_backend == "auto":
+        return "openai" if settings.llm_base_url else "local"
+    return settings.llm_backend
+
+
 def make_llm(settings: Settings) -> ChatModel:
-    backend = settings.llm_backend
-    if backend == "fake":
+    return make_models(settings)[0]
+
+
+def make_models(settings: Settings) -> tuple[ChatModel, PrefixServer | None]:
+    """The chat model the settings name and, for the embedded server, the client of its own
+    endpoints (bot.models.prefix_server)."""
+    kind = llm_kind(settings)
+    if kind == "fake":
         from bot.models.fake_llm import FakeChat
 
-        return FakeChat()
-    if backend == "auto":
-        backend = "openai" if settings.llm_base_url else "local"
+        return FakeChat(), None
     key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
-    if backend == "openai":
+    if kind == "openai":
         if not settings.llm_base_url:
             raise BotError(
                 "LLM_BACKEND=openai needs LLM_BASE_URL (e.g. https://api.openai.com/v1)."
             )
         where = f"{settings.llm_base_url} (LLM_BASE_URL)"
-        return OpenAIChat(
+        chat = OpenAIChat(
             settings.llm_base_url, settings.llm_model, key, settings.llm_timeout, where
         )
+        return chat, None
+    from bot.models.embedded import EmbeddedServer
+    from bot.models.prefix_server import PrefixServer
+
+    server = EmbeddedServer(settings)
     where = "the embedded LLM server (LLM_BACKEND=local)"
-    return OpenAIChat(None, settings.llm_model, key, settings.llm_timeout, where, local=settings)
+    chat = OpenAIChat(None, settings.llm_model, key, settings.llm_timeout, where, server)
+    return chat, PrefixServer(server)

@@ -187,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.run:
         run_model(args.run, args.threads)
         return 0
+    from bot.models.llm import llm_kind
     from bot.models.local_llm import ensure_gguf
     from bot.settings import Settings
 
@@ -199,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         print(check(command).line())
     except BotError as exc:
         print(exc, file=sys.stderr)
-        if settings.llm_backend in ("openai", "fake") or settings.llm_base_url:
+        if llm_kind(settings) != "local":
             print(
                 "The settings name another LLM (LLM_BASE_URL / LLM_BACKEND), so the app does "
                 "not need the embedded one: the install goes on.",

@@ -11,10 +11,10 @@ from eval.metrics import percentile
 
 
 def bench_llm(passages: list[tuple[str, str]]) -> dict[str, Any]:
-    from bot.models.llm import make_llm
+    from bot.models.llm import make_models
     from bot.settings import Settings
 
-    llm = make_llm(Settings(_env_file=None, llm_backend="local"))
+    llm, server = make_models(Settings(_env_file=None, llm_backend="local"))
     llm.start()
     runs = []
     try:
@@ -38,7 +38,7 @@ def bench_llm(passages: list[tuple[str, str]]) -> dict[str, Any]:
                     "tokens_per_s": (pieces - 1) / gen_s if gen_s > 0 else 0.0,
                 }
             )
-        pid = getattr(llm, "server_pid", None)
+        pid = server.pid if server is not None else None
         peak = peak_rss_mb(pid) if pid else None
     finally:
         llm.close()
