@@ -16,6 +16,7 @@ import sys
 import textwrap
 
 from bot.answering.pipeline import stream_answer
+from bot.answering.question import Question
 from bot.answering.records import Done, Sources, Token
 from bot.errors import BotError
 from bot.retrieval.records import Filters
@@ -34,11 +35,15 @@ def main(argv: list[str] | None = None) -> int:
     from bot.deps import build_deps, stop_on_sigterm
 
     stop_on_sigterm()  # `kill` stops it as Ctrl-C does, and the LLM server with it
-    filters = Filters(args.lang, args.doc, args.since, args.until)
+    asked = Question(
+        args.question,
+        filters=Filters(args.lang, args.doc, args.since, args.until),
+        top_k=args.top_k,
+    )
     deps = None
     try:
         deps = build_deps()
-        for event in stream_answer(deps, args.question, filters=filters, top_k=args.top_k):
+        for event in stream_answer(deps, asked):
             if args.json:
                 if isinstance(event, Done):
                     print(json.dumps(event.answer.to_dict(), ensure_ascii=False, indent=2))

@@ -38,6 +38,7 @@ from llama_index.core.vector_stores.types import (
 )
 
 from bot.answering.pipeline import stream_answer
+from bot.answering.question import Question
 from bot.answering.records import Answer, Done, Sources, Token
 from bot.deps import Deps
 from bot.retrieval.records import Filters, Hit, PassageMeta
@@ -245,9 +246,8 @@ class NewsQueryEngine(BaseQueryEngine):
         return {}
 
     def _query(self, query_bundle: QueryBundle) -> RESPONSE_TYPE:
-        events = stream_answer(
-            self.deps, query_bundle.query_str, self.history, self.filters, self.top_k
-        )
+        asked = Question(query_bundle.query_str, self.history, self.filters, self.top_k)
+        events = stream_answer(self.deps, asked)
         nodes: list[NodeWithScore] = []
         metadata: dict[str, Any] = {}
         if self.streaming:

@@ -83,8 +83,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _timed(deps: Deps, q: Question) -> dict[str, Any]:
     from bot.answering.pipeline import answer
+    from bot.answering.question import Question as Asked
 
-    result = answer(deps, q.question, history=q.history)
+    result = answer(deps, Asked(q.question, q.history))
     print(
         f"{q.id}: " + " ".join(f"{k}={v:.2f}" for k, v in result.timings.items()), file=sys.stderr
     )

@@ -15,6 +15,7 @@ from llama_index.core.schema import NodeWithScore
 
 from bot.answering.article import CANDIDATES, plan_articles
 from bot.answering.pipeline import answer
+from bot.answering.question import Question as Asked
 from bot.deps import Deps, build_deps
 from bot.llamaindex import hit_node, node_dict
 from bot.models.embeddings import Embedder, make_embedder
@@ -64,7 +65,7 @@ class Ours:
                 "articles": rank_articles(hits),
                 "timings": {"retrieve_s": seconds},
             }
-        result = answer(self.deps, q.question, q.history, top_k=self.k)
+        result = answer(self.deps, Asked(q.question, q.history, top_k=self.k))
         ranking = _ranking(result.retrieved or result.passages)
         return {
             "mode": result.mode,

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from bot.answering.pipeline import answer, stream_answer
+from bot.answering.question import Question
 from bot.answering.records import Done, Sources, Token
 from bot.deps import Deps, build_deps
 from bot.errors import BotError
@@ -68,7 +69,7 @@ def test_a_follow_up_is_rewritten_before_retrieval(fake_settings: Settings) -> N
         {"role": "user", "content": "Who concluded the July 15 conference?"},
         {"role": "assistant", "content": "Mr. Tran Luu Quang concluded it [1]."},
     ]
-    result = answer(deps, "What did he say about the growth rate?", history=history)
+    result = answer(deps, Question("What did he say about the growth rate?", history))
     assert result.standalone_question == "What did Tran Luu Quang say about the city's growth rate?"
     rewrite_prompt = llm.calls[0][0]["content"]
     assert "Mr. Tran Luu Quang concluded it [1]." in rewrite_prompt
@@ -172,6 +173,6 @@ def test_the_fake_model_keeps_a_follow_up_question_as_it_is(fake_settings: Setti
         {"role": "user", "content": "Who is the Chairman?"},
         {"role": "assistant", "content": "Nguyen Van Tung [1]."},
     ]
-    result = answer(deps, "Where does the floating library moor?", history=history)
+    result = answer(deps, Question("Where does the floating library moor?", history))
     assert result.standalone_question == "Where does the floating library moor?"
     assert len(llm.calls) == 2  # the rewrite, then the answer

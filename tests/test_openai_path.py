@@ -13,6 +13,7 @@ import pytest
 from pydantic import SecretStr
 
 from bot.answering.pipeline import answer, stream_answer
+from bot.answering.question import Question
 from bot.answering.records import Token
 from bot.deps import build_deps
 from bot.errors import BotError
@@ -66,7 +67,7 @@ def test_the_rewrite_uses_a_plain_completion(fake_settings: Settings, server: Fa
         {"role": "user", "content": "Tell me about the People's Committee."},
         {"role": "assistant", "content": "It governs the city [1]."},
     ]
-    result = answer(deps, "Who chairs it?", history=history)
+    result = answer(deps, Question("Who chairs it?", history))
     assert [r["body"].get("stream", False) for r in server.requests] == [False, True]
     assert result.standalone_question == "Who chairs the Hai Phong People's Committee?"
 

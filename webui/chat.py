@@ -6,17 +6,18 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Generator
-from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
 
 from bot.answering.feedback import answer_record
-from bot.answering.pipeline import answer, stream_answer
+from bot.answering.pipeline import stream_answer
+from bot.answering.question import Question
 from bot.answering.records import Answer, Done, Rewritten, Sources, Token
 from bot.errors import BotError, unexpected
 from bot.retrieval.records import Filters
 from webui.answer_text import flagged, linked, unlinked
+from webui.asking import Turn, asking
 from webui.backend import Backend
 from webui.feedback import Records, index_of
 from webui.progress import Phase, Tick, with_ticks
@@ -71,19 +72,16 @@ def make_respond(backend: Backend) -> Callable[..., Generator[tuple[Any, ...], N
         chat = [*(chat or []), {"role": "user", "content": question}]
         chat.append({"role": "assistant", "content": "_Searching the articles…_"})
         yield list(chat), sources_html(SourcesView(phase="retrieving")), turns, "", skip
-        while not backend.ready.wait(0.5) and not backend.error:
-            chat[-1] = {"role": "assistant", "content": f"_Preparing: {backend.stage}_"}
-            yield list(chat), skip, turns, skip, skip
+        asked = Question(question, turns, Filters(lang=list(langs or [])), int(top_k))
         # Gradio's queue has let this answer start; API answers share the slots
-        with backend.answers.ticket(bounded=False) as ticket:
-            while not ticket.wait(0.5):
-                chat[-1] = {"role": "assistant", "content": "_Waiting for another answer…_"}
+        with asking(backend, asked) as turn:
+            for waits in turn.waiting():
+                chat[-1] = {"role": "assistant", "content": f"_{waits}_"}
                 yield list(chat), skip, turns, skip, skip
-            ask = Ask(question, Filters(lang=list(langs or [])), int(top_k))
-            for out in _answer(backend, ask, chat, turns, SourcesView(show_scores=bool(scores))):
+            for out in _answer(turn, chat, SourcesView(show_scores=bool(scores))):
                 if isinstance(out, Answer):
                     record = answer_record(
-                        out, turns, backend.settings, ask.top_k, ask.filters.lang
+                        out, turns, backend.settings, int(top_k), asked.filters.lang
                     )
                     yield list(chat), skip, skip, skip, {**(records or {}), len(chat) - 1: record}
                 else:
@@ -92,25 +90,19 @@ def make_respond(backend: Backend) -> Callable[..., Generator[tuple[Any, ...], N
     return respond
 
 
-@dataclass
-class Ask:
-    question: str
-    filters: Filters
-    top_k: int
-
-
 def _answer(
-    backend: Backend, ask: Ask, chat: Chat, turns: Turns, view: SourcesView
+    turn: Turn, chat: Chat, view: SourcesView
 ) -> Generator[tuple[Any, ...] | Answer, None, None]:
     """The answer streamed into the chat and the sources panel, then the Answer itself."""
-    question, text = ask.question, ""
+    backend, asked, text = turn.backend, turn.question, ""
+    question, turns = asked.text, asked.history
     try:
-        deps = backend.wait()
+        deps = turn.deps()
         result: Answer | None = None
         phase = Phase(
             "Making your follow-up a question of its own…" if turns else "Searching the articles…"
         )
-        events = with_ticks(lambda: stream_answer(deps, question, turns, ask.filters, ask.top_k))
+        events = with_ticks(lambda: stream_answer(deps, asked))
         for event in events:
             if isinstance(event, Tick) and text:
                 continue  # the answer is being written: it shows itself
@@ -205,13 +197,12 @@ def make_ask(backend: Backend) -> Callable[..., dict[str, Any]]:
             the answer, whether the bot declined, its citations and every retrieved passage;
             when the LLM fails mid-reply, the words it wrote and the `error`
         """
+        langs = [code.strip() for code in str(languages or "").split(",") if code.strip()]
+        k = int(top_k) if isinstance(top_k, int | float) else None  # None: TOP_K
+        asked = Question(question, history or [], Filters(lang=langs), k)
         try:
-            deps = backend.wait()
-            langs = [code.strip() for code in str(languages or "").split(",") if code.strip()]
-            k = int(top_k) if isinstance(top_k, int | float) else 0  # 0: TOP_K
-            with backend.answers.ticket(bounded=False) as ticket:  # Gradio's queue bounds it
-                ticket.wait()
-                result = answer(deps, question, history or [], Filters(lang=langs), k)
+            with asking(backend, asked) as turn:  # Gradio's queue bounds it
+                result = turn.answer()
         except BotError as exc:
             log.info("/ask refused: %s", exc)
             raise gr.Error(str(exc), print_exception=False) from None

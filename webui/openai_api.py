@@ -17,6 +17,7 @@ The formats are in webui/openai_protocol.py; this module serves them.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hmac
 import logging
 import threading
@@ -30,14 +31,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from bot.answering.pipeline import answer, stream_answer
 from bot.answering.records import Done, Rewritten, Sources, Token
 from bot.errors import BotError, unexpected
-from bot.retrieval.records import Filters
+from webui.asking import asking
 from webui.backend import Backend
 from webui.openai_protocol import (
     ApiError,
-    Ask,
+    ChatRequest,
     check_model,
     chunk,
     completion,
@@ -46,7 +46,7 @@ from webui.openai_protocol import (
     read_request,
     sse,
 )
-from webui.serving import QueueFull, Ticket
+from webui.serving import QueueFull
 
 log = logging.getLogger("newsqa.api")
 
@@ -83,21 +83,14 @@ def openai_app(backend: Backend, auth: list[tuple[str, str]] | None) -> FastAPI:
     @app.post("/v1/chat/completions", response_model=None)
     def chat_completions(request: Request, body: dict[str, Any]) -> Any:
         _check_login(request, auth)
-        ask = read_request(body, backend.settings.max_question_chars)
+        asked = read_request(body, backend.settings.max_question_chars)
         try:
-            if ask.stream:
-                return _streamed(backend, ask, _ticket(backend))
-            with _ticket(backend) as ticket:
-                ticket.wait()
-                return completion(
-                    answer(
-                        backend.wait(),
-                        ask.question,
-                        ask.history,
-                        Filters(lang=ask.languages),
-                        ask.top_k,
-                    )
-                )
+            if asked.stream:
+                return _streamed(backend, asked)
+            with asking(backend, asked.question, bounded=True) as turn:
+                return completion(turn.answer())
+        except QueueFull as exc:
+            raise ApiError(429, str(exc), "rate_limit_error", "rate_limit_exceeded") from None
         except BotError as exc:  # not ready, the index unreachable: what the chat says
             raise ApiError(503, str(exc), "server_error", "unavailable") from None
 
@@ -133,32 +126,21 @@ def _check_login(request: Request, auth: list[tuple[str, str]] | None) -> None:
     )
 
 
-def _ticket(backend: Backend) -> Ticket:
-    try:
-        return backend.answers.ticket()
-    except QueueFull as exc:
-        raise ApiError(429, str(exc), "rate_limit_error", "rate_limit_exceeded") from None
-
-
-def _events(backend: Backend, ask: Ask) -> Generator[Any, None, None]:
-    deps = backend.wait()
-    return stream_answer(deps, ask.question, ask.history, Filters(lang=ask.languages), ask.top_k)
-
-
-def _streamed(backend: Backend, ask: Ask, ticket: Ticket) -> StreamingResponse:
+def _streamed(backend: Backend, request: ChatRequest) -> StreamingResponse:
     """Server-sent chunks. The queue, retrieval and the question's checks come first, so that
-    their errors are HTTP errors; the stream's generator then holds the ticket until it ends or
-    is dropped (the client went away)."""
+    their errors are HTTP errors; the stream's generator then holds the answer slot until it
+    ends or is dropped (the client went away)."""
+    held = contextlib.ExitStack()
     try:
-        ticket.wait()
-        events = _events(backend, ask)
+        turn = held.enter_context(asking(backend, request.question, bounded=True))
+        events = turn.stream()
         first = next(events)
         while isinstance(first, Rewritten):  # the Sources, after retrieval
             first = next(events)
     except BaseException:
-        ticket.close()
+        held.close()
         raise
-    chunks = _chunks(first, events, ticket)
+    chunks = _chunks(first, events, held)
     head = next(chunks)  # started: closing it now gives the ticket back
     return _Stream(_Closing(head, chunks))
 
@@ -202,7 +184,7 @@ class _Stream(StreamingResponse):
 
 
 def _chunks(
-    first: Any, events: Generator[Any, None, None], ticket: Ticket
+    first: Any, events: Generator[Any, None, None], held: contextlib.ExitStack
 ) -> Generator[str, None, None]:
     ident = f"chatcmpl-{uuid.uuid4().hex}"
     streamed = ""
@@ -224,5 +206,5 @@ def _chunks(
         yield sse(ApiError(500, message, "server_error").body())
     finally:
         events.close()  # the LLM's stream with it, when the client went away
-        ticket.close()
+        held.close()  # the answer slot
     yield "data: [DONE]\n\n"

@@ -1,7 +1,7 @@
 """The OpenAI chat protocol's requests and replies, as webui/openai_api.py serves them: a
-request read into an Ask (the question, its conversation, our options), an Answer written as a
-chat completion or as its stream's chunks (server-sent events), errors as OpenAI error objects.
-Plain functions over dicts and strings, tested without a server."""
+request read into a ChatRequest (the question, its conversation, our options), an Answer
+written as a chat completion or as its stream's chunks (server-sent events), errors as OpenAI
+error objects. Plain functions over dicts and strings, tested without a server."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from bot.answering.question import check_question
+from bot.answering.question import Question, check_question
 from bot.answering.records import Answer
 from bot.errors import BotError
+from bot.retrieval.records import Filters
 from bot.text.language import language_name
 
 log = logging.getLogger("newsqa.api")
@@ -48,14 +49,12 @@ class ApiError(Exception):
 
 
 @dataclass
-class Ask:
-    """A chat completion request, read."""
+class ChatRequest:
+    """A chat completion request, read: the question with its conversation and our options
+    (`top_k`, `languages`), and whether to stream the reply."""
 
-    question: str
-    history: list[dict[str, str]]
+    question: Question
     stream: bool
-    top_k: int | None
-    languages: list[str]
 
 
 def model_info() -> dict[str, Any]:
@@ -72,7 +71,7 @@ def check_model(name: Any) -> None:
         )
 
 
-def read_request(body: dict[str, Any], max_chars: int) -> Ask:
+def read_request(body: dict[str, Any], max_chars: int) -> ChatRequest:
     """The question, its conversation and our options (`top_k`, `languages`) from a request."""
     check_model(body.get("model"))
     if body.get("n") not in (None, 1):
@@ -94,7 +93,8 @@ def read_request(body: dict[str, Any], max_chars: int) -> Ask:
     top_k = body.get("top_k")
     if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool)):
         raise _invalid("`top_k` must be a whole number.", "top_k")
-    return Ask(question, history, bool(body.get("stream")), top_k, [str(c) for c in languages])
+    filters = Filters(lang=[str(c) for c in languages])
+    return ChatRequest(Question(question, history, filters, top_k), bool(body.get("stream")))
 
 
 def _message(message: Any, i: int) -> dict[str, str]:

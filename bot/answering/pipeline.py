@@ -1,8 +1,8 @@
 """Answer a question from the index: retrieve, show the sources, stream a cited answer.
 
 deps = build_deps()
-answer(deps, "What did To Lam ask of Hai Phong?")            # -> Answer
-for event in stream_answer(deps, question, history=[...]):   # [Rewritten,] Sources, Token..., Done
+answer(deps, "What did To Lam ask of Hai Phong?")        # -> Answer
+for event in stream_answer(deps, Question(text, turns)):  # [Rewritten,] Sources, Token..., Done
     ...
 """
 
@@ -15,7 +15,7 @@ from typing import ParamSpec
 
 from bot.answering.article import CANDIDATES, ArticlePlan, activity, choose_plans
 from bot.answering.prompts import Message, build_messages
-from bot.answering.question import check_question, clamp_top_k, clean_history
+from bot.answering.question import Question, check_question, clamp_top_k, clean_history
 from bot.answering.records import Answer, Citation, Done, Event, Rewritten, Sources, Token
 from bot.answering.refusal import dont_know
 from bot.answering.reply import ReplyFilter
@@ -25,36 +25,32 @@ from bot.deps import Deps
 from bot.errors import BotError
 from bot.retrieval.articles import rank_articles
 from bot.retrieval.context import context_size
-from bot.retrieval.records import Filters
 from bot.text.language import detect_question_language
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
 
 
-def stream_answer(
-    deps: Deps,
-    question: str,
-    history: list[dict[str, str]] | None = None,
-    filters: Filters | None = None,
-    top_k: int | None = None,
-) -> Generator[Event, None, None]:
-    """Sources first, then the answer's tokens as they arrive, then the finished Answer."""
+def stream_answer(deps: Deps, asked: Question | str) -> Generator[Event, None, None]:
+    """Sources first, then the answer's tokens as they arrive, then the finished Answer (a
+    string is a question without conversation or filters)."""
     settings = deps.settings
     started = time.perf_counter()
-    question = check_question(question, settings.max_question_chars)
-    turns = clean_history(history)
-    asked = [t["content"] for t in turns if t.get("role") == "user"]
-    previous_lang = detect_question_language(asked[-1]) if asked else "en"
+    if isinstance(asked, str):
+        asked = Question(asked)
+    question = check_question(asked.text, settings.max_question_chars)
+    turns = clean_history(asked.history)
+    before = [t["content"] for t in turns if t.get("role") == "user"]
+    previous_lang = detect_question_language(before[-1]) if before else "en"
     result = Answer(question, question, detect_question_language(question, previous_lang))
     timings = result.timings
-    k = clamp_top_k(top_k, settings.top_k)
+    k = clamp_top_k(asked.top_k, settings.top_k)
     with activity.asking():  # the background warm-up of articles waits meanwhile
         if turns:
             result.standalone_question = rewrite(deps.llm, question, turns, timings)
             yield Rewritten(result.standalone_question)
         candidates, timings["retrieve_s"] = deps.retriever.search(
-            result.standalone_question, max(k, CANDIDATES), filters
+            result.standalone_question, max(k, CANDIDATES), asked.filters
         )
         result.retrieved, result.article_ranking = candidates[:k], rank_articles(candidates)
         plans = choose_plans(deps, candidates, result.lang, result.standalone_question)

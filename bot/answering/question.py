@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass, field
 from typing import Any
 
 from bot.errors import BotError
+from bot.retrieval.records import Filters
 
 MAX_TOP_K = 50  # passages a caller may ask for (the API takes any number)
 HISTORY_TURNS = 6
@@ -15,6 +17,18 @@ _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")  # terminal colour codes pasted w
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 Turns = list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class Question:
+    """What a reader asks, from any door (the page, /ask, /v1, the CLI, Python): the text, the
+    conversation before it, which articles to search and how many passages to retrieve (None:
+    TOP_K). The pipeline checks and cleans each part (check_question, clean_history)."""
+
+    text: str
+    history: Turns = field(default_factory=list)
+    filters: Filters = field(default_factory=Filters)
+    top_k: int | None = None
 
 
 def check_question(question: str, max_chars: int) -> str:
