@@ -8,7 +8,7 @@ CHROMIUM ?= /usr/bin/chromium
 PIP_NET := --retries 10 --resume-retries 20 --timeout 60
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install run ingest test check lint browser eval-check bench soak clean FORCE
+.PHONY: install run ingest test check lint browser eval-check bench reliability soak clean FORCE
 
 # The embedded LLM's llama.cpp build (install/llama_wheel.py). `portable`: the baseline that
 # bot/models/cpu.py states (x86-64-v3: AVX2, FMA, F16C, BMI2; Armv8-A on aarch64), for any such
@@ -72,14 +72,18 @@ eval-check: install
 bench: install
 	$(PY) -m eval.bench --out bench.json
 
-# Reliability and security only (marker `soak`; part of `make test` too): figures in .soak/report.json.
-soak: install browser
-	CHROMIUM=$(CHROMIUM) $(VENV)/bin/pytest -m soak
+# Reliability and security only (marker `reliability`; part of `make test` too): figures in
+# .soak/report.json.
+reliability: install browser
+	CHROMIUM=$(CHROMIUM) $(VENV)/bin/pytest -m reliability
+
+soak: reliability
 
 # The fast loop while developing (a few minutes): lint, types and the tests that start no app,
-# server, browser or LLM process (markers `system` and `soak` left out). CI runs `make test`.
+# server, browser or LLM process and take no more than a few seconds (marker `slow` left out).
+# CI runs `make test`.
 check: lint
-	$(VENV)/bin/pytest -q -m "not system and not soak"
+	$(VENV)/bin/pytest -q -m "not slow"
 
 test: lint browser eval-check
 	CHROMIUM=$(CHROMIUM) $(VENV)/bin/pytest

@@ -83,7 +83,7 @@ def test_no_rewrite_without_history(fake_settings: Settings) -> None:
     assert len(llm.calls) == 1 and "rewrite_s" not in result.timings
 
 
-@pytest.mark.soak
+@pytest.mark.reliability
 @pytest.mark.parametrize(
     ("question", "message"),
     [("", "empty"), ("  \t\n ", "empty"), ("\x00\x01", "empty"), ("x" * 2001, "too long")],
@@ -106,7 +106,7 @@ class _DyingChat(FakeChat):
         raise BotError("Cannot reach the LLM at http://127.0.0.1:9/v1 (LLM_BASE_URL).")
 
 
-@pytest.mark.soak
+@pytest.mark.reliability
 def test_a_failing_llm_keeps_the_partial_answer_and_the_passages(fake_settings: Settings) -> None:
     deps = build_deps(fake_settings, llm=_DyingChat())
     result = answer(deps, "Who is the Chairman of the People's Committee?")
@@ -158,7 +158,7 @@ def test_a_short_reply_that_looks_like_a_refusal_start_is_still_shown(
     assert "".join(e.text for e in events if isinstance(e, Token)).strip() == "I do [1]"
 
 
-@pytest.mark.soak
+@pytest.mark.reliability
 def test_a_reply_that_cites_no_passage_is_replaced_by_the_refusal(fake_settings: Settings) -> None:
     deps, _ = _deps(fake_settings, "Hai Phong was founded by pirates in 1066.")
     result = answer(deps, "Who founded Hai Phong?")

@@ -14,7 +14,7 @@ from gradio_client import Client
 
 from tests.conftest import ROOT, RunningApp, start_app, stop_app
 
-pytestmark = pytest.mark.system  # `make check` leaves it out
+pytestmark = pytest.mark.slow  # `make check` leaves it out
 
 QUESTION = "What did To Lam ask of Hai Phong?"
 
@@ -65,7 +65,7 @@ def test_the_openai_client_streams_a_cited_answer(app_server: RunningApp) -> Non
     assert len(chunks) > 5 and chunks[-1].choices[0].finish_reason == "stop"
 
 
-@pytest.mark.soak
+@pytest.mark.reliability
 def test_gradio_client_gets_a_readable_error_for_a_bad_question(app_server: RunningApp) -> None:
     client = Client(app_server.url, verbose=False)
     with pytest.raises(Exception, match="empty"):
@@ -74,14 +74,14 @@ def test_gradio_client_gets_a_readable_error_for_a_bad_question(app_server: Runn
         client.predict(question="why " * 1000, api_name="/ask")
 
 
-@pytest.mark.soak
+@pytest.mark.reliability
 def test_only_the_ask_endpoint_is_public(app_server: RunningApp) -> None:
     info = Client(app_server.url, verbose=False).view_api(return_format="dict", print_info=False)
     assert list(info["named_endpoints"]) == ["/ask"]
     assert not info["unnamed_endpoints"]
 
 
-@pytest.mark.soak
+@pytest.mark.reliability
 def test_the_app_will_not_listen_beyond_localhost_without_a_login(tmp_path: Path) -> None:
     env = {**os.environ, "UI_HOST": "0.0.0.0", "INDEX_DIR": str(tmp_path / "index")}
     env.pop("UI_USERNAME", None)
@@ -93,7 +93,7 @@ def test_the_app_will_not_listen_beyond_localhost_without_a_login(tmp_path: Path
     assert not (tmp_path / "index").exists()  # refused before touching anything
 
 
-@pytest.mark.soak
+@pytest.mark.reliability
 def test_with_a_login_set_the_app_asks_for_it(tmp_path: Path) -> None:
     process, app = start_app(
         tmp_path, EMBEDDER="fake", UI_USERNAME="reader", UI_PASSWORD="correct horse"

@@ -9,7 +9,7 @@ import pytest
 
 from eval.bench import main
 
-pytestmark = pytest.mark.system  # `make check` leaves it out
+pytestmark = pytest.mark.slow  # `make check` leaves it out
 
 
 def test_bench_runs_small(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -23,7 +23,7 @@ from tests.conftest import ROOT, RunningApp, start_app, stop_app
 from tests.soak.conftest import fake_llm_process
 from webui.library import LIBRARY_HEADERS
 
-pytestmark = pytest.mark.system  # `make check` leaves it out
+pytestmark = pytest.mark.slow  # `make check` leaves it out
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 FLAGS = [
@@ -269,7 +269,7 @@ def test_settings_filter_the_language_and_show_scores(page: Page) -> None:
     assert len(texts) > 1 and all("German" in text for text in texts), texts
 
 
-@pytest.mark.soak
+@pytest.mark.reliability
 def test_an_uploaded_article_is_listed_searchable_and_shown_inert(
     page: Page, tmp_path: Path, app_server: RunningApp
 ) -> None:

@@ -20,7 +20,7 @@ from bot.net import NotServing, free_port, wait_until_serving
 from bot.retrieval.retriever import Retriever
 from tests.conftest import IDS, ROOT, make_settings, start_app, stop_app
 
-pytestmark = pytest.mark.system  # `make check` leaves it out
+pytestmark = pytest.mark.slow  # `make check` leaves it out
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from bot.settings import Settings
 from bot.text.language import detect_question_language
 from ingest.pipeline import Summary
 
-pytestmark = pytest.mark.system  # `make check` leaves it out
+pytestmark = pytest.mark.slow  # `make check` leaves it out
 
 
 @pytest.fixture(scope="module")

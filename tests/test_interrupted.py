@@ -23,6 +23,8 @@ from tests.test_search_state import _assert_same, _rebuilt
 
 VICTIM = "003_b526725865409856"
 
+pytestmark = [pytest.mark.slow, pytest.mark.reliability]  # processes killed mid-write
+
 _CHILD = """
 import os, sys
 from pathlib import Path
@@ -99,7 +101,6 @@ def _snapshot(tmp: Path) -> tuple[dict[str, str], int, list[str]]:
     return versions, index.count(), index.problems() + search_state.problems(index)
 
 
-@pytest.mark.soak
 @pytest.mark.parametrize("step", ["commit", "cleanup"])
 def test_killed_while_adding_a_new_article(tmp_path: Path, corpus_copy: Path, step: str) -> None:
     """Articles are written two at a time here: the batch written before the victim's is kept,
@@ -119,7 +120,6 @@ def test_killed_while_adding_a_new_article(tmp_path: Path, corpus_copy: Path, st
     assert count == ingest_paths([corpus_copy], fresh, progress=False).total_passages
 
 
-@pytest.mark.soak
 @pytest.mark.parametrize("step", ["commit", "_drop_other_versions"])
 def test_killed_while_replacing_a_changed_article(
     tmp_path: Path, corpus_copy: Path, step: str
@@ -147,7 +147,6 @@ def test_killed_while_replacing_a_changed_article(
     assert count >= count_before
 
 
-@pytest.mark.soak
 def test_killed_while_pruning(tmp_path: Path, corpus_copy: Path) -> None:
     settings = make_settings(tmp_path, embedder="fake")
     ingest_paths([corpus_copy], settings, progress=False)
@@ -159,7 +158,6 @@ def test_killed_while_pruning(tmp_path: Path, corpus_copy: Path) -> None:
     assert problems == [] and VICTIM not in versions and len(versions) == 4
 
 
-@pytest.mark.soak
 @pytest.mark.parametrize(
     "step",
     [

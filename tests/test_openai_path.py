@@ -72,7 +72,7 @@ def test_the_rewrite_uses_a_plain_completion(fake_settings: Settings, server: Fa
     assert result.standalone_question == "Who chairs the Hai Phong People's Committee?"
 
 
-@pytest.mark.soak
+@pytest.mark.reliability
 def test_an_unreachable_llm_names_the_url_and_setting_and_keeps_the_passages(
     fake_settings: Settings,
 ) -> None:
@@ -91,7 +91,7 @@ def test_a_failing_llm_says_so(fake_settings: Settings, server: FakeOpenAI) -> N
         chat.complete([{"role": "user", "content": "hi"}], 10)
 
 
-@pytest.mark.soak
+@pytest.mark.reliability
 def test_a_slow_llm_times_out_with_the_setting_named(
     fake_settings: Settings, server: FakeOpenAI
 ) -> None:
@@ -101,7 +101,7 @@ def test_a_slow_llm_times_out_with_the_setting_named(
         list(chat.stream([{"role": "user", "content": "hi"}], 10))
 
 
-@pytest.mark.system
+@pytest.mark.slow
 def test_cli_streams_then_lists_sources_and_gives_json(
     fake_settings: Settings, server: FakeOpenAI, tmp_path: Path
 ) -> None:
@@ -138,7 +138,7 @@ def test_cli_streams_then_lists_sources_and_gives_json(
     assert data["citations"][0]["n"] == 1 and data["passages"][0]["given_to_model"] is True
 
 
-@pytest.mark.system
+@pytest.mark.slow
 def test_cli_reports_a_bad_question_without_a_traceback(fake_settings: Settings) -> None:
     env = {
         **os.environ,

@@ -17,7 +17,7 @@ def _write(tmp_path: Path, name: str, data: bytes) -> Path:
     return path
 
 
-@pytest.mark.soak
+@pytest.mark.reliability
 @pytest.mark.parametrize(
     ("name", "data", "reason"),
     [
@@ -41,7 +41,7 @@ def test_bad_files_are_refused_with_a_reason(
         read_article(_write(tmp_path, name, data), max_bytes=MB)
 
 
-@pytest.mark.soak
+@pytest.mark.reliability
 def test_files_over_the_size_limit_are_refused(tmp_path: Path) -> None:
     path = _write(tmp_path, "huge.txt", b"Hai Phong news. " * 70_000)
     with pytest.raises(SkipFile, match=r"too large \(1\.1 MB > 1\.0 MB; raise MAX_FILE_MB"):

@@ -76,7 +76,7 @@ def test_the_command_fails_the_install_unless_another_llm_is_named(tmp_path: Pat
     assert other.returncode == 0 and "the install goes on" in other.stderr, other.stderr
 
 
-@pytest.mark.system
+@pytest.mark.slow
 def test_the_installed_build_passes_it() -> None:
     done = _selftest()
     assert done.returncode == 0, done.stderr[-3000:]

@@ -45,7 +45,7 @@ def test_the_ui_serves_on_localhost_without_a_login_by_default(tmp_path: Path) -
     assert (options.host, options.port, options.auth) == ("127.0.0.1", 7860, None)
 
 
-@pytest.mark.soak
+@pytest.mark.reliability
 def test_binding_beyond_localhost_requires_a_username_and_password(tmp_path: Path) -> None:
     with pytest.raises(BotError, match="UI_USERNAME and UI_PASSWORD"):
         launch_options(make_settings(tmp_path, ui_host="0.0.0.0"))
@@ -191,7 +191,7 @@ def test_scores_are_shown_when_asked() -> None:
     assert "score 0.0300 (dense #2, lexical #-)" in page
 
 
-@pytest.mark.soak
+@pytest.mark.reliability
 def test_hostile_titles_texts_and_links_are_inert() -> None:
     hit = _hit(1, title=HOSTILE, source_url='javascript:alert(1)"')
     hit.text = HOSTILE
@@ -226,7 +226,7 @@ def test_an_article_opens_with_its_passages_in_order_and_its_text_inert() -> Non
 
 
 # -- uploads -------------------------------------------------------------------------------------
-@pytest.mark.soak
+@pytest.mark.reliability
 @pytest.mark.parametrize(
     ("given", "expected"),
     [
@@ -241,7 +241,7 @@ def test_upload_names_lose_their_folders_and_odd_characters(given: str, expected
     assert safe_name(given) == expected
 
 
-@pytest.mark.soak
+@pytest.mark.reliability
 @pytest.mark.parametrize("given", ["", "..", "../", "  ", "///", "._-"])
 def test_upload_names_with_nothing_left_are_refused(given: str) -> None:
     with pytest.raises(BotError):
@@ -258,7 +258,7 @@ def _files(folder: Path, **contents: bytes) -> list[Path]:
     return paths
 
 
-@pytest.mark.soak
+@pytest.mark.reliability
 def test_upload_plan_refuses_wrong_type_empty_huge_and_clashing_files(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, max_upload_mb=0.001)
     up = _files(
@@ -283,7 +283,7 @@ def test_upload_plan_refuses_wrong_type_empty_huge_and_clashing_files(tmp_path: 
     assert "already used by taken.txt" in reasons["taken.md"]
 
 
-@pytest.mark.soak
+@pytest.mark.reliability
 def test_upload_plan_refuses_too_many_files_at_once(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, max_upload_files=2)
     up = _files(tmp_path / "up", a_dot_txt=b"1", b_dot_txt=b"2", c_dot_txt=b"3")
@@ -392,7 +392,7 @@ def test_an_upload_is_saved_indexed_and_searchable_at_once(
     assert hits[0].doc_id == "floating library"
 
 
-@pytest.mark.soak
+@pytest.mark.reliability
 def test_a_failed_update_brings_the_previous_file_back(backend: Backend, tmp_path: Path) -> None:
     data = backend.settings.data_dir
     original = (data / "002_1ca994a0bc34cf02.txt").read_bytes()
@@ -403,7 +403,7 @@ def test_a_failed_update_brings_the_previous_file_back(backend: Backend, tmp_pat
     assert "002_1ca994a0bc34cf02" in backend.articles()
 
 
-@pytest.mark.soak
+@pytest.mark.reliability
 def test_an_upload_never_lands_outside_the_data_dir(backend: Backend, tmp_path: Path) -> None:
     files = _uploads(tmp_path, **{"escape.txt": ARTICLE})
     backend.add_files(files, ["../../../escape.txt"], lambda *s: None)
@@ -456,7 +456,7 @@ def test_an_empty_question_changes_nothing(backend: Backend) -> None:
     assert len(frames) == 1 and frames[0][0] == [] and frames[0][2] == []
 
 
-@pytest.mark.soak
+@pytest.mark.reliability
 def test_a_dying_llm_leaves_the_partial_answer_and_a_readable_error(backend: Backend) -> None:
     assert backend.deps is not None
     backend.deps.llm = Dying()
@@ -529,7 +529,7 @@ def test_highlights_use_the_backend_embedder(backend: Backend) -> None:
     assert list(spans) == [1] and len(spans[1]) == 1
 
 
-@pytest.mark.soak
+@pytest.mark.reliability
 def test_the_api_keeps_the_partial_answer_of_a_dying_llm(backend: Backend) -> None:
     assert backend.deps is not None
     backend.deps.llm = Dying()

@@ -1,8 +1,9 @@
-"""The soak group (`make soak`, marker `soak`): hostile content, bad input, faults, load and
-security defaults, each against the running app or the real index.
+"""The reliability group (`make reliability`, marker `reliability`; the costly ones are `slow`
+too): hostile content, bad input, faults, load and security defaults, each against the running
+app or the real index.
 
 Every test adds its figures to REPORT; the run writes them to .soak/report.json and prints
-them at the end (the README's "Reliability" section quotes a run).
+them at the end (docs/reliability.md quotes a run).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
     for item in items:
         if here in Path(str(item.fspath)).parents:
-            item.add_marker(pytest.mark.soak)
+            item.add_marker(pytest.mark.reliability)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

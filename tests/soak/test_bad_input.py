@@ -12,6 +12,8 @@ from gradio_client import Client
 from tests.conftest import RunningApp
 from tests.soak.conftest import REPORT
 
+pytestmark = pytest.mark.slow  # the app as a process
+
 REFUSED = [  # (name, question, what the message says)
     ("empty", "", "empty"),
     ("white space", " \t\n\u3000 \u00a0 ", "empty"),

@@ -23,6 +23,8 @@ from tests.conftest import CORPUS, ROOT, start_app, stop_app
 from tests.soak.conftest import REPORT, Process, chroma_process, fake_llm_process
 from tests.test_browser import READY, TIMEOUT_MS, browser  # noqa: F401  (the Chromium fixture)
 
+pytestmark = pytest.mark.slow  # servers and processes killed
+
 REPLY = "Hai Phong is a port city [1]. " + "Its port handles more ships every year [1]. " * 12
 
 

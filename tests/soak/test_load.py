@@ -7,11 +7,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
 from gradio_client import Client
 
 from eval.metrics import percentile
 from tests.conftest import RunningApp
 from tests.soak.conftest import REPORT
+
+pytestmark = pytest.mark.slow  # the app as a process
 
 SESSIONS = 20
 REQUEST_TIMEOUT_S = 180  # one answer, queue included

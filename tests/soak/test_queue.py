@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from gradio_client import Client
 from gradio_client.utils import Status
 
@@ -19,6 +20,8 @@ from bot.net import pid_alive
 from bot.settings import Settings
 from tests.conftest import start_app, stop_app
 from tests.soak.conftest import REPORT
+
+pytestmark = pytest.mark.slow  # the real LLM, the app
 
 QUESTIONS = [
     "Who is the Chairman of the Hai Phong People's Committee?",

@@ -19,6 +19,7 @@ from tests.soak.conftest import REPORT, Process, fake_llm_process
 KEY = "sk-soak-5ecret-never-printed-0123456789"
 
 
+@pytest.mark.slow
 def test_the_llm_key_is_in_no_error_and_no_log(tmp_path: Path, processes: list[Process]) -> None:
     # a careless server that quotes the Authorization header in its error messages
     llm = fake_llm_process(tmp_path / "llm.log", "--status", "401", "--echo-key")

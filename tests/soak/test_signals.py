@@ -16,6 +16,8 @@ import pytest
 from bot.net import pid_alive
 from tests.conftest import CORPUS, ROOT, own_model_dir
 
+pytestmark = pytest.mark.slow  # processes signalled
+
 QUESTION = {
     "id": "s1",
     "question": "Who is the Chairman of the Hai Phong People's Committee?",
