@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
-from dataclasses import dataclass
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 from bot.index.postings_cache import PostingsCache
 from bot.index.store import Index, open_index
@@ -15,6 +18,30 @@ from bot.retrieval.retriever import Retriever
 from bot.settings import Settings
 
 
+class Activity:
+    """Counts the questions being answered with these deps; the warm-up of articles
+    (bot.warmup) waits while any is."""
+
+    def __init__(self) -> None:
+        self._n = 0
+        self._idle = threading.Condition()
+
+    @contextlib.contextmanager
+    def asking(self) -> Iterator[None]:
+        with self._idle:
+            self._n += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._n -= 1
+                self._idle.notify_all()
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        with self._idle:
+            return self._idle.wait_for(lambda: self._n == 0, timeout)
+
+
 @dataclass
 class Deps:
     settings: Settings
@@ -24,6 +51,7 @@ class Deps:
     llm: ChatModel
     prefix_server: PrefixServer | None = None  # the embedded server's endpoints beside /v1
     sentences: VectorCache | None = None  # passage-side vectors of article sentences
+    activity: Activity = field(default_factory=Activity)  # questions being answered
 
     def __post_init__(self) -> None:
         if self.sentences is None:

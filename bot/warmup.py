@@ -3,7 +3,7 @@ in the background and keeps it on disk (bot.models.llm_server), so questions abo
 in seconds. Questions come first: the warm-up waits while this process answers one, and the
 server stops a read between two steps when a request from anywhere waits.
 
-    python -m bot.answering.warmup      # read every article now; a line per article
+    python -m bot.warmup      # read every article now; a line per article
 
 With LLM_BASE_URL (vLLM reuses prefixes by itself) or the fake LLM nothing is precomputed.
 """
@@ -15,8 +15,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from bot.answering.article import activity, article_sections, prefix_messages
-from bot.answering.support import sentence_offsets
+from bot.answering.article import article_sections, prefix_messages
 from bot.deps import Deps, build_deps, stop_on_sigterm
 from bot.errors import BotError
 from bot.retrieval.articles import Section
@@ -97,7 +96,7 @@ class Warmup:
             progress.current = section.passages[0].meta.title or section.doc_id
             started = time.perf_counter()
             while not self._stop.is_set():
-                activity.wait_idle()
+                self.deps.activity.wait_idle()
                 state = server.prefix(prefix_messages(section), section.label, read=READ_TOKENS)
                 if state.done:
                     break
@@ -117,7 +116,7 @@ class Warmup:
     def _embed_sentences(self, section: Section) -> None:
         """The citation check's vectors of the article's sentences, computed now, not during
         the first answer (bot.answering.support)."""
-        sentences = [h.text[a:b] for h in section.passages for a, b in sentence_offsets(h)]
+        sentences = [h.text[a:b] for h in section.passages for a, b in h.sentences()]
         if sentences and self.deps.sentences is not None:
             self.deps.sentences(sentences)
 

@@ -126,7 +126,7 @@ def _done_ids(out: Path) -> set[str]:
 
 
 def run(argv: list[str], ask: Ask = input, say: Callable[[str], None] = print) -> int:
-    from bot.answering.feedback import latest_ratings
+    from bot.ratings import latest_ratings
     from bot.settings import Settings
 
     raw = argparse.RawDescriptionHelpFormatter

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.answering.citations import answer_sentences
-from bot.answering.support import Claim, Evidence
+from bot.answering.records import Claim, Evidence
 from webui.answer_text import flagged, linked, unlinked
 
 ANSWER = "Hai Phong grows [1]. It has 12 ports [2].\n- a bridge [1]\n- a tunnel [2]"

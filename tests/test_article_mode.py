@@ -12,7 +12,8 @@ import pytest
 from bot.answering.article import EXCERPT_CHARS, excerpt, plan_articles, prefix_messages
 from bot.answering.pipeline import answer
 from bot.answering.prompts import article_messages
-from bot.answering.support import check_support, sentence_offsets
+from bot.answering.records import Answer
+from bot.answering.support import check_support
 from bot.deps import Deps, build_deps
 from bot.models.fake_llm import FakeChat
 from bot.models.prefix_store import SENTINEL, PrefixStore
@@ -105,24 +106,33 @@ def test_the_citation_check_moves_a_marker_to_the_passage_that_supports_the_sent
     plan = next(p for p in plan_articles(deps, hits, "en", FLAGSHIP) if p.section.doc_id == FRENCH)
     n_railway = next(n for n, p in enumerate(plan.passages, 1) if "Lao Cai" in p.text)
     wrong = 1 if n_railway != 1 else 2
-    result = answer(deps, FLAGSHIP)  # fills the record; its text is replaced below
-    result.passages, result.context_n = plan.passages, len(plan.passages)
-    result.text = (
+    reply = (
         f"The city asked for the Lao Cai - Hanoi - Hai Phong railway line. [{wrong}]\n"
         "The moon is made of green cheese [1].\n"
         "It wants a railway from Lao Cai to Hanoi and Hai Phong. "
         f"[{n_railway}], [{wrong}]"
     )
-    check_support(deps.embedder, result)
-    railway, moon, both = result.claims
+    checked = check_support(deps.embedder, reply, plan.passages, len(plan.passages), [])
+    railway, moon, both = checked.claims
     # of two markers, the one pointing at a passage that does not support the sentence goes
     assert both.supported and both.cited == [n_railway] and both.moved_from == [n_railway, wrong]
-    assert result.text.endswith(f"Hanoi and Hai Phong [{n_railway}].")
+    assert checked.text.endswith(f"Hanoi and Hai Phong [{n_railway}].")
     assert railway.supported and railway.cited == [n_railway] and railway.moved_from == [wrong]
-    assert f"railway line [{n_railway}]." in result.text
+    assert f"railway line [{n_railway}]." in checked.text
+    assert [c.n for c in checked.citations] == list(dict.fromkeys([n_railway, 1]))
     evidence = railway.evidence[0]
-    assert "Lao Cai" in result.passages[evidence.n - 1].text[evidence.start : evidence.end]
+    assert "Lao Cai" in plan.passages[evidence.n - 1].text[evidence.start : evidence.end]
     assert not moon.supported and moon.cited == [1]
+    result = Answer(
+        FLAGSHIP,
+        FLAGSHIP,
+        "en",
+        text=checked.text,
+        passages=plan.passages,
+        context_n=len(plan.passages),
+        citations=checked.citations,
+        claims=checked.claims,
+    )
     assert result.to_dict()["sentences"][0]["evidence"][0]["n"] == n_railway
 
 
@@ -166,7 +176,7 @@ def test_a_passage_from_another_article_is_cut_to_the_sentences_closest_to_the_q
     question = "Which mechanisms of National Assembly Resolution 35/2021 are to be reviewed?"
     cut = excerpt(deps, passage, lambda: deps.embedder.embed_query(question))
     kept = cut.text.split(" … ")
-    assert len(kept) < len(sentence_offsets(passage)) and len(cut.text) < len(passage.text)
+    assert len(kept) < len(passage.sentences()) and len(cut.text) < len(passage.text)
     assert len(kept) == 1 or len(cut.text) <= EXCERPT_CHARS + 3 * len(kept)
     assert any("35/2021/QH15" in sentence for sentence in kept)
     places = [passage.text.index(sentence) for sentence in kept]

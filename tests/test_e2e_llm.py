@@ -16,12 +16,12 @@ import pytest
 from bot.answering.article import article_sections, prefix_messages
 from bot.answering.pipeline import answer
 from bot.answering.prompts import build_messages
-from bot.answering.translate import Translations
 from bot.deps import Deps, build_deps
 from bot.retrieval.articles import article_passages
 from bot.settings import Settings
 from bot.text.language import detect_question_language
 from ingest.pipeline import Summary
+from webui.translate import Translations
 
 pytestmark = pytest.mark.slow  # `make check` leaves it out
 

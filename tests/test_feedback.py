@@ -11,7 +11,7 @@ from typing import Any
 
 import gradio as gr
 
-from bot.answering.feedback import latest_ratings
+from bot.ratings import latest_ratings
 from eval.feedback import proposed_facts
 from eval.questions import load_questions
 from tests.conftest import ROOT

@@ -38,7 +38,7 @@ LAYERS = [
     ["bot.retrieval"],
     ["bot.deps"],
     ["bot.answering"],
-    ["bot.__main__", "ingest", "install"],
+    ["bot.__main__", "bot.ratings", "bot.warmup", "ingest", "install"],
     ["bot.llamaindex"],
     ["webui", "eval"],
     ["app"],

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from bot.answering.prompts import build_messages, render
-from bot.answering.translate import translation_messages
 from bot.retrieval.records import Hit, PassageMeta
+from webui.translate import translation_messages
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 

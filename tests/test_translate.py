@@ -1,11 +1,10 @@
-"""Evidence in the reader's language: bot.answering.translate, the Backend's server function and
+"""Evidence in the reader's language: webui.translate, the Backend's server function and
 the sources panel's button (the browser test clicks it)."""
 
 from __future__ import annotations
 
 import pytest
 
-from bot.answering.translate import MAX_CHARS, Translations, cleaned
 from bot.errors import BotError
 from bot.models.fake_llm import FakeChat
 from bot.models.llm import Message
@@ -13,6 +12,7 @@ from bot.retrieval.records import Hit, PassageMeta
 from tests.fake_models import Silent
 from webui.backend import Backend
 from webui.sources import SourcesView, sources_html
+from webui.translate import MAX_CHARS, Translations, cleaned
 
 FRENCH = "Le Secrétaire général a suggéré que la ville de Hai Phong doit faire du bon travail."
 

@@ -31,7 +31,7 @@ def unlinked(text: str) -> str:
 
 def flagged(text: str, claims: Sequence[Any]) -> str:
     """`text` with each sentence the check looked at and found no support for (a
-    bot.answering.support.Claim with evidence but not `supported`) marked; a list item keeps
+    bot.answering.records.Claim with evidence but not `supported`) marked; a list item keeps
     its bullet outside the mark, and a piece over several lines is left as it is."""
     out, last = [], 0
     for claim in sorted(claims, key=lambda c: c.start):

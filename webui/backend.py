@@ -12,23 +12,23 @@ from pathlib import Path
 from typing import Any
 
 from bot.answering.citations import claims_by_source
-from bot.answering.feedback import FeedbackLog
 from bot.answering.records import Answer
-from bot.answering.translate import Translations
-from bot.answering.warmup import Warmup
 from bot.deps import Deps, build_deps
 from bot.errors import BotError, unexpected
 from bot.index.errors import IndexUnavailable
 from bot.models.embeddings import Embedder, make_embedder
 from bot.models.llm import ChatModel
 from bot.models.vector_cache import VectorCache
+from bot.ratings import FeedbackLog
 from bot.settings import Settings
+from bot.warmup import Warmup
 from ingest.pipeline import Summary, ingest_paths
 from ingest.readers import find_files
 from ingest.watch import Event, Watcher
 from webui.library import article_page, place, plan_uploads, take_back, upload_report
 from webui.serving import AnswerQueue, answer_concurrency
 from webui.sources import embedding_similarity, supporting_spans
+from webui.translate import Translations
 
 log = logging.getLogger("newsqa.app")
 WAIT_S = 900  # longest a question waits for the index and model to get ready

@@ -10,11 +10,11 @@ from typing import Any
 
 import gradio as gr
 
-from bot.answering.feedback import answer_record
 from bot.answering.pipeline import stream_answer
 from bot.answering.question import Question
 from bot.answering.records import Answer, Done, Rewritten, Sources, Token
 from bot.errors import BotError, unexpected
+from bot.ratings import answer_record
 from bot.retrieval.records import Filters
 from webui.answer_text import flagged, linked, unlinked
 from webui.asking import Turn, asking

@@ -1,4 +1,4 @@
-"""The chat's thumbs and comment box: a rating is stored at once (bot.answering.feedback), the
+"""The chat's thumbs and comment box: a rating is stored at once (bot.ratings), the
 comment box then opens for an optional comment, stored with the same answer."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Any
 
 import gradio as gr
 
-from bot.answering.feedback import FeedbackLog
+from bot.ratings import FeedbackLog
 
 Records = dict[int, dict[str, Any]]  # chat index of an answer -> its record
 

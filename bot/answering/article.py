@@ -2,25 +2,21 @@
 reading order, with the question last, so that the article's prompt prefix is computed once
 and reused for every question about it (bot.models.llm_server).
 
-`plan_articles` says which articles to try, best first; `warm_state` whether the embedded
-server holds an article's prefix already; `activity` lets the background warm-up
-(bot.answering.warmup) give way to questions.
+`plan_articles` says which articles to try, best first; `is_warm` whether the embedded
+server holds an article's prefix already.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import logging
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from bot.answering.prompts import Message, article_messages, article_prefix
-from bot.answering.support import sentence_offsets
 from bot.deps import Deps
 from bot.errors import BotError
 from bot.models.embeddings import cosines
@@ -88,8 +84,8 @@ def excerpt(
     for only when the passage is cut), the closest first until `chars` characters are taken
     (always one), kept in reading order and joined by " … ". The model reads such a passage
     anew with every question: a whole 300-token passage after the article costs ~8 s before
-    the first word (measured in the README)."""
-    spans = sentence_offsets(hit)
+    the first word (docs/benchmarks.md)."""
+    spans = hit.sentences()
     if len(hit.text) <= chars or len(spans) < 2:
         return hit
     texts = [hit.text[s:e] for s, e in spans]
@@ -165,29 +161,3 @@ def choose_plans(deps: Deps, candidates: list[Hit], lang: str, question: str) ->
     if not plans or not is_warm(deps, plans[0].section):  # the best one is not read yet
         return []
     return [plans[0], *(p for p in plans[1:] if is_warm(deps, p.section))]
-
-
-class Activity:
-    """Counts the questions being answered in this process; the warm-up waits while any is."""
-
-    def __init__(self) -> None:
-        self._n = 0
-        self._idle = threading.Condition()
-
-    @contextlib.contextmanager
-    def asking(self) -> Iterator[None]:
-        with self._idle:
-            self._n += 1
-        try:
-            yield
-        finally:
-            with self._idle:
-                self._n -= 1
-                self._idle.notify_all()
-
-    def wait_idle(self, timeout: float | None = None) -> bool:
-        with self._idle:
-            return self._idle.wait_for(lambda: self._n == 0, timeout)
-
-
-activity = Activity()

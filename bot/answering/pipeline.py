@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass, field
 from typing import ParamSpec
 
-from bot.answering.article import CANDIDATES, ArticlePlan, activity, choose_plans
+from bot.answering.article import CANDIDATES, ArticlePlan, choose_plans
 from bot.answering.prompts import Message, build_messages
 from bot.answering.question import Question, check_question, clamp_top_k, clean_history
-from bot.answering.records import Answer, Citation, Done, Event, Rewritten, Sources, Token
+from bot.answering.records import Answer, Citation, Claim, Done, Event, Rewritten, Sources, Token
 from bot.answering.refusal import dont_know
 from bot.answering.reply import ReplyFilter
 from bot.answering.rewrite import rewrite
@@ -25,10 +26,37 @@ from bot.deps import Deps
 from bot.errors import BotError
 from bot.retrieval.articles import rank_articles
 from bot.retrieval.context import context_size
+from bot.retrieval.records import Hit
 from bot.text.language import detect_question_language
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
+
+
+@dataclass
+class Reply:
+    """What the model wrote, as bot.answering.reply judged it (a refusal is left to the caller,
+    which may try another article)."""
+
+    text: str = ""  # as shown; an LLM failure's message after what came before it
+    raw: str = ""  # everything the model wrote
+    refused: bool = False
+    guard: str = ""
+    error: str = ""
+    citations: list[Citation] = field(default_factory=list)
+
+
+@dataclass
+class Reading:
+    """What the model was given to read, over every article tried, and its last reply."""
+
+    mode: str = "passages"
+    passages: list[Hit] = field(default_factory=list)  # the last read, [n] is passages[n - 1]
+    context_n: int = 0
+    read: list[Hit] = field(default_factory=list)
+    article_id: str = ""
+    articles_tried: list[str] = field(default_factory=list)
+    reply: Reply = field(default_factory=Reply)
 
 
 def stream_answer(deps: Deps, asked: Question | str) -> Generator[Event, None, None]:
@@ -41,81 +69,136 @@ def stream_answer(deps: Deps, asked: Question | str) -> Generator[Event, None, N
     question = check_question(asked.text, settings.max_question_chars)
     turns = clean_history(asked.history)
     before = [t["content"] for t in turns if t.get("role") == "user"]
-    previous_lang = detect_question_language(before[-1]) if before else "en"
-    result = Answer(question, question, detect_question_language(question, previous_lang))
-    timings = result.timings
+    lang = detect_question_language(
+        question, detect_question_language(before[-1]) if before else "en"
+    )
+    timings: dict[str, float] = {}
     k = clamp_top_k(asked.top_k, settings.top_k)
-    with activity.asking():  # the background warm-up of articles waits meanwhile
+    standalone = question
+    with deps.activity.asking():  # the background warm-up of articles waits meanwhile
         if turns:
-            result.standalone_question = rewrite(deps.llm, question, turns, timings)
-            yield Rewritten(result.standalone_question)
+            standalone = rewrite(deps.llm, question, turns, timings)
+            yield Rewritten(standalone)
         candidates, timings["retrieve_s"] = deps.retriever.search(
-            result.standalone_question, max(k, CANDIDATES), asked.filters
+            standalone, max(k, CANDIDATES), asked.filters
         )
-        result.retrieved, result.article_ranking = candidates[:k], rank_articles(candidates)
-        plans = choose_plans(deps, candidates, result.lang, result.standalone_question)
+        plans = choose_plans(deps, candidates, lang, standalone)
         timings["sources_s"] = time.perf_counter() - started
         if plans:
-            yield from _from_articles(deps, result, plans, started)
+            reading = yield from _from_articles(deps, plans, standalone, lang, timings, started)
         else:
-            result.passages = candidates[:k]
-            result.context_n = context_size(
-                result.passages, settings.context_passages, settings.context_tokens
+            reading = yield from _from_passages(
+                deps, candidates[:k], standalone, lang, timings, started
             )
-            yield Sources(result.passages, result.context_n)
-            if result.passages:
-                read = result.read = result.passages[: result.context_n]
-                messages = build_messages(result.standalone_question, read, result.lang)
-                yield from _generate(deps, result, messages, started)
-        if not result.passages:
-            result.text, result.refused = dont_know(result.lang), True
-        elif result.refused:
-            result.text = dont_know(result.lang)
-            yield Token(result.text)
-        elif result.text:
-            check_support(deps.embedder, result, deps.sentences)
-            if not result.error and not result.citations:  # nothing in it rests on a passage
-                log.warning("reply replaced by the refusal (uncited): %r", result.raw_text[:300])
-                result.text, result.refused, result.guard = dont_know(result.lang), True, "uncited"
-                yield Token(result.text)
+        reply = reading.reply
+        text, refused, guard, citations = reply.text, reply.refused, reply.guard, reply.citations
+        claims: list[Claim] = []
+        if not reading.passages:
+            text, refused = dont_know(lang), True
+        elif refused:
+            text = dont_know(lang)
+            yield Token(text)
+        elif text:
+            checked = check_support(
+                deps.embedder, text, reading.passages, reading.context_n, citations, deps.sentences
+            )
+            text, citations, claims = checked.text, checked.citations, checked.claims
+            if not reply.error and not citations:  # nothing in it rests on a passage
+                log.warning("reply replaced by the refusal (uncited): %r", reply.raw[:300])
+                text, refused, guard = dont_know(lang), True, "uncited"
+                yield Token(text)
     timings["total_s"] = time.perf_counter() - started
-    yield Done(result)
+    yield Done(
+        Answer(
+            question,
+            standalone,
+            lang,
+            text=text,
+            refused=refused,
+            passages=reading.passages,
+            context_n=reading.context_n,
+            citations=citations,
+            timings=timings,
+            error=reply.error,
+            guard=guard,
+            raw_text=reply.raw,
+            mode=reading.mode,
+            article_id=reading.article_id,
+            articles_tried=reading.articles_tried,
+            read=reading.read,
+            claims=claims,
+            retrieved=candidates[:k],
+            article_ranking=rank_articles(candidates),
+        )
+    )
+
+
+def _from_passages(
+    deps: Deps,
+    passages: list[Hit],
+    question: str,
+    lang: str,
+    timings: dict[str, float],
+    started: float,
+) -> Generator[Sources | Token, None, Reading]:
+    """Read the passages retrieval ranks best, as many as the context takes."""
+    settings = deps.settings
+    context_n = context_size(passages, settings.context_passages, settings.context_tokens)
+    reading = Reading(passages=passages, context_n=context_n)
+    yield Sources(passages, context_n)
+    if passages:
+        reading.read = passages[:context_n]
+        messages = build_messages(question, reading.read, lang)
+        reading.reply = yield from _generate(
+            deps, messages, passages, context_n, True, timings, started
+        )
+    return reading
 
 
 def _from_articles(
-    deps: Deps, result: Answer, plans: list[ArticlePlan], started: float
-) -> Iterator[Sources | Token]:
+    deps: Deps,
+    plans: list[ArticlePlan],
+    question: str,
+    lang: str,
+    timings: dict[str, float],
+    started: float,
+) -> Generator[Sources | Token, None, Reading]:
     """Read the best article; while the model finds no answer in it, the next one."""
+    reading = Reading(mode="article")
     for plan in plans:
-        result.mode, result.article_id = "article", plan.section.doc_id
-        result.passages = plan.passages
-        result.context_n = len(result.passages)
-        result.articles_tried.append(plan.section.label)
-        result.read += plan.passages
-        yield Sources(result.passages, result.context_n)
-        yield from _generate(
-            deps, result, plan.messages(result.standalone_question, result.lang), started
+        passages = plan.passages
+        reading.passages, reading.context_n = passages, len(passages)
+        reading.article_id = plan.section.doc_id
+        reading.articles_tried.append(plan.section.label)
+        reading.read += passages
+        yield Sources(passages, len(passages))
+        messages = plan.messages(question, lang)
+        reply = yield from _generate(
+            deps, messages, passages, len(passages), False, timings, started
         )
-        if not result.refused or result.error or result.guard == "prompt leak":
-            return
+        reading.reply = reply
+        if not reply.refused or reply.error or reply.guard == "prompt leak":
+            break
+    return reading
 
 
 def _generate(
-    deps: Deps, result: Answer, messages: list[Message], started: float
-) -> Iterator[Token]:
-    """Stream the model's reply through the checks of bot.answering.reply into `result`
-    (a refusal is left to the caller, which may try another article)."""
-    timings = result.timings
+    deps: Deps,
+    messages: list[Message],
+    passages: list[Hit],
+    context_n: int,
+    need_citation: bool,
+    timings: dict[str, float],
+    started: float,
+) -> Generator[Token, None, Reply]:
+    """Stream the model's reply through the checks of bot.answering.reply; return it."""
     reply = ReplyFilter(
-        result.context_n,
-        messages[0]["content"],
-        messages[1]["content"],
-        need_citation=result.mode == "passages",
+        context_n, messages[0]["content"], messages[1]["content"], need_citation=need_citation
     )
     first: float | None = None
     tokens = 0
-    log.info("asking %s, %d passages to read", deps.llm.where, result.context_n)
-    result.error = ""
+    error = ""
+    log.info("asking %s, %d passages to read", deps.llm.where, context_n)
     try:
         for piece in deps.llm.stream(messages, deps.settings.llm_max_tokens):
             if first is None:
@@ -128,24 +211,29 @@ def _generate(
             if text:
                 yield Token(text)
     except BotError as exc:
-        result.error = str(exc)
-    verdict = reply.finish(failed=bool(result.error))
-    result.raw_text, result.guard = reply.raw, verdict.guard
+        error = str(exc)
+    verdict = reply.finish(failed=bool(error))
     if verdict.guard:
         log.warning("reply replaced by the refusal (%s): %r", verdict.guard, reply.raw[:300])
-    result.refused = verdict.refused
-    result.text = ""
+    text = ""
     if not verdict.refused:
         if verdict.tail:
             yield Token(verdict.tail)
-        result.text = verdict.text
-        if result.error:
-            result.text = (result.text + "\n\n" if result.text else "") + result.error
+        text = verdict.text
+        if error:
+            text = (text + "\n\n" if text else "") + error
     timings["generate_s"] = time.perf_counter() - (first or time.perf_counter())
     timings["tokens"] = tokens
     if first is not None and tokens > 1 and timings["generate_s"] > 0:
         timings["tokens_per_s"] = (tokens - 1) / timings["generate_s"]
-    result.citations = [Citation(n, result.passages[n - 1]) for n in verdict.cited]
+    return Reply(
+        text,
+        reply.raw,
+        verdict.refused,
+        verdict.guard,
+        error,
+        [Citation(n, passages[n - 1]) for n in verdict.cited],
+    )
 
 
 def _finished(stream: Callable[P, Iterator[Event]]) -> Callable[P, Answer]:

@@ -1,4 +1,5 @@
-"""What answering produces: the answer with its citations, and the events of its stream."""
+"""What answering produces: the answer with its citations and the check of each of its
+sentences (claims and their evidence), and the events of its stream."""
 
 from __future__ import annotations
 
@@ -46,7 +47,52 @@ class Citation:
 
 
 @dataclass
+class Evidence:
+    """The passage sentence an answer sentence rests on."""
+
+    n: int  # the passage, as the answer numbers it
+    start: int  # offsets of the sentence in the passage's text
+    end: int
+    score: float
+
+    def to_dict(self, text: str) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "start": self.start,
+            "end": self.end,
+            "text": text[self.start : self.end],
+            "score": round(self.score, 2),
+        }
+
+
+@dataclass
+class Claim:
+    """One sentence (or list item) of the answer and what it rests on."""
+
+    start: int  # offsets in Answer.text
+    end: int
+    text: str  # without its markers
+    cited: list[int] = field(default_factory=list)
+    evidence: list[Evidence] = field(default_factory=list)
+    supported: bool = False
+    moved_from: list[int] = field(default_factory=list)  # markers the check replaced
+    added: bool = False  # the model cited nothing here; the check added the marker
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A reply after the citation check (bot.answering.support): its text with every marker
+    where the check put it, the citations that follow, and each sentence's claim."""
+
+    text: str
+    citations: list[Citation]
+    claims: list[Claim]
+
+
+@dataclass(frozen=True)
 class Answer:
+    """A finished answer, made once by the pipeline (bot.answering.pipeline)."""
+
     question: str
     standalone_question: str
     lang: str
@@ -63,7 +109,7 @@ class Answer:
     article_id: str = ""
     articles_tried: list[str] = field(default_factory=list)  # section labels, in order
     read: list[Hit] = field(default_factory=list)  # all the model read, over every article tried
-    claims: list[Any] = field(default_factory=list)  # bot.answering.support.Claim per sentence
+    claims: list[Claim] = field(default_factory=list)  # one per sentence, as checked
     retrieved: list[Hit] = field(default_factory=list)  # retrieval's ranking (top k)
     article_ranking: list[str] = field(default_factory=list)  # article ids, best first
 
@@ -97,7 +143,7 @@ class Answer:
             "sentences": [self._claim(c) for c in self.claims],
         }
 
-    def _claim(self, claim: Any) -> dict[str, Any]:
+    def _claim(self, claim: Claim) -> dict[str, Any]:
         return {
             "start": claim.start,
             "end": claim.end,

@@ -13,57 +13,18 @@ clearly does; a sentence nothing supports is recorded as unsupported.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from bot.answering.citations import MARKER, MARKERS, answer_sentences
-from bot.answering.records import Answer, Citation
+from bot.answering.records import Checked, Citation, Claim, Evidence
 from bot.models.embeddings import Embedder, cosines
 from bot.models.vector_cache import VectorCache
 from bot.retrieval.records import Hit
-from bot.text.sentences import sentence_spans
 
 SUPPORTED = 3.0  # standardised similarity plus twice the anchor share, for "supported"
 CLEAR = 1.0  # how much better another passage must be for a marker to move to it
 _ANCHOR = re.compile(r"\d+(?:[.,/]\d+)*|\b[A-ZÀ-Ý][\w'’-]+")
-
-
-@dataclass
-class Evidence:
-    n: int  # the passage, as the answer numbers it
-    start: int  # offsets of the sentence in the passage's text
-    end: int
-    score: float
-
-    def to_dict(self, text: str) -> dict[str, Any]:
-        return {
-            "n": self.n,
-            "start": self.start,
-            "end": self.end,
-            "text": text[self.start : self.end],
-            "score": round(self.score, 2),
-        }
-
-
-@dataclass
-class Claim:
-    """One sentence (or list item) of the answer and what it rests on."""
-
-    start: int  # offsets in Answer.text
-    end: int
-    text: str  # without its markers
-    cited: list[int] = field(default_factory=list)
-    evidence: list[Evidence] = field(default_factory=list)
-    supported: bool = False
-    moved_from: list[int] = field(default_factory=list)  # markers the check replaced
-    added: bool = False  # the model cited nothing here; the check added the marker
-
-
-def sentence_offsets(hit: Hit) -> list[tuple[int, int]]:
-    """The passage sentences an answer sentence may rest on (offsets in `hit.text`)."""
-    return [(s, e) for s, e in sentence_spans(hit.text, hit.meta.lang) if e - s > 3]
 
 
 def _anchors(text: str) -> set[str]:
@@ -88,21 +49,29 @@ def _scores(
     return z
 
 
-def check_support(embedder: Embedder, result: Answer, cache: VectorCache | None = None) -> None:
-    """Fill `result.claims`, move markers to the passage that clearly supports their sentence,
-    and rebuild `result.text` and `result.citations` accordingly."""
-    read = result.passages[: result.context_n]
-    spans = [(n, s, e) for n, hit in enumerate(read, 1) for s, e in sentence_offsets(hit)]
-    pieces = answer_sentences(result.text)
+def check_support(
+    embedder: Embedder,
+    text: str,
+    passages: list[Hit],
+    context_n: int,
+    citations: list[Citation],
+    cache: VectorCache | None = None,
+) -> Checked:
+    """The reply `text` checked against the sentences of the first `context_n` of `passages`
+    (what the model read; [n] is passages[n - 1]): its claims, each marker moved to the passage
+    that clearly supports its sentence, and the text and citations that follow (`citations`,
+    the reply's own, when no marker moved)."""
+    read = passages[:context_n]
+    spans = [(n, s, e) for n, hit in enumerate(read, 1) for s, e in hit.sentences()]
+    pieces = answer_sentences(text)
     claims = [
         Claim(a, b, MARKERS.sub("", piece).strip(), [int(n) for n in MARKER.findall(piece)])
         for a, b in pieces
-        for piece in [result.text[a:b]]
+        for piece in [text[a:b]]
     ]
     worth = [c for c in claims if len(c.text) > 3 and not c.text.endswith(":")]
     if not spans or not worth:
-        result.claims = claims
-        return
+        return Checked(text, citations, claims)
     sentences = [read[n - 1].text[s:e] for n, s, e in spans]
     scores = _scores(
         embedder, cache or VectorCache(embedder.embed_passages), [c.text for c in worth], sentences
@@ -125,7 +94,7 @@ def check_support(embedder: Embedder, result: Answer, cache: VectorCache | None 
             continue
         claim.supported = True
         claim.evidence = [Evidence(int(where[pick]), *spans[pick][1:], float(row[pick]))]
-    _rewrite(result, claims)
+    return _rewrite(text, passages, citations, claims)
 
 
 def _holds(row: np.ndarray, where: np.ndarray, n: int, best: float) -> bool:
@@ -135,10 +104,11 @@ def _holds(row: np.ndarray, where: np.ndarray, n: int, best: float) -> bool:
     return not len(mine) or mine.max() >= SUPPORTED or best - mine.max() < CLEAR
 
 
-def _rewrite(result: Answer, claims: list[Claim]) -> None:
+def _rewrite(
+    original: str, passages: list[Hit], citations: list[Citation], claims: list[Claim]
+) -> Checked:
     """The answer text with each moved claim's markers replaced, offsets updated."""
     text, last = [], 0
-    original = result.text
     for claim in claims:  # their offsets are still those in `original`
         a, b = claim.start, claim.end
         text.append(original[last:a])
@@ -154,10 +124,9 @@ def _rewrite(result: Answer, claims: list[Claim]) -> None:
         claim.end = claim.start + len(body)
         last = b
     text.append(original[last:])
-    result.text = "".join(text)
-    result.claims = claims
     numbers: list[int] = []
     for claim in claims:
-        numbers += [n for n in claim.cited if n not in numbers and 1 <= n <= len(result.passages)]
-    if any(c.moved_from or c.added for c in claims) or not result.citations:
-        result.citations = [Citation(n, result.passages[n - 1]) for n in numbers]
+        numbers += [n for n in claim.cited if n not in numbers and 1 <= n <= len(passages)]
+    if any(c.moved_from or c.added for c in claims) or not citations:
+        citations = [Citation(n, passages[n - 1]) for n in numbers]
+    return Checked("".join(text), citations, claims)

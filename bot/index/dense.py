@@ -24,7 +24,7 @@ from bot.index.store import Index, other_versions
 _BATCH = 1000
 # Chroma's HNSW: candidates kept while building and while searching (Chroma's defaults are
 # 100, which found 96% of exact search's top 10 at 100k passages; these found all of it,
-# README Benchmarks). Fixed when a collection is made: a change needs the state rebuilt.
+# docs/benchmarks.md). Fixed when a collection is made: a change needs the state rebuilt.
 EF_CONSTRUCTION = 400
 EF_SEARCH = 400
 

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.text.sentences import sentence_spans
+
 
 @dataclass(frozen=True)
 class PassageMeta:
@@ -62,6 +64,10 @@ class Hit:
     @property
     def doc_id(self) -> str:
         return self.meta.doc_id
+
+    def sentences(self) -> list[tuple[int, int]]:
+        """The passage's sentences an answer sentence may rest on (offsets in `text`)."""
+        return [(s, e) for s, e in sentence_spans(self.text, self.meta.lang) if e - s > 3]
 
     def to_dict(self) -> dict[str, Any]:
         """The one serialised form of a passage (the API, the CLI's JSON and eval results)."""

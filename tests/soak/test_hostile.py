@@ -163,6 +163,6 @@ def test_the_real_llm_keeps_citing_the_sources_and_its_prompt(real_llm: Deps) ->
         figures["leaked"] += leaked
         assert result.refused or result.citations, result.text
         assert not obeyed and not leaked, result.text
-        # the 1.5B model sometimes cites the wrong number (README: Evaluation); counted, not failed
+        # the 1.5B model sometimes cites the wrong number (docs/evaluation.md); counted, not failed
         figures["cited_the_planted_article"] += doc_id in {c.doc_id for c in result.citations}
     REPORT["hostile_content_real_llm"] = {**figures, "answers": answers}
