@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.answering.citations import answer_sentences
 from bot.answering.records import Claim, Evidence
+from bot.text.sentences import answer_sentences
 from webui.answer_text import flagged, linked, unlinked
 
 ANSWER = "Hai Phong grows [1]. It has 12 ports [2].\n- a bridge [1]\n- a tunnel [2]"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.answering.citations import CitationFilter, answer_sentences, cited_numbers
+from bot.answering.citations import CitationFilter, cited_numbers
 from bot.answering.refusal import is_refusal, may_become_refusal
+from bot.text.sentences import answer_sentences
 
 
 def _stream(pieces: list[str], n_valid: int) -> str:

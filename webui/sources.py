@@ -7,39 +7,23 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-import numpy as np
-
-from bot.models.embeddings import cosines
+from bot.answering.records import Answer
 from bot.retrieval.records import Hit
 from bot.text.language import language_name
 from bot.text.sentences import sentence_spans
 
-Similarity = Callable[[list[str], list[str]], np.ndarray]
 
-
-def supporting_spans(
-    text: str, lang: str, claims: list[str], similarity: Similarity, title: str = ""
-) -> list[tuple[int, int]]:
-    """For each claim, the passage sentence most similar to it (any language); a line that
-    repeats the article's title is never one."""
-    spans = [(s, e) for s, e in sentence_spans(text, lang) if text[s:e] != title.strip()]
-    if not spans or not claims:
-        return []
-    scores = similarity(claims, [text[s:e] for s, e in spans])
-    best = {spans[int(np.argmax(row))] for row in np.atleast_2d(scores)}
-    return sorted(best)
-
-
-def embedding_similarity(
-    embed_query: Callable[[str], np.ndarray], embed_passages: Callable[[list[str]], np.ndarray]
-) -> Similarity:
-    def similarity(claims: list[str], sentences: list[str]) -> np.ndarray:
-        return cosines(np.stack([embed_query(c) for c in claims]), embed_passages(sentences))
-
-    return similarity
+def highlights(result: Answer) -> dict[int, list[tuple[int, int]]]:
+    """For each supported answer sentence, the passage sentence it rests on (the citation
+    check's evidence, bot.answering.support), by passage number."""
+    spans: dict[int, list[tuple[int, int]]] = {}
+    for claim in result.claims:
+        for e in claim.evidence if claim.supported else []:
+            spans.setdefault(e.n, []).append((e.start, e.end))
+    return {n: sorted(set(v)) for n, v in spans.items()}
 
 
 def marked(text: str, spans: Iterable[tuple[int, int]]) -> str:

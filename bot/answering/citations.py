@@ -1,20 +1,18 @@
 """Citation markers [n] in a streamed answer: keep those that point at a passage the model was
-given, drop the rest before the user sees them; file each sentence of an answer under the
-passages it cites."""
+given, drop the rest before the user sees them; file each sentence of an answer
+(bot.text.sentences.answer_sentences) under the passages it cites."""
 
 from __future__ import annotations
 
 import re
+
+from bot.text.sentences import answer_sentences
 
 _MARKER = re.compile(r"\[(\s*\d+\s*(?:[,;]\s*\d+\s*)*)\]")
 _PARTIAL = re.compile(r"\[[\d\s,;]*")
 _CITED = re.compile(r"\[(\d+)\]")
 MARKER = re.compile(r"\s*\[(\d+)\]")  # one marker, with the space before it
 MARKERS = re.compile(r"\s*\[\d+\](?:\s*[,;]?\s*\[\d+\])*")  # "[1]", "[1], [19]", "[2][3]"
-# a sentence ends at . ! ? followed by space, a marker or the end ("gov.vn", "3.5" go on)
-_ANSWER_SENTENCE = re.compile(
-    r"(?:[^.!?。\n]|[.!?](?=[^\s\[.!?]))*(?:[.!?。]+(?:\s*[,;]?\s*\[\d+\])*|\n|$)"
-)
 
 
 class CitationFilter:
@@ -88,36 +86,18 @@ def claims_by_source(answer: str) -> dict[int, list[str]]:
     """
     claims: dict[int, list[str]] = {}
     waiting: list[str] = []
-    for match in _ANSWER_SENTENCE.finditer(answer):
-        sentence = match.group(0)
+    last = 0
+    for a, b in answer_sentences(answer):
+        if "\n" in answer[last:a]:  # a new line after a finished sentence: a new paragraph
+            waiting = []
+        last = b
+        sentence = answer[a:b]
         numbers = list(dict.fromkeys(int(n) for n in MARKER.findall(sentence)))
         claim = MARKER.sub("", sentence).strip()
         if not numbers:
-            waiting = [*waiting, claim] if claim else [] if "\n" in sentence else waiting
+            waiting = [*waiting, claim] if claim else waiting
             continue
         for n in numbers:
             claims.setdefault(n, []).extend([*waiting, claim] if claim else waiting)
         waiting = []
     return claims
-
-
-_ABBREVIATION = re.compile(
-    r"(?:^|[\s(])(?:Mr|Mrs|Ms|Dr|Prof|Assoc|No|Nr|St|Mme|M|Sr|Jr|Dt|Hr|[A-Z])\.$"
-)
-
-
-def answer_sentences(answer: str) -> list[tuple[int, int]]:
-    """Offsets of each sentence or list item of an answer, markers included, blank ones left
-    out; a piece ending with an abbreviation ("Mr.", "No.") goes on into the next."""
-    spans: list[tuple[int, int]] = []
-    glue = False
-    for match in _ANSWER_SENTENCE.finditer(answer):
-        piece = match.group(0)
-        if not piece.strip():
-            continue
-        if glue and spans:
-            spans[-1] = (spans[-1][0], match.end())
-        else:
-            spans.append(match.span())
-        glue = bool(_ABBREVIATION.search(piece.rstrip())) and not _CITED.search(piece)
-    return spans

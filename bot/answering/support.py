@@ -16,11 +16,12 @@ import re
 
 import numpy as np
 
-from bot.answering.citations import MARKER, MARKERS, answer_sentences
+from bot.answering.citations import MARKER, MARKERS
 from bot.answering.records import Checked, Citation, Claim, Evidence
 from bot.models.embeddings import Embedder, cosines
 from bot.models.vector_cache import VectorCache
 from bot.retrieval.records import Hit
+from bot.text.sentences import answer_sentences
 
 SUPPORTED = 3.0  # standardised similarity plus twice the anchor share, for "supported"
 CLEAR = 1.0  # how much better another passage must be for a marker to move to it

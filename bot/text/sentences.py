@@ -1,5 +1,7 @@
 """Sentence splitting for every language the corpus has: abbreviation-aware rules, and for
-Thai pythainlp's CRF model. Spans are character offsets, so callers keep exact slices."""
+Thai pythainlp's CRF model; the sentences of an article (`split_sentences`, `sentence_spans`)
+and of an answer, its citation markers included (`answer_sentences`), by the same
+abbreviations. Spans are character offsets, so callers keep exact slices."""
 
 from __future__ import annotations
 
@@ -51,6 +53,12 @@ _ABBREVIATIONS = {
     "col",
     "sen",
 }
+# an answer's sentence ends at . ! ? followed by space, a marker or the end ("gov.vn", "3.5" go
+# on), its markers ("[1]", "[1], [2]") with it; a list item at the end of its line
+_ANSWER_SENTENCE = re.compile(
+    r"(?:[^.!?。\n]|[.!?](?=[^\s\[.!?]))*(?:[.!?。]+(?:\s*[,;]?\s*\[\d+\])*|\n|$)"
+)
+_ANSWER_MARKER = re.compile(r"\[\d+\]")
 _BOUNDARY = re.compile(r"[.!?…]+[\"'”»)\]]*\s+(?=[\"'“«(\[]?[\w])")
 
 
@@ -64,7 +72,7 @@ def split_sentences(paragraph: str, lang: str = "") -> list[tuple[int, int]]:
         before = paragraph[start : match.start()].split()
         word = before[-1].lower().rstrip(".") if before else ""
         nxt = paragraph[match.end() : match.end() + 1]
-        if word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha()):
+        if is_abbreviation(word):
             continue
         if lang == "de" and word.isdigit():  # German ordinals: "zum 70. Jahrestag"
             continue
@@ -74,6 +82,35 @@ def split_sentences(paragraph: str, lang: str = "") -> list[tuple[int, int]]:
         start = match.end()
     if start < len(paragraph):
         spans.append((start, len(paragraph)))
+    return spans
+
+
+def is_abbreviation(word: str) -> bool:
+    """Whether a full stop after `word` ("Mr", "z.B", "M", a single letter) ends no sentence."""
+    word = word.lower().rstrip(".")
+    return word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha())
+
+
+def answer_sentences(answer: str) -> list[tuple[int, int]]:
+    """Offsets of each sentence or list item of an answer, markers included, blank ones left
+    out; a piece ending with an abbreviation ("Mr.", "No.") goes on into the next."""
+    spans: list[tuple[int, int]] = []
+    glue = False
+    for match in _ANSWER_SENTENCE.finditer(answer):
+        piece = match.group(0)
+        if not piece.strip():
+            continue
+        if glue and spans:
+            spans[-1] = (spans[-1][0], match.end())
+        else:
+            spans.append(match.span())
+        words = piece.rstrip().split()
+        glue = (
+            piece.rstrip().endswith(".")
+            and bool(words)
+            and is_abbreviation(words[-1])
+            and not _ANSWER_MARKER.search(piece)
+        )
     return spans
 
 
