@@ -13,15 +13,13 @@ from typing import Any
 
 from llama_index.core.schema import NodeWithScore
 
-from bot.answering.article import CANDIDATES, plan_articles
-from bot.answering.pipeline import answer
+from bot.answering.pipeline import answer, retrieve
 from bot.answering.question import Question as Asked
 from bot.deps import Deps, build_deps
 from bot.llamaindex import hit_node, node_dict
 from bot.models.embeddings import Embedder, make_embedder
 from bot.models.llm import ChatModel, make_llm
 from bot.retrieval.articles import rank_articles
-from bot.retrieval.context import context_size
 from bot.retrieval.records import Hit
 from bot.settings import Settings
 from eval.metrics import looks_like_refusal
@@ -52,18 +50,15 @@ class Ours:
             # no LLM to rewrite a follow-up: earlier user turns are added to the query instead
             asked = [t["content"] for t in q.history if t.get("role") == "user"]
             query = " ".join([*asked, q.question])
-            hits, seconds = self.deps.retriever.search(query, max(self.k, CANDIDATES))
-            n = context_size(hits, self.settings.context_passages, self.settings.context_tokens)
-            ranking = _ranking(hits[: self.k])
-            articles = self.settings.answer_mode != "passages"
-            plans = plan_articles(self.deps, hits, q.lang, query) if articles else []
-            read = plans[0].passages if plans else []
+            found = retrieve(self.deps, query, q.lang, self.k, read_only=False)
+            ranking = _ranking(found.passages)
+            read = found.plans[0].passages if found.plans else []
             return {
                 "retrieval_only": True,
                 "ranking": ranking,
-                "retrieved": _ranking(read) if read else ranking[:n],
-                "articles": rank_articles(hits),
-                "timings": {"retrieve_s": seconds},
+                "retrieved": _ranking(read) if read else ranking[: found.context_n],
+                "articles": rank_articles(found.candidates),
+                "timings": {"retrieve_s": found.seconds},
             }
         result = answer(self.deps, Asked(q.question, q.history, top_k=self.k))
         ranking = _ranking(result.retrieved or result.passages)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import ParamSpec
 
-from bot.answering.article import CANDIDATES, ArticlePlan, choose_plans
+from bot.answering.article import CANDIDATES, ArticlePlan, choose_plans, plan_articles
 from bot.answering.prompts import Message, build_messages
 from bot.answering.question import Question, check_question, clamp_top_k, clean_history
 from bot.answering.records import Answer, Citation, Claim, Done, Event, Rewritten, Sources, Token
@@ -26,7 +26,7 @@ from bot.deps import Deps
 from bot.errors import BotError
 from bot.retrieval.articles import rank_articles
 from bot.retrieval.context import context_size
-from bot.retrieval.records import Hit
+from bot.retrieval.records import Filters, Hit
 from bot.text.language import detect_question_language
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,41 @@ class Reading:
     reply: Reply = field(default_factory=Reply)
 
 
+@dataclass(frozen=True)
+class Retrieved:
+    """Retrieval's step: the candidates, best first, and what the model is to read of them."""
+
+    candidates: list[Hit]  # max(k, CANDIDATES) of them
+    plans: list[ArticlePlan]  # the articles to read, best first; empty: the passages
+    passages: list[Hit]  # the best k
+    context_n: int  # how many of `passages` the model reads in passage mode
+    seconds: float
+
+
+def retrieve(
+    deps: Deps,
+    question: str,
+    lang: str,
+    k: int,
+    filters: Filters | None = None,
+    read_only: bool = True,
+) -> Retrieved:
+    """Search, and choose what the model reads (bot.answering.article.choose_plans). With
+    `read_only=False` (the retrieval-only evaluation, which has no model) articles are planned
+    as if the server had read them all, under any ANSWER_MODE but `passages`."""
+    settings = deps.settings
+    candidates, seconds = deps.retriever.search(question, max(k, CANDIDATES), filters)
+    if read_only:
+        plans = choose_plans(deps, candidates, lang, question)
+    elif settings.answer_mode != "passages" and candidates:
+        plans = plan_articles(deps, candidates, lang, question)
+    else:
+        plans = []
+    passages = candidates[:k]
+    context_n = context_size(passages, settings.context_passages, settings.context_tokens)
+    return Retrieved(candidates, plans, passages, context_n, seconds)
+
+
 def stream_answer(deps: Deps, asked: Question | str) -> Generator[Event, None, None]:
     """Sources first, then the answer's tokens as they arrive, then the finished Answer (a
     string is a question without conversation or filters)."""
@@ -79,17 +114,15 @@ def stream_answer(deps: Deps, asked: Question | str) -> Generator[Event, None, N
         if turns:
             standalone = rewrite(deps.llm, question, turns, timings)
             yield Rewritten(standalone)
-        candidates, timings["retrieve_s"] = deps.retriever.search(
-            standalone, max(k, CANDIDATES), asked.filters
-        )
-        plans = choose_plans(deps, candidates, lang, standalone)
+        found = retrieve(deps, standalone, lang, k, asked.filters)
+        timings["retrieve_s"] = found.seconds
         timings["sources_s"] = time.perf_counter() - started
-        if plans:
-            reading = yield from _from_articles(deps, plans, standalone, lang, timings, started)
-        else:
-            reading = yield from _from_passages(
-                deps, candidates[:k], standalone, lang, timings, started
+        if found.plans:
+            reading = yield from _from_articles(
+                deps, found.plans, standalone, lang, timings, started
             )
+        else:
+            reading = yield from _from_passages(deps, found, standalone, lang, timings, started)
         reply = reading.reply
         text, refused, guard, citations = reply.text, reply.refused, reply.guard, reply.citations
         claims: list[Claim] = []
@@ -127,23 +160,22 @@ def stream_answer(deps: Deps, asked: Question | str) -> Generator[Event, None, N
             articles_tried=reading.articles_tried,
             read=reading.read,
             claims=claims,
-            retrieved=candidates[:k],
-            article_ranking=rank_articles(candidates),
+            retrieved=found.passages,
+            article_ranking=rank_articles(found.candidates),
         )
     )
 
 
 def _from_passages(
     deps: Deps,
-    passages: list[Hit],
+    found: Retrieved,
     question: str,
     lang: str,
     timings: dict[str, float],
     started: float,
 ) -> Generator[Sources | Token, None, Reading]:
     """Read the passages retrieval ranks best, as many as the context takes."""
-    settings = deps.settings
-    context_n = context_size(passages, settings.context_passages, settings.context_tokens)
+    passages, context_n = found.passages, found.context_n
     reading = Reading(passages=passages, context_n=context_n)
     yield Sources(passages, context_n)
     if passages:
