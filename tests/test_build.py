@@ -50,6 +50,7 @@ def _installed_args() -> list[str]:
     return list(record["cmake_args"])
 
 
+@pytest.mark.slow
 @x86_64
 def test_the_installed_llama_cpp_holds_nothing_above_the_baseline() -> None:
     """Nothing above it in the portable build; no AMX in any build `make install` makes

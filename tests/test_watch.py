@@ -177,6 +177,7 @@ def _until(lines: queue.Queue[str], seen: list[str], text: str, timeout: float =
             return line
 
 
+@pytest.mark.slow
 def test_ingest_watch_prints_a_line_per_article_and_a_bad_file_once(tmp_path: Path) -> None:
     folder = tmp_path / "incoming"
     folder.mkdir()
