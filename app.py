@@ -30,7 +30,7 @@ from webui.chat import make_ask, make_respond, mark_stopped, regenerate
 from webui.feedback import closed_comment, make_comment, make_rate
 from webui.library import LIBRARY_HEADERS, UPLOAD_TYPES, language_choices, library_rows
 from webui.openai_api import openai_app
-from webui.serving import answer_concurrency, launch_options, listen, serve
+from webui.serving import launch_options, listen, serve
 
 STATUS_S = 5.0  # how often an open page refreshes its status line once start-up is over
 EXAMPLES = [
@@ -194,7 +194,7 @@ def _library_tab(settings: Settings) -> dict[str, Any]:
 
 
 def _wire_chat(page: Page, backend: Backend) -> None:
-    limit = answer_concurrency(backend.settings)
+    limit = backend.answers.limit  # answers written at once, from the page, /ask and /v1
     respond = make_respond(backend)
     inputs = [
         page.question,
@@ -337,9 +337,7 @@ def main() -> int:
     try:
         backend.start()
         demo = build_ui(backend)
-        demo.queue(
-            default_concurrency_limit=answer_concurrency(settings), max_size=settings.ui_queue_size
-        )
+        demo.queue(default_concurrency_limit=backend.answers.limit, max_size=settings.ui_queue_size)
         app = openai_app(backend, options.auth)  # /v1: the OpenAI chat protocol
         gr.mount_gradio_app(
             app,

@@ -32,20 +32,19 @@ def render(name: str, **values: object) -> str:
     return template.format(**values).strip()
 
 
+def _source(n: int, hit: Hit) -> str:
+    """Passage [n] as the model reads it (bot.answering.guard), headed by its title and language."""
+    language = language_name(hit.meta.lang, _QUESTION_LANGUAGE)
+    return render(
+        "source", n=n, title=hit.meta.title, language=language, text=guard.for_model(hit.text)
+    )
+
+
 def build_messages(question: str, passages: list[Hit], lang: str) -> list[Message]:
     """The answer prompt: fixed instructions, then the numbered passages (as the model may read
     them: bot.answering.guard) and the question, to be answered in `lang`."""
     name = language_name(lang, _QUESTION_LANGUAGE)
-    sources = "\n\n".join(
-        render(
-            "source",
-            n=n,
-            title=h.meta.title,
-            language=language_name(h.meta.lang, _QUESTION_LANGUAGE),
-            text=guard.for_model(h.text),
-        )
-        for n, h in enumerate(passages, 1)
-    )
+    sources = "\n\n".join(_source(n, h) for n, h in enumerate(passages, 1))
     return [
         {
             "role": "system",
@@ -90,17 +89,7 @@ def article_messages(
     passages of other articles (numbered after the article's), the question, the numbers of the
     passages retrieval ranks closest to it, and the answer's language."""
     first = len(passages) + 1
-    more = "".join(
-        render(
-            "source",
-            n=n,
-            title=h.meta.title,
-            language=language_name(h.meta.lang, _QUESTION_LANGUAGE),
-            text=guard.for_model(h.text),
-        )
-        + "\n\n"
-        for n, h in enumerate(extra, first)
-    )
+    more = "".join(_source(n, h) + "\n\n" for n, h in enumerate(extra, first))
     if more:
         more = "More passages, from other articles:\n" + more
     near = ", ".join(f"[{n}]" for n in closest) if closest else f"[1] to [{first - 1}]"
