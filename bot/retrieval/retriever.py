@@ -85,7 +85,11 @@ class Retriever:
                 state = search_state.load(
                     self.index, self._state, self._holds(manifest), manifest, self.postings
                 )
-                if state is None:  # an index from before the search state, or an older format
+                if state is None and self.index.count() == 0:
+                    state = SearchState()  # nothing indexed yet: nothing to read, no lease taken
+                if state is None:
+                    # passages from before the search state (or of its older format): the one
+                    # case a reader writes, building the state once under the writer's lease
                     with StateWriter(self.index):
                         pass
                     state = search_state.load(
