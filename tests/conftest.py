@@ -124,6 +124,25 @@ class RunningApp:
     log: Path
 
 
+def run_documented_example(
+    page: str, marker: str, timeout: float, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """The Python block after `<!-- marker -->` in the page (README.md, docs/...), run as
+    written from the project's folder with `env` added to the environment."""
+    text = (ROOT / page).read_text(encoding="utf-8")
+    block = text.split(f"<!-- {marker} -->\n```python\n", 1)[1].split("```", 1)[0]
+    environment = {k: v for k, v in os.environ.items() if k not in env or env[k]}
+    environment.update({k: v for k, v in env.items() if v})  # "": left out
+    return subprocess.run(
+        [sys.executable, "-c", block],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def start_app(root: Path, **env: str) -> tuple[subprocess.Popen[bytes], RunningApp]:
     """`python app.py` on a free port over a copy of the corpus, with the fake LLM by default;
     returns once the page answers."""

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
@@ -21,7 +18,7 @@ from bot.retrieval.records import Filters, Hit, PassageMeta
 from bot.retrieval.translations import fold_translations
 from bot.settings import Settings
 from ingest.pipeline import Summary
-from tests.conftest import ROOT
+from tests.conftest import run_documented_example
 
 
 def _deps(settings: Settings, *replies: str) -> tuple[Deps, FakeChat]:
@@ -188,17 +185,9 @@ def test_the_fake_model_keeps_a_follow_up_question_as_it_is(fake_settings: Setti
 def test_the_readme_python_example_runs_as_written(shipped_index: tuple[Settings, Summary]) -> None:
     """The README's Python example, on the shipped corpus's index (the fake model answers:
     the example is about the calls, tests/test_e2e_llm.py about the real model)."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    block = readme.split("<!-- python example -->\n```python\n", 1)[1].split("```", 1)[0]
     settings, _ = shipped_index
-    env = {**os.environ, "INDEX_DIR": str(settings.index_dir), "LLM_BACKEND": "fake"}
-    done = subprocess.run(
-        [sys.executable, "-c", block],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    done = run_documented_example(
+        "README.md", "python example", 300, INDEX_DIR=str(settings.index_dir), LLM_BACKEND="fake"
     )
     assert done.returncode == 0, done.stderr[-3000:]
     cited = re.search(r"\[1\] \[\(1, (['\"]).+\1, '[a-z]{2}'\)\]$", done.stdout.strip())

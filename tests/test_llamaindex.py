@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import subprocess
-import sys
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
@@ -30,7 +27,7 @@ from eval.questions import Question, load_questions
 from eval.run import _one
 from ingest.clean import clean_article
 from ingest.pipeline import Summary
-from tests.conftest import CORPUS, ROOT
+from tests.conftest import CORPUS, ROOT, run_documented_example
 
 DEV = ROOT.parent / "shared" / "eval" / "dev.jsonl"
 QUESTION = "Who is the Chairman of the Hai Phong People's Committee?"
@@ -198,18 +195,14 @@ def test_retriever_evaluator_agrees_with_our_evaluation(
 @pytest.mark.slow
 def test_the_documented_example_runs_as_written(shipped_index: tuple[Settings, Summary]) -> None:
     """docs/api.md's llama-index example, on the shipped corpus's index, with the embedded LLM."""
-    readme = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
-    block = readme.split("<!-- llama-index example -->\n```python\n", 1)[1].split("```", 1)[0]
     settings, _ = shipped_index
-    env = {**os.environ, "INDEX_DIR": str(settings.index_dir), "LLM_BACKEND": "local"}
-    env.pop("LLM_BASE_URL", None)
-    done = subprocess.run(
-        [sys.executable, "-c", block],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
+    done = run_documented_example(
+        "docs/api.md",
+        "llama-index example",
+        900,
+        INDEX_DIR=str(settings.index_dir),
+        LLM_BACKEND="local",
+        LLM_BASE_URL="",
     )
     assert done.returncode == 0, done.stderr[-3000:]
     lines = done.stdout.splitlines()
