@@ -120,6 +120,11 @@ def score(q: Question, result: dict[str, Any], k: int) -> dict[str, Any]:
     sentences = result.get("sentences") or []
     if sentences and not refused:
         out["supported_sentences"] = sum(s["supported"] for s in sentences) / len(sentences)
+        # an answer shown although the citation check supports none of its sentences, and
+        # whether it was right all the same (what withholding such answers would cost)
+        out["unsupported_answer"] = not any(s["supported"] for s in sentences)
+        if out["unsupported_answer"]:
+            out["unsupported_right"] = q.answerable and out.get("fact_recall") == 1.0
     return out
 
 
@@ -160,6 +165,8 @@ RATE_METRICS = [
     "cited",
     "lang_match",
     "supported_sentences",
+    "unsupported_answer",
+    "unsupported_right",
     "faithfulness",
 ]
 LABELS = {
@@ -175,6 +182,8 @@ LABELS = {
     "article_hit@3": "article ranking hit@3",
     "evidence_hit": "evidence hit (a gold passage in what the model read, any article tried)",
     "supported_sentences": "answer sentences the citation check finds supported",
+    "unsupported_answer": "answers of which the citation check supports no sentence",
+    "unsupported_right": "of those, answers that hold every fact all the same",
     "fact_recall": "fact recall (answerable)",
     "answered": "answerable questions answered",
     "refused_correctly": "unanswerable questions refused",

@@ -158,6 +158,21 @@ def test_scores_of_refusals() -> None:
     assert off == {"refused_correctly": True, "lang_match": True}
 
 
+def test_answers_the_citation_check_supports_nowhere_are_counted_with_the_right_ones() -> None:
+    def result(answer: str, *supported: bool) -> dict[str, Any]:
+        sentences = [{"supported": s, "moved": False} for s in supported]
+        return {"answer": answer, "refused": False, "sentences": sentences, "citations": []}
+
+    right = score(_q(), result("Nguyen Van Tung, since 2025 [1].", False), k=5)
+    assert right["unsupported_answer"] is True and right["unsupported_right"] is True
+    wrong = score(_q(), result("Tran Luu Quang [1].", False, False), k=5)
+    assert wrong["unsupported_answer"] is True and wrong["unsupported_right"] is False
+    invented = score(_q(answerable=False, facts=[]), result("In 2031 [1].", False), k=5)
+    assert invented["unsupported_right"] is False
+    partly = score(_q(), result("Nguyen Van Tung [1]. Maybe [1].", True, False), k=5)
+    assert partly["unsupported_answer"] is False and "unsupported_right" not in partly
+
+
 def test_summary_rates_and_latency_percentiles() -> None:
     questions = [
         _q(id="a"),
