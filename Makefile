@@ -86,7 +86,7 @@ check: lint
 	$(VENV)/bin/pytest -q -m "not slow"
 
 test: lint browser eval-check
-	CHROMIUM=$(CHROMIUM) $(VENV)/bin/pytest
+	CHROMIUM=$(CHROMIUM) $(VENV)/bin/pytest --durations=30
 
 clean:
 	rm -rf $(VENV) data/index .eval .soak .pytest_cache .mypy_cache .ruff_cache
