@@ -6,6 +6,7 @@
                    [--judge-url URL --judge-model NAME]
     python -m eval compare DIR_A DIR_B
     python -m eval validate FILE
+    python -m eval split [--check]    (the dev set's tune and check halves, eval/split.py)
     python -m eval feedback --out FILE [--from RATINGS] [--yes]   (rated answers -> questions)
 
 Settings are the bot's own (environment, .env); `--set top_k=8 --set llm_base_url=...`
@@ -74,6 +75,10 @@ def main(argv: list[str] | None = None) -> int:
         from eval.compare import compare
 
         return compare(argv[1:])
+    if argv[:1] == ["split"]:
+        from eval.split import main as split
+
+        return split(argv[1:])
     if argv[:1] == ["validate"]:
         return _validate(argv[1:])
     if argv[:1] == ["feedback"]:

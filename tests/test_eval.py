@@ -54,6 +54,42 @@ def test_the_widened_dev_set_holds_the_shared_one_and_more() -> None:
     assert sum(bool(q.history) for q in questions) >= 2
 
 
+def test_the_dev_set_is_split_in_two_halves_as_eval_split_deals_them() -> None:
+    tune, check = (load_questions(DEV.with_name(f"{n}.jsonl")) for n in ("tune", "check"))
+    wide = {q.id for q in load_questions(DEV.with_name("dev-wide.jsonl"))}
+    assert len(tune) + len(check) >= 150 and abs(len(tune) - len(check)) <= 1
+    assert wide <= {q.id for q in tune} and not {q.id for q in tune} & {q.id for q in check}
+    for half in (tune, check):
+        assert sum(not q.answerable for q in half) >= 12 and sum(bool(q.history) for q in half) >= 6
+        assert {q.lang for q in half} >= {"en", "fr", "de", "th", "vi"}
+    assert main(["split", "--check"]) == 0  # the committed halves are what the split makes
+
+
+def test_a_new_split_keeps_each_kind_in_proportion() -> None:
+    from eval.split import split
+
+    written = [
+        {"id": f"q{i}", "answerable": i % 4 != 0, **({"history": [1]} if i % 10 == 1 else {})}
+        for i in range(60)
+    ]
+    tuned = [{"id": f"t{i}", "answerable": True} for i in range(20)]
+    tune, check = split(written, tuned)  # type: ignore[arg-type]
+    assert len(check) == 40 and len(tune) == 40 and tune[:20] == tuned
+    assert sum(not q["answerable"] for q in check) == 10  # 15 off-corpus, two thirds of them
+    assert split(written, tuned) == (tune, check)  # the seed fixes the deal
+    assert split(written, tuned, seed=1)[1] != check
+
+
+def test_every_gold_passage_text_is_in_an_expected_article() -> None:
+    articles = {
+        p.stem: normalize(p.read_text("utf-8")) for p in (ROOT / "data" / "articles").glob("*.txt")
+    }
+    for name in ("tune", "check"):
+        for q in load_questions(DEV.with_name(f"{name}.jsonl")):
+            for gold in q.gold:
+                assert any(normalize(gold) in articles[d] for d in q.expected_docs), (q.id, gold)
+
+
 def test_a_bad_question_file_lists_every_problem_with_its_line(tmp_path: Path) -> None:
     good = json.dumps(
         {
