@@ -68,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
 def _print_sources(done: Done) -> None:
     result = done.answer
     print()
+    if result.verdict == "unsupported":
+        print("\nUnverified draft (the citation check found none of it in the articles):")
+        print(textwrap.indent(textwrap.fill(result.draft, 100), "    "))
     if result.error:
         print(f"\nerror: {result.error}", file=sys.stderr)
     shown = result.citations

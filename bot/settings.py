@@ -122,6 +122,12 @@ class Settings(BaseSettings):
     article_tries: int = Field(
         3, ge=1, le=5, description="Articles tried, best first, while the model finds no answer."
     )
+    reread: bool = Field(
+        True,
+        description="When the model's reading of the best article gives no answer the "
+        "citation check supports, it reads again: the best passages alone, then the next "
+        "articles; off: only the next articles, after a refusal.",
+    )
     extra_passages: int = Field(
         2,
         ge=0,

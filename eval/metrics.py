@@ -38,7 +38,8 @@ _REFUSALS = (
     "not specified",
     "not provided",
 )
-TIMINGS = ("retrieve_s", "first_token_s", "total_s")
+# latency, the model's own first token (before the check lets one through) and readings tried
+TIMINGS = ("retrieve_s", "model_first_token_s", "first_token_s", "total_s", "tries")
 
 
 def normalize(text: str) -> str:
@@ -98,27 +99,35 @@ def score(q: Question, result: dict[str, Any], k: int) -> dict[str, Any]:
     if result.get("retrieval_only") or result.get("error"):
         return out
     answer, refused = result.get("answer", ""), bool(result.get("refused"))
+    withheld = result.get("verdict") == "unsupported"  # the reader is told it is not found
+    declined = refused or withheld
     if q.answerable:
-        out["answered"] = not refused
+        out["answered"] = not declined
         if q.facts:
             held = sum(fact_holds(answer, group) for group in q.facts)
-            out["fact_recall"] = 0.0 if refused else held / len(q.facts)
+            out["fact_recall"] = 0.0 if declined else held / len(q.facts)
     else:
-        out["refused_correctly"] = refused
+        out["refused_correctly"] = declined
+    if "verdict" in result:
+        out["withheld"] = withheld
+        if withheld and q.answerable and q.facts:
+            draft = result.get("draft", "")
+            out["withheld_right"] = all(fact_holds(draft, group) for group in q.facts)
+
     raw_numbers = cited_numbers(result.get("raw_answer", answer))
     if raw_numbers:
         given = len(result.get("retrieved", []))
         out["citation_valid"] = all(1 <= n <= given for n in raw_numbers)
     citations = result.get("citations", [])
-    if not refused:
+    if not declined:
         out["cited"] = bool(citations)
-    if q.answerable and citations:
+    if q.answerable and citations and not withheld:
         supported = [is_gold(c, q.gold) or bool(_docs(c) & set(q.expected_docs)) for c in citations]
         out["citation_support"] = sum(supported) / len(supported)
     if answer.strip():
         out["lang_match"] = detect_language(answer) == q.lang
     sentences = result.get("sentences") or []
-    if sentences and not refused:
+    if sentences and not declined:
         out["supported_sentences"] = sum(s["supported"] for s in sentences) / len(sentences)
         # an answer shown although the citation check supports none of its sentences, and
         # whether it was right all the same (what withholding such answers would cost)
@@ -167,6 +176,8 @@ RATE_METRICS = [
     "supported_sentences",
     "unsupported_answer",
     "unsupported_right",
+    "withheld",
+    "withheld_right",
     "faithfulness",
 ]
 LABELS = {
@@ -184,6 +195,8 @@ LABELS = {
     "supported_sentences": "answer sentences the citation check finds supported",
     "unsupported_answer": "answers of which the citation check supports no sentence",
     "unsupported_right": "of those, answers that hold every fact all the same",
+    "withheld": "replies withheld as unsupported (the articles do not seem to say it)",
+    "withheld_right": "of those, replies that held every fact (right answers withheld)",
     "fact_recall": "fact recall (answerable)",
     "answered": "answerable questions answered",
     "refused_correctly": "unanswerable questions refused",

@@ -72,6 +72,9 @@ class Ours:
             "answer": result.text,
             "raw_answer": result.raw_text,
             "refused": result.refused,
+            "verdict": result.verdict,
+            "draft": result.draft,
+            "tries": result.tries,
             "guard": result.guard,
             "error": result.error,
             "standalone_question": result.standalone_question,
@@ -81,7 +84,7 @@ class Ours:
             "citations": [{"n": c.n, **c.passage.to_dict()} for c in result.citations],
             "timings": {
                 k: result.timings[k]
-                for k in ("retrieve_s", "first_token_s", "total_s")
+                for k in ("retrieve_s", "model_first_token_s", "first_token_s", "total_s", "tries")
                 if k in result.timings
             },
         }

@@ -72,15 +72,20 @@ def _metrics_table(summary: dict[str, Any], reference: dict[str, Any] | None) ->
     return lines
 
 
+def _count(value: float | None) -> str:
+    return "–" if value is None else f"{value:g}"
+
+
 def _latency_table(summary: dict[str, Any], reference: dict[str, Any] | None) -> list[str]:
     extra = " reference p50 | reference p95 |" if reference else ""
     lines = ["| latency | p50 | p95 |" + extra, "|---|---|---|" + ("---|---|" if reference else "")]
     for name in TIMINGS:
+        show = _secs if name.endswith("_s") else _count
         stats = summary["latency"].get(name, {})
-        row = f"| {name} | {_secs(stats.get('p50'))} | {_secs(stats.get('p95'))} |"
+        row = f"| {name} | {show(stats.get('p50'))} | {show(stats.get('p95'))} |"
         if reference:
             other = reference["latency"].get(name, {})
-            row += f" {_secs(other.get('p50'))} | {_secs(other.get('p95'))} |"
+            row += f" {show(other.get('p50'))} | {show(other.get('p95'))} |"
         lines.append(row)
     return lines
 

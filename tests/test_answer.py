@@ -9,7 +9,7 @@ import pytest
 
 from bot.answering.pipeline import answer, stream_answer
 from bot.answering.question import Question
-from bot.answering.records import Done, Sources, Token
+from bot.answering.records import Checking, Done, Sources, Token
 from bot.deps import Deps, build_deps
 from bot.errors import BotError
 from bot.models.fake_llm import FakeChat
@@ -26,29 +26,60 @@ def _deps(settings: Settings, *replies: str) -> tuple[Deps, FakeChat]:
     return build_deps(settings, llm=llm), llm
 
 
-def test_sources_come_first_then_tokens_then_the_answer(fake_settings: Settings) -> None:
-    deps, _ = _deps(fake_settings, "Nguyen Van Tung chairs the People's Committee [1].")
+CHAIRMAN = (
+    "Nguyen Van Tung is the Chairman of Hai Phong People's Committee [1]. "
+    "He is also Vice Secretary of Hai Phong Municipal Party Committee [1]."
+)
+
+
+def test_sources_come_first_then_tokens_once_a_sentence_is_checked_then_the_answer(
+    fake_settings: Settings,
+) -> None:
+    deps, _ = _deps(fake_settings, CHAIRMAN)
     events = list(stream_answer(deps, "Who is the Chairman of the People's Committee?"))
     assert isinstance(events[0], Sources) and events[0].passages
-    assert all(isinstance(e, Token) for e in events[1:-1]) and len(events) > 3
+    assert isinstance(events[1], Checking)  # the model began; nothing is shown until checked
+    assert all(isinstance(e, Token) for e in events[2:-1]) and len(events) > 4
+    first = events[2].text  # type: ignore[union-attr]
+    assert first.startswith("Nguyen Van Tung is the Chairman") and "[1]." in first  # whole
     done = events[-1]
     assert isinstance(done, Done)
     streamed = "".join(e.text for e in events if isinstance(e, Token))
     assert streamed.strip() == done.answer.text
     assert [c.n for c in done.answer.citations] == [1]
     assert done.answer.citations[0].passage_id == done.answer.passages[0].id
-    assert not done.answer.refused
+    assert not done.answer.refused and done.answer.verdict == "supported"
+
+
+def test_a_reply_the_check_supports_nowhere_is_never_shown_but_kept_as_a_draft(
+    fake_settings: Settings,
+) -> None:
+    invented = "The city plans to host the 2040 Olympic Games in Do Son [1]."
+    deps, llm = _deps(fake_settings, invented, invented)
+    events = list(stream_answer(deps, "Which sports event will Hai Phong host?"))
+    tokens = [e.text for e in events if isinstance(e, Token)]
+    result = events[-1].answer  # type: ignore[union-attr]
+    assert result.verdict == "unsupported" and not result.refused
+    assert result.draft == invented and "Olympic" not in "".join(tokens)
+    assert result.text.startswith("The articles do not seem to say this.") and tokens == [
+        result.text
+    ]
+    closest = [c.n for c in result.citations]
+    assert closest and result.text.endswith(" ".join(f"[{n}]" for n in closest))
+    assert result.to_dict()["verdict"] == "unsupported" and result.to_dict()["draft"] == invented
+    assert len(llm.calls) == 1, "the passages were what the model read: nothing else to read"
 
 
 def test_a_citation_beyond_the_given_passages_never_reaches_the_user(
     fake_settings: Settings,
 ) -> None:
-    deps, _ = _deps(fake_settings, "The city grew [1]. It also shrank [9].")
-    events = list(stream_answer(deps, "How did the city grow?"))
+    chairman = "Nguyen Van Tung is the Chairman of Hai Phong People's Committee [1]."
+    deps, _ = _deps(fake_settings, f"{chairman} It also shrank [9].")
+    events = list(stream_answer(deps, "Who is the Chairman of the People's Committee?"))
     streamed = "".join(e.text for e in events if isinstance(e, Token))
     assert "[9]" not in streamed
     result = events[-1].answer  # type: ignore[union-attr]
-    assert result.text == "The city grew [1]. It also shrank."
+    assert result.text == f"{chairman} It also shrank." and result.verdict == "partly supported"
     assert [c.n for c in result.citations] == [1]
 
 
@@ -154,11 +185,14 @@ def test_translations_of_the_same_passage_are_folded() -> None:
 def test_a_short_reply_that_looks_like_a_refusal_start_is_still_shown(
     fake_settings: Settings,
 ) -> None:
-    deps, _ = _deps(fake_settings, "I do [1]")
-    events = list(stream_answer(deps, "Is Hai Phong a port city?"))
+    reply = (
+        "I do not doubt it: Nguyen Van Tung is the Chairman of Hai Phong People's Committee [1]."
+    )
+    deps, _ = _deps(fake_settings, reply)
+    events = list(stream_answer(deps, "Who is the Chairman of the People's Committee?"))
     result = events[-1].answer  # type: ignore[union-attr]
-    assert not result.refused and result.text == "I do [1]"
-    assert "".join(e.text for e in events if isinstance(e, Token)).strip() == "I do [1]"
+    assert not result.refused and result.text == reply
+    assert "".join(e.text for e in events if isinstance(e, Token)).strip() == reply
 
 
 @pytest.mark.reliability

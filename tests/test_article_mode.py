@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from bot.answering.article import EXCERPT_CHARS, excerpt, plan_articles, prefix_messages
-from bot.answering.pipeline import answer
+from bot.answering.pipeline import answer, retrieve, stream_answer
 from bot.answering.prompts import article_messages
-from bot.answering.records import Answer
+from bot.answering.records import Answer, Retrying
 from bot.answering.support import check_support
 from bot.deps import Deps, build_deps
-from bot.models.fake_llm import FakeChat
+from bot.models.fake_llm import FakeChat, purpose
 from bot.models.prefix_store import SENTINEL, PrefixStore
 from bot.retrieval.articles import article_passages, llm_tokens, rank_articles, sections
 from bot.retrieval.records import Hit, PassageMeta
@@ -89,11 +89,42 @@ def test_articles_rank_by_their_best_passage() -> None:
     assert rank_articles([hit("short", 0.03), *long]) == ["short", "long"]
 
 
-def test_an_answer_refused_from_one_article_is_sought_in_the_next(
+def _first_sentence(deps: Deps, question: str, article: int) -> str:
+    """The first sentence of the article plan `article` (0: the best), cited as [1]."""
+    first = retrieve(deps, question, "en", deps.settings.top_k).plans[article].passages[0]
+    start, end = first.sentences()[0]
+    return f"{first.text[start:end].rstrip('.')} [1]."
+
+
+def test_a_refused_reading_is_read_again_from_the_best_passages_then_the_next_article(
     fake_settings: Settings,
 ) -> None:
-    deps, llm = _deps(fake_settings, "I don't know.", "Nguyen Van Tung chairs it [1].")
-    result = answer(deps, "Who is the Chairman of the Hai Phong People's Committee?")
+    question = "Who is the Chairman of the Hai Phong People's Committee?"
+    deps, llm = _deps(fake_settings, "I don't know.", "I don't know.")
+    llm.replies.append(_first_sentence(deps, question, 1))  # the second article's own words
+    events = list(stream_answer(deps, question))
+    result = events[-1].answer  # type: ignore[union-attr]
+    assert len(llm.calls) == 3 and result.tries == [
+        "article: refused",
+        "passages: refused",
+        "article: supported",
+    ]
+    assert [e.kind for e in events if isinstance(e, Retrying)] == ["passages", "article"]
+    assert not result.refused and result.article_id == result.articles_tried[2].split("@")[0]
+    # what each reading was given: the first article, the passages alone, the next article
+    assert [purpose(call) for call in llm.calls] == ["article", "answer", "article"]
+    assert llm.calls[0] != llm.calls[2]
+    assert result.timings["tries"] == 3
+
+
+def test_without_rereading_a_refusal_is_sought_in_the_next_article_only(
+    fake_settings: Settings,
+) -> None:
+    settings = fake_settings.model_copy(update={"reread": False})
+    question = "Who is the Chairman of the Hai Phong People's Committee?"
+    deps, llm = _deps(settings, "I don't know.")
+    llm.replies.append(_first_sentence(deps, question, 1))
+    result = answer(deps, question)
     assert len(llm.calls) == 2 and len(result.articles_tried) == 2
     assert not result.refused and result.article_id == result.articles_tried[1].split("@")[0]
 

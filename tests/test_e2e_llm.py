@@ -89,9 +89,13 @@ def test_another_process_sharing_the_server_finds_the_article_read(real_deps: De
 
 def test_off_corpus_question_is_refused(real_deps: Deps) -> None:
     result = answer(real_deps, "Who won the 2022 FIFA World Cup?")
-    assert result.refused, result.text
-    assert result.text == "I don't know: the indexed articles do not say."
-    assert result.citations == []
+    # refused by the model, or its reply withheld because the articles do not hold it
+    assert result.verdict in ("refused", "unsupported"), result.text
+    if result.refused:
+        assert result.text == "I don't know: the indexed articles do not say."
+        assert result.citations == []
+    else:
+        assert result.text.startswith("The articles do not seem to say this."), result.text
 
 
 def test_a_french_evidence_sentence_is_translated_into_english(real_deps: Deps) -> None:

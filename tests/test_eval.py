@@ -73,7 +73,7 @@ def test_a_new_split_keeps_each_kind_in_proportion() -> None:
         for i in range(60)
     ]
     tuned = [{"id": f"t{i}", "answerable": True} for i in range(20)]
-    tune, check = split(written, tuned)  # type: ignore[arg-type]
+    tune, check = split(written, tuned)
     assert len(check) == 40 and len(tune) == 40 and tune[:20] == tuned
     assert sum(not q["answerable"] for q in check) == 10  # 15 off-corpus, two thirds of them
     assert split(written, tuned) == (tune, check)  # the seed fixes the deal
@@ -209,6 +209,32 @@ def test_answers_the_citation_check_supports_nowhere_are_counted_with_the_right_
     assert partly["unsupported_answer"] is False and "unsupported_right" not in partly
 
 
+def test_a_withheld_reply_counts_as_declined_and_its_draft_as_what_withholding_cost() -> None:
+    def result(draft: str) -> dict[str, Any]:
+        notice = "The articles do not seem to say this. The closest passages: [1]"
+        sentences = [{"supported": False, "moved": False}]
+        citations = [{"n": 1, "doc_id": "docA", "text": "Nguyen Van Tung chairs it."}]
+        return {
+            "answer": notice,
+            "refused": False,
+            "verdict": "unsupported",
+            "draft": draft,
+            "sentences": sentences,
+            "citations": citations,
+        }
+
+    right = score(_q(), result("Nguyen Van Tung, since 2025 [1]."), k=5)
+    assert right["answered"] is False and right["fact_recall"] == 0.0
+    assert right["withheld"] is True and right["withheld_right"] is True
+    assert "unsupported_answer" not in right and "citation_support" not in right
+    wrong = score(_q(), result("Tran Luu Quang [1]."), k=5)
+    assert wrong["withheld_right"] is False
+    off = score(_q(answerable=False, expected_docs=[], gold=[], facts=[]), result("In 2031."), k=5)
+    assert off["refused_correctly"] is True and "withheld_right" not in off
+    shown = {**result(""), "verdict": "supported", "answer": "Nguyen Van Tung, since 2025 [1]."}
+    assert score(_q(), shown, k=5)["withheld"] is False
+
+
 def test_summary_rates_and_latency_percentiles() -> None:
     questions = [
         _q(id="a"),
@@ -281,6 +307,9 @@ def test_a_run_writes_results_summary_report_and_plot(settings: Settings, tmp_pa
         "question",
         "answer",
         "refused",
+        "verdict",
+        "draft",
+        "tries",
         "retrieved",
         "citations",
         "timings",
@@ -288,7 +317,13 @@ def test_a_run_writes_results_summary_report_and_plot(settings: Settings, tmp_pa
     ):
         assert key in first
     assert set(first["retrieved"][0]) >= {"rank", "doc_id", "text", "score"}
-    assert set(first["timings"]) == {"retrieve_s", "first_token_s", "total_s"}
+    assert set(first["timings"]) == {
+        "retrieve_s",
+        "model_first_token_s",
+        "first_token_s",
+        "total_s",
+        "tries",
+    }
     if first["citations"]:
         assert set(first["citations"][0]) >= {"n", "doc_id", "text"}
     assert summary["done"] == 4 and summary["k"] == settings.top_k

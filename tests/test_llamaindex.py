@@ -108,7 +108,8 @@ def test_the_query_engine_answers_with_citations_and_source_nodes(deps: Deps) ->
     streamed = NewsQueryEngine(deps, streaming=True).query(QUESTION)
     assert isinstance(streamed, StreamingResponse)
     pieces = list(streamed.response_gen)
-    assert len(pieces) > 1 and "".join(pieces) == (streamed.metadata or {})["answer"]
+    # a one-sentence reply comes whole, once the citation check passed it (bot.answering.gate)
+    assert pieces and "".join(pieces) == (streamed.metadata or {})["answer"]
     assert str(streamed) == str(response)
     assert [n.node.node_id for n in streamed.source_nodes] == [
         n.node.node_id for n in response.source_nodes

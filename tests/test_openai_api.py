@@ -87,7 +87,7 @@ def test_the_stream_carries_the_same_answer_then_the_structured_one(api: Api) ->
     assert chunks[0].choices[0].delta.role == "assistant"
     assert (chunks[0].model_extra or {})["newsqa"]["passages"]  # the sources come first
     words = [c.choices[0].delta.content for c in chunks[1:-1]]
-    assert len(words) > 3  # streamed word by word
+    assert words  # a one-sentence reply comes whole once checked, a longer one word by word
     assert "".join(w or "" for w in words) == whole
     last = chunks[-1]
     assert last.choices[0].finish_reason == "stop"

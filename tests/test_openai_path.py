@@ -22,6 +22,10 @@ from bot.settings import Settings
 from tests.conftest import ROOT
 from tests.fake_openai import FakeOpenAI
 
+# replies the citation check supports (the hashing embedder finds their words in passage [1])
+CHAIRMAN = "Nguyen Van Tung is the Chairman of Hai Phong People's Committee [1]."
+TWO = f"{CHAIRMAN} He is also Vice Secretary of Hai Phong Municipal Party Committee [1]."
+
 
 @pytest.fixture
 def server() -> Iterator[FakeOpenAI]:
@@ -43,7 +47,7 @@ def _settings(base: Settings, server: FakeOpenAI, **extra: object) -> Settings:
 def test_streamed_answer_through_the_openai_client(
     fake_settings: Settings, server: FakeOpenAI
 ) -> None:
-    server.replies.append("Nguyen Van Tung is the Chairman [1].")
+    server.replies.append(TWO)
     settings = _settings(fake_settings, server, llm_api_key=SecretStr("sk-test"))
     deps = build_deps(settings)
     assert isinstance(deps.llm, OpenAIChat)
@@ -51,7 +55,7 @@ def test_streamed_answer_through_the_openai_client(
     tokens = [e.text for e in events if isinstance(e, Token)]
     assert len(tokens) > 2, "the answer arrives in pieces"
     result = events[-1].answer  # type: ignore[union-attr]
-    assert result.text == "Nguyen Van Tung is the Chairman [1]."
+    assert result.text == TWO
     request = server.requests[0]
     assert request["path"] == "/v1/chat/completions"
     assert request["body"]["stream"] is True and request["body"]["model"] == "fake-model"
@@ -61,7 +65,7 @@ def test_streamed_answer_through_the_openai_client(
 
 
 def test_the_rewrite_uses_a_plain_completion(fake_settings: Settings, server: FakeOpenAI) -> None:
-    server.replies.extend(["Who chairs the Hai Phong People's Committee?", "Nguyen Van Tung [1]."])
+    server.replies.extend(["Who chairs the Hai Phong People's Committee?", CHAIRMAN])
     deps = build_deps(_settings(fake_settings, server))
     history = [
         {"role": "user", "content": "Tell me about the People's Committee."},
@@ -112,7 +116,7 @@ def test_cli_streams_then_lists_sources_and_gives_json(
         "LLM_BASE_URL": server.base_url,
     }
     question = "Who is the Chairman of the People's Committee?"
-    server.replies.append("Nguyen Van Tung is the Chairman [1].")
+    server.replies.append(CHAIRMAN)
     done = subprocess.run(
         [sys.executable, "-m", "bot", question],
         cwd=ROOT,
@@ -122,9 +126,9 @@ def test_cli_streams_then_lists_sources_and_gives_json(
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("Nguyen Van Tung is the Chairman [1].")
+    assert done.stdout.startswith(CHAIRMAN)
     assert "Sources:\n[1] " in done.stdout
-    server.replies.append("Nguyen Van Tung [1].")
+    server.replies.append(CHAIRMAN)
     done = subprocess.run(
         [sys.executable, "-m", "bot", "--json", question],
         cwd=ROOT,
@@ -134,7 +138,8 @@ def test_cli_streams_then_lists_sources_and_gives_json(
         timeout=120,
     )
     data = json.loads(done.stdout)
-    assert data["answer"] == "Nguyen Van Tung [1]." and data["refused"] is False
+    assert data["answer"] == CHAIRMAN and data["refused"] is False
+    assert data["verdict"] == "supported"
     assert data["citations"][0]["n"] == 1 and data["passages"][0]["given_to_model"] is True
 
 

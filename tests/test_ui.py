@@ -409,6 +409,26 @@ def test_the_chat_shows_sources_before_the_answer_then_cites_and_highlights(
     assert [t["role"] for t in turns] == ["user", "assistant"]
 
 
+def test_an_unsupported_reply_is_replaced_by_a_notice_with_the_draft_folded(
+    backend: Backend,
+) -> None:
+    assert backend.deps is not None
+    invented = "The city will host the 2040 Olympic Games in Do Son [1]."
+    backend.deps.llm = FakeChat([invented])
+    frames = _respond(backend, "Which sports event will Hai Phong host?")
+    shown = [f[0][-1]["content"] for f in frames if f[0]]
+    notice_at = next(i for i, c in enumerate(shown) if "do not seem to say" in c)
+    assert not any("Olympic" in c for c in shown[:notice_at]), "the draft never streams"
+    assert any("Checking the answer against the articles" in c for c in shown)
+    final_chat, final_sources, turns, *_ = frames[-1]
+    content = final_chat[-1]["content"]
+    notice, _, folded = content.partition("<details")
+    assert notice.startswith("The articles do not seem to say this. The closest passages: [[")
+    assert "Unverified draft" in folded and "2040 Olympic Games" in folded
+    assert unlinked(content) == turns[-1]["content"] and "Olympic" not in turns[-1]["content"]
+    assert "<mark>" in final_sources  # the closest evidence, highlighted in its passage
+
+
 def test_a_follow_up_is_answered_with_the_conversation(backend: Backend) -> None:
     llm = backend.deps.llm if backend.deps else None
     assert isinstance(llm, FakeChat)

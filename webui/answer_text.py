@@ -16,6 +16,7 @@ UNSUPPORTED_TIP = "The passages this sentence cites do not clearly say this: che
 _OPEN = f'<span class="nqa-unsupported" title="{html.escape(UNSUPPORTED_TIP, quote=True)}">'
 _CLOSE = '<small class="nqa-flag"> ⚠ not found in its source</small></span>'
 _FLAG = re.compile(re.escape(_OPEN) + "|" + re.escape(_CLOSE))
+_DRAFT = re.compile(r"\n\n<details class=\"nqa-draft\">.*</details>\Z", re.S)
 
 
 def linked(text: str) -> str:
@@ -26,7 +27,7 @@ def linked(text: str) -> str:
 
 def unlinked(text: str) -> str:
     """The plain answer back from what the chat shows."""
-    return _FLAG.sub("", _LINK.sub(r"[\1]", text))
+    return _FLAG.sub("", _LINK.sub(r"[\1]", _DRAFT.sub("", text)))
 
 
 def flagged(text: str, claims: Sequence[Any]) -> str:
@@ -46,3 +47,14 @@ def flagged(text: str, claims: Sequence[Any]) -> str:
         out += [text[last:start], _OPEN, text[start:end], _CLOSE]
         last = end
     return "".join([*out, text[last:]])
+
+
+DRAFT_SUMMARY = "Unverified draft: the model's reply, which the articles do not seem to support"
+
+
+def with_draft(notice: str, draft: str) -> str:
+    """The notice that replaces an unsupported reply, the reply folded under it."""
+    return (
+        f'{notice}\n\n<details class="nqa-draft"><summary>{DRAFT_SUMMARY}</summary>\n\n'
+        f"{draft}\n\n</details>"
+    )

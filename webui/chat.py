@@ -12,11 +12,11 @@ import gradio as gr
 
 from bot.answering.pipeline import stream_answer
 from bot.answering.question import Question
-from bot.answering.records import Answer, Done, Rewritten, Sources, Token
+from bot.answering.records import Answer, Checking, Done, Retrying, Rewritten, Sources, Token
 from bot.errors import BotError, unexpected
 from bot.ratings import answer_record
 from bot.retrieval.records import Filters
-from webui.answer_text import flagged, linked, unlinked
+from webui.answer_text import flagged, linked, unlinked, with_draft
 from webui.asking import Turn, asking
 from webui.backend import Backend
 from webui.feedback import Records, index_of
@@ -106,7 +106,7 @@ def _answer(
         for event in events:
             if isinstance(event, Tick) and text:
                 continue  # the answer is being written: it shows itself
-            if isinstance(event, Tick | Rewritten | Sources):
+            if isinstance(event, Tick | Rewritten | Retrying | Sources | Checking):
                 phase = _phase(event, phase, chat, question, backend.model_state)
                 if isinstance(event, Tick) and deps.prefix_server is not None:
                     phase.read = deps.prefix_server.progress()  # the embedded LLM's reading
@@ -125,8 +125,12 @@ def _answer(
         if result is None:
             raise RuntimeError("the answer stream ended without its answer")
         shown = result.shown()
-        checked = shown if result.error else flagged(shown, result.claims)
+        if result.verdict == "unsupported":  # the reply is withheld, folded under the notice
+            checked = with_draft(shown, flagged(result.draft, result.claims))
+        else:
+            checked = shown if result.error else flagged(shown, result.claims)
         chat[-1] = {"role": "assistant", "content": linked(checked)}
+        view.passages, view.context_n = result.passages, result.context_n  # the reading kept
         view.phase = "refused" if result.refused else "done"
         view.lang = result.lang
         view.cited = [c.n for c in result.citations]
@@ -157,9 +161,15 @@ def _phase(event: Any, phase: Phase, chat: Chat, question: str, model_state: str
         if event.question.strip() != question:
             chat[-2] = {"role": "user", "content": f"{question}\n\n_Searched as: {event.question}_"}
         return Phase("Searching the articles…")
+    if isinstance(event, Retrying):
+        return Phase("Reading it again…", again=True)
     if isinstance(event, Sources):
         wait = "" if model_state == "ready" else " The model is still starting."
-        return Phase(f"Reading {event.context_n} passages…{wait}" if event.passages else "")
+        reading = "Reading it again:" if phase.again else "Reading"
+        label = f"{reading} {event.context_n} passages…{wait}"
+        return Phase(label if event.passages else "", again=phase.again)
+    if isinstance(event, Checking):
+        return Phase("Checking the answer against the articles…", again=phase.again)
     return phase
 
 

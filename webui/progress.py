@@ -74,6 +74,7 @@ class Phase:
     label: str
     started: float = field(default_factory=time.monotonic)
     read: tuple[int, int] | None = None  # prompt tokens the model has read, of how many
+    again: bool = False  # a reading after one the citation check did not support
 
     def shown(self) -> str:
         if not self.label:

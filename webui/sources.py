@@ -18,10 +18,14 @@ from bot.text.sentences import sentence_spans
 
 def highlights(result: Answer) -> dict[int, list[tuple[int, int]]]:
     """For each supported answer sentence, the passage sentence it rests on (the citation
-    check's evidence, bot.answering.support), by passage number."""
+    check's evidence, bot.answering.support), by passage number; for a withheld reply, the
+    passage sentences that came closest to its sentences, in the passages it cites."""
     spans: dict[int, list[tuple[int, int]]] = {}
+    withheld = result.verdict == "unsupported"
+    cited = {c.n for c in result.citations}
     for claim in result.claims:
-        for e in claim.evidence if claim.supported else []:
+        shown = claim.supported or (withheld and claim.evidence and claim.evidence[0].n in cited)
+        for e in claim.evidence if shown else []:
             spans.setdefault(e.n, []).append((e.start, e.end))
     return {n: sorted(set(v)) for n, v in spans.items()}
 

@@ -2,8 +2,8 @@
 
 deps = build_deps()
 answer(deps, "What did To Lam ask of Hai Phong?")        # -> Answer
-for event in stream_answer(deps, Question(text, turns)):  # [Rewritten,] Sources, Token..., Done
-    ...
+for event in stream_answer(deps, Question(text, turns)):
+    ...  # [Rewritten,] Sources, Token..., [Retrying, Sources, Token...,] Done
 """
 
 from __future__ import annotations
@@ -15,13 +15,26 @@ from dataclasses import dataclass, field
 from typing import ParamSpec
 
 from bot.answering.article import CANDIDATES, ArticlePlan, choose_plans, plan_articles
+from bot.answering.gate import SentenceGate
 from bot.answering.prompts import Message, build_messages
 from bot.answering.question import Question, check_question, clamp_top_k, clean_history
-from bot.answering.records import Answer, Citation, Claim, Done, Event, Rewritten, Sources, Token
-from bot.answering.refusal import dont_know
+from bot.answering.records import (
+    Answer,
+    Checked,
+    Checking,
+    Citation,
+    Claim,
+    Done,
+    Event,
+    Retrying,
+    Rewritten,
+    Sources,
+    Token,
+)
+from bot.answering.refusal import dont_know, not_supported
 from bot.answering.reply import ReplyFilter
 from bot.answering.rewrite import rewrite
-from bot.answering.support import check_support
+from bot.answering.support import SentenceCheck, check_support
 from bot.deps import Deps
 from bot.errors import BotError
 from bot.retrieval.articles import rank_articles
@@ -36,7 +49,7 @@ P = ParamSpec("P")
 @dataclass
 class Reply:
     """What the model wrote, as bot.answering.reply judged it (a refusal is left to the caller,
-    which may try another article)."""
+    which may read again)."""
 
     text: str = ""  # as shown; an LLM failure's message after what came before it
     raw: str = ""  # everything the model wrote
@@ -44,19 +57,30 @@ class Reply:
     guard: str = ""
     error: str = ""
     citations: list[Citation] = field(default_factory=list)
+    shown: bool = False  # some of it was streamed to the reader (a sentence passed the check)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Reading:
-    """What the model was given to read, over every article tried, and its last reply."""
+    """One way of reading for an answer: an article (or its section) with its prompt prefix,
+    or the passages retrieval ranks best, alone, with the short prompt."""
 
-    mode: str = "passages"
-    passages: list[Hit] = field(default_factory=list)  # the last read, [n] is passages[n - 1]
-    context_n: int = 0
-    read: list[Hit] = field(default_factory=list)
+    kind: str  # "article" or "passages"
+    label: str  # the section's label, or "best passages"
+    messages: list[Message]
+    passages: list[Hit]  # [n] is passages[n - 1]
+    context_n: int  # how many of `passages` the model is given
     article_id: str = ""
-    articles_tried: list[str] = field(default_factory=list)
-    reply: Reply = field(default_factory=Reply)
+
+
+@dataclass(frozen=True)
+class Tried:
+    """A reading, the reply it gave, and the citation check of that reply."""
+
+    reading: Reading
+    reply: Reply
+    checked: Checked
+    verdict: str
 
 
 @dataclass(frozen=True)
@@ -94,9 +118,39 @@ def retrieve(
     return Retrieved(candidates, plans, passages, context_n, seconds)
 
 
+def readings(found: Retrieved, question: str, lang: str, reread: bool = True) -> list[Reading]:
+    """The readings to try, in order, until one gives an answer the check supports: the best
+    article; then (`reread`) the best passages alone; then the next articles. Without article
+    plans, the best passages only."""
+    passages = Reading(
+        "passages",
+        "best passages",
+        build_messages(question, found.passages[: found.context_n], lang),
+        found.passages,
+        found.context_n,
+    )
+    if not found.plans:
+        return [passages] if found.passages else []
+    articles = [
+        Reading(
+            "article",
+            plan.section.label,
+            plan.messages(question, lang),
+            plan.passages,
+            len(plan.passages),
+            plan.section.doc_id,
+        )
+        for plan in found.plans
+    ]
+    again = [passages] if reread and found.passages else []
+    return [articles[0], *again, *articles[1:]]
+
+
 def stream_answer(deps: Deps, asked: Question | str) -> Generator[Event, None, None]:
     """Sources first, then the answer's tokens as they arrive, then the finished Answer (a
-    string is a question without conversation or filters)."""
+    string is a question without conversation or filters). A reply is shown only from its
+    first sentence the citation check supports; one it supports nowhere is read again
+    differently (Retrying) and, when no reading gives a supported answer, withheld."""
     settings = deps.settings
     started = time.perf_counter()
     if isinstance(asked, str):
@@ -117,130 +171,179 @@ def stream_answer(deps: Deps, asked: Question | str) -> Generator[Event, None, N
         found = retrieve(deps, standalone, lang, k, asked.filters)
         timings["retrieve_s"] = found.seconds
         timings["sources_s"] = time.perf_counter() - started
-        if found.plans:
-            reading = yield from _from_articles(
-                deps, found.plans, standalone, lang, timings, started
-            )
-        else:
-            reading = yield from _from_passages(deps, found, standalone, lang, timings, started)
-        reply = reading.reply
-        text, refused, guard, citations = reply.text, reply.refused, reply.guard, reply.citations
-        claims: list[Claim] = []
-        if not reading.passages:
-            text, refused = dont_know(lang), True
-        elif refused:
-            text = dont_know(lang)
-            yield Token(text)
-        elif text:
-            checked = check_support(
-                deps.embedder, text, reading.passages, reading.context_n, citations, deps.sentences
-            )
-            text, citations, claims = checked.text, checked.citations, checked.claims
-            if not reply.error and not citations:  # nothing in it rests on a passage
-                log.warning("reply replaced by the refusal (uncited): %r", reply.raw[:300])
-                text, refused, guard = dont_know(lang), True, "uncited"
-                yield Token(text)
+        plan = readings(found, standalone, lang, settings.reread)
+        tries: list[Tried] = []
+        for reading in plan:
+            if tries:
+                yield Retrying(reading.kind, tries[-1].verdict)
+            yield Sources(reading.passages, reading.context_n)
+            tried = yield from _try(deps, reading, timings, started)
+            tries.append(tried)
+            if tried.verdict in ANSWERED or tried.reply.error or tried.reply.guard == "prompt leak":
+                break
+        if not plan:
+            yield Sources(found.passages, found.context_n)
+        final = _final(tries, lang)
+        if final.verdict in ("refused", "unsupported"):
+            yield Token(final.text)
     timings["total_s"] = time.perf_counter() - started
+    timings["tries"] = len(tries)
+    kept = final.tried
+    kept_reading = kept.reading if kept else None
+    read = [h for t in tries for h in t.reading.passages[: t.reading.context_n]]
     yield Done(
         Answer(
             question,
             standalone,
             lang,
-            text=text,
-            refused=refused,
-            passages=reading.passages,
-            context_n=reading.context_n,
-            citations=citations,
+            text=final.text,
+            refused=final.verdict == "refused",
+            verdict=final.verdict,
+            draft=final.draft,
+            passages=kept_reading.passages if kept_reading else found.passages,
+            context_n=kept_reading.context_n if kept_reading else 0,
+            citations=final.citations,
             timings=timings,
-            error=reply.error,
-            guard=guard,
-            raw_text=reply.raw,
-            mode=reading.mode,
-            article_id=reading.article_id,
-            articles_tried=reading.articles_tried,
-            read=reading.read,
-            claims=claims,
+            error=kept.reply.error if kept else "",
+            guard=kept.reply.guard if kept else "",
+            raw_text=kept.reply.raw if kept else "",
+            mode=kept_reading.kind if kept_reading else "passages",
+            article_id=kept_reading.article_id if kept_reading else "",
+            articles_tried=[t.reading.label for t in tries],
+            tries=[f"{t.reading.kind}: {t.verdict}" for t in tries],
+            read=read,
+            claims=final.claims,
             retrieved=found.passages,
             article_ranking=rank_articles(found.candidates),
         )
     )
 
 
-def _from_passages(
-    deps: Deps,
-    found: Retrieved,
-    question: str,
-    lang: str,
-    timings: dict[str, float],
-    started: float,
-) -> Generator[Sources | Token, None, Reading]:
-    """Read the passages retrieval ranks best, as many as the context takes."""
-    passages, context_n = found.passages, found.context_n
-    reading = Reading(passages=passages, context_n=context_n)
-    yield Sources(passages, context_n)
-    if passages:
-        reading.read = passages[:context_n]
-        messages = build_messages(question, reading.read, lang)
-        reading.reply = yield from _generate(
-            deps, messages, passages, context_n, True, timings, started
-        )
-    return reading
+ANSWERED = ("supported", "partly supported")
 
 
-def _from_articles(
-    deps: Deps,
-    plans: list[ArticlePlan],
-    question: str,
-    lang: str,
-    timings: dict[str, float],
-    started: float,
-) -> Generator[Sources | Token, None, Reading]:
-    """Read the best article; while the model finds no answer in it, the next one."""
-    reading = Reading(mode="article")
-    for plan in plans:
-        passages = plan.passages
-        reading.passages, reading.context_n = passages, len(passages)
-        reading.article_id = plan.section.doc_id
-        reading.articles_tried.append(plan.section.label)
-        reading.read += passages
-        yield Sources(passages, len(passages))
-        messages = plan.messages(question, lang)
-        reply = yield from _generate(
-            deps, messages, passages, len(passages), False, timings, started
+def _try(
+    deps: Deps, reading: Reading, timings: dict[str, float], started: float
+) -> Generator[Checking | Token, None, Tried]:
+    """One reading: the reply streamed through the gate, then checked."""
+    gate = SentenceGate(
+        SentenceCheck(deps.embedder, reading.passages, reading.context_n, deps.sentences)
+    )
+    need_citation = reading.kind == "passages"
+    reply = yield from _generate(deps, reading, need_citation, gate, timings, started)
+    if reply.refused or not reply.text:
+        return Tried(reading, reply, Checked(reply.text, reply.citations, []), "refused")
+    checked = check_support(
+        deps.embedder,
+        reply.text,
+        reading.passages,
+        reading.context_n,
+        reply.citations,
+        deps.sentences,
+    )
+    worth = [c for c in checked.claims if c.evidence]
+    supported = sum(c.supported for c in worth)
+    if reply.error:
+        verdict = "failed"
+    elif not checked.citations:  # nothing in it rests on a passage
+        log.warning("reply replaced by the refusal (uncited): %r", reply.raw[:300])
+        reply.guard = reply.guard or "uncited"
+        verdict = "refused"
+    elif not supported:  # nothing in it is found in what the model read
+        log.info("reply unsupported by the check (%s): %r", reading.label, reply.raw[:300])
+        verdict = "unsupported"
+    else:
+        verdict = "supported" if supported == len(worth) else "partly supported"
+    if verdict in ANSWERED and not reply.shown:  # the last sentence passed, after the stream
+        rest = gate.release()
+        if rest:
+            _first_shown(timings, started)
+            reply.shown = True
+            yield Token(rest)
+    return Tried(reading, reply, checked, verdict)
+
+
+@dataclass(frozen=True)
+class _Final:
+    verdict: str
+    text: str
+    citations: list[Citation]
+    claims: list[Claim]
+    tried: Tried | None
+    draft: str = ""
+
+
+def _final(tries: list[Tried], lang: str) -> _Final:
+    """What the reader gets from the readings tried: the answer the check supports, or a
+    failure as it happened, or the first unsupported reply withheld (the passages that came
+    closest cited), or the refusal."""
+    last = tries[-1] if tries else None
+    if last and (last.verdict in ANSWERED or last.verdict == "failed"):
+        return _Final(
+            last.verdict, last.checked.text, last.checked.citations, last.checked.claims, last
         )
-        reading.reply = reply
-        if not reply.refused or reply.error or reply.guard == "prompt leak":
-            break
-    return reading
+    unsupported = next((t for t in tries if t.verdict == "unsupported"), None)
+    if unsupported and not (last and last.reply.guard == "prompt leak"):
+        checked = unsupported.checked
+        closest = _closest_evidence(checked.claims)
+        passages = unsupported.reading.passages
+        return _Final(
+            "unsupported",
+            not_supported(lang, closest),
+            [Citation(n, passages[n - 1]) for n in closest],
+            checked.claims,
+            unsupported,
+            draft=checked.text,
+        )
+    return _Final("refused", dont_know(lang), [], [], last)
+
+
+def _closest_evidence(claims: list[Claim], most: int = 2) -> list[int]:
+    """The passages of the best-scored evidence sentences of an unsupported reply."""
+    found = sorted((e.score, e.n) for c in claims for e in c.evidence)[::-1]
+    numbers: list[int] = []
+    for _, n in found:
+        if n not in numbers:
+            numbers.append(n)
+    return numbers[:most]
+
+
+def _first_shown(timings: dict[str, float], started: float) -> None:
+    timings.setdefault("first_token_s", time.perf_counter() - started)
 
 
 def _generate(
     deps: Deps,
-    messages: list[Message],
-    passages: list[Hit],
-    context_n: int,
+    reading: Reading,
     need_citation: bool,
+    gate: SentenceGate,
     timings: dict[str, float],
     started: float,
-) -> Generator[Token, None, Reply]:
-    """Stream the model's reply through the checks of bot.answering.reply; return it."""
+) -> Generator[Checking | Token, None, Reply]:
+    """Stream the model's reply through the checks of bot.answering.reply and the gate; return
+    it."""
+    messages, passages, context_n = reading.messages, reading.passages, reading.context_n
     reply = ReplyFilter(
         context_n, messages[0]["content"], messages[1]["content"], need_citation=need_citation
     )
     first: float | None = None
     tokens = 0
     error = ""
-    log.info("asking %s, %d passages to read", deps.llm.where, context_n)
+    shown = False
+    log.info("asking %s, %d passages to read (%s)", deps.llm.where, context_n, reading.label)
     try:
         for piece in deps.llm.stream(messages, deps.settings.llm_max_tokens):
             if first is None:
                 first = time.perf_counter()
-                timings["first_token_s"] = first - started
+                timings.setdefault("model_first_token_s", first - started)
+                yield Checking()
             tokens += 1
-            text = reply.feed(piece)
+            text = gate.feed(reply.feed(piece))
             if reply.done:
                 break
             if text:
+                _first_shown(timings, started)
+                shown = True
                 yield Token(text)
     except BotError as exc:
         error = str(exc)
@@ -249,15 +352,22 @@ def _generate(
         log.warning("reply replaced by the refusal (%s): %r", verdict.guard, reply.raw[:300])
     text = ""
     if not verdict.refused:
-        if verdict.tail:
-            yield Token(verdict.tail)
+        tail = gate.feed(verdict.tail) if verdict.tail else ""
+        if error and not gate.open:  # what came before a failure is shown, checked or not
+            tail = gate.release()
+        if tail:
+            _first_shown(timings, started)
+            shown = True
+            yield Token(tail)
         text = verdict.text
         if error:
             text = (text + "\n\n" if text else "") + error
-    timings["generate_s"] = time.perf_counter() - (first or time.perf_counter())
-    timings["tokens"] = tokens
+    timings["generate_s"] = timings.get("generate_s", 0.0) + (
+        time.perf_counter() - (first or time.perf_counter())
+    )
+    timings["tokens"] = timings.get("tokens", 0) + tokens
     if first is not None and tokens > 1 and timings["generate_s"] > 0:
-        timings["tokens_per_s"] = (tokens - 1) / timings["generate_s"]
+        timings["tokens_per_s"] = (timings["tokens"] - 1) / timings["generate_s"]
     return Reply(
         text,
         reply.raw,
@@ -265,6 +375,7 @@ def _generate(
         verdict.guard,
         error,
         [Citation(n, passages[n - 1]) for n in verdict.cited],
+        shown,
     )
 
 

@@ -97,7 +97,12 @@ class Answer:
     standalone_question: str
     lang: str
     text: str = ""
-    refused: bool = False
+    refused: bool = False  # the bot says it does not know (the model's refusal, or no reply)
+    # "supported": the check supports every sentence; "partly supported": some (the others
+    # are marked); "unsupported": none, so the reply is withheld as `draft` and `text` says
+    # the articles do not seem to say it; "refused"; "failed": the LLM broke off (`error`)
+    verdict: str = "supported"
+    draft: str = ""  # an unsupported reply, withheld (the claims are its sentences)
     passages: list[Hit] = field(default_factory=list)  # [n] is passages[n - 1]
     context_n: int = 0  # the first context_n passages were given to the model
     citations: list[Citation] = field(default_factory=list)
@@ -107,7 +112,8 @@ class Answer:
     raw_text: str = ""  # what the model wrote, before citation filtering (for evaluation)
     mode: str = "passages"  # or "article": the model read article_id whole (or a section)
     article_id: str = ""
-    articles_tried: list[str] = field(default_factory=list)  # section labels, in order
+    articles_tried: list[str] = field(default_factory=list)  # what each reading read, in order
+    tries: list[str] = field(default_factory=list)  # each reading and its verdict, in order
     read: list[Hit] = field(default_factory=list)  # all the model read, over every article tried
     claims: list[Claim] = field(default_factory=list)  # one per sentence, as checked
     retrieved: list[Hit] = field(default_factory=list)  # retrieval's ranking (top k)
@@ -130,6 +136,9 @@ class Answer:
             "lang": self.lang,
             "answer": self.text,
             "refused": self.refused,
+            "verdict": self.verdict,
+            "draft": self.draft,
+            "tries": self.tries,
             "error": self.error,
             "guard": self.guard,
             "citations": [{"n": c.n, **c.passage.to_dict()} for c in self.citations],
@@ -163,6 +172,21 @@ class Rewritten:
 
 
 @dataclass
+class Checking:
+    """The model has begun its reply: it is shown once a sentence of it passes the citation
+    check (bot.answering.gate)."""
+
+
+@dataclass
+class Retrying:
+    """The last reading gave no answer the check supports (`why`: its verdict); the model
+    reads again, this time `kind` ("article" or "passages"): a Sources event follows."""
+
+    kind: str
+    why: str
+
+
+@dataclass
 class Sources:
     """Retrieval is done: the passages, numbered as the answer will cite them."""
 
@@ -180,4 +204,4 @@ class Done:
     answer: Answer
 
 
-Event = Rewritten | Sources | Token | Done
+Event = Rewritten | Retrying | Sources | Checking | Token | Done

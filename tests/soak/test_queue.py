@@ -60,7 +60,11 @@ def test_real_llm_questions_queue_with_their_position_and_survive_a_killed_serve
     # it) starts in seconds, so the kill below could land after the first words (then /ask
     # returns them with the error instead of failing)
     process, app = start_app(
-        tmp_path, LLM_BACKEND="local", WARM_ARTICLES="false", ANSWER_MODE="passages"
+        tmp_path,
+        LLM_BACKEND="local",
+        WARM_ARTICLES="false",
+        ANSWER_MODE="passages",
+        LLM_MAX_TOKENS="48",  # the queue is under test, not the answers: short ones will do
     )
     try:
         client = Client(app.url, verbose=False)
