@@ -29,7 +29,10 @@ def outcome(result: dict[str, Any] | None) -> str:
     s = result.get("scores", {})
     parts = []
     if not result.get("retrieval_only"):
-        parts.append("refused" if result.get("refused") else "answered")
+        if result.get("verdict") == "unsupported":
+            parts.append("withheld")
+        else:
+            parts.append("refused" if result.get("refused") else "answered")
         if s.get("fact_recall") is not None:
             parts.append(f"facts {s['fact_recall']:.2f}")
     if "gold_rank" in s:
