@@ -62,7 +62,8 @@ def test_the_openai_client_streams_a_cited_answer(app_server: RunningApp) -> Non
     cited = extra["citations"][0]
     assert answer.endswith("[1]") and answer.removesuffix("[1]").strip() in cited["text"]
     assert listed.startswith(f"- [1] {cited['title']} (") and extra["passages"]
-    assert len(chunks) > 5 and chunks[-1].choices[0].finish_reason == "stop"
+    # the sources, the checked answer (a one-sentence reply comes whole), the list, the end
+    assert len(chunks) >= 3 and chunks[-1].choices[0].finish_reason == "stop"
 
 
 @pytest.mark.reliability

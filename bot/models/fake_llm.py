@@ -93,9 +93,10 @@ class FakeChat:
         elif asked == "article":
             passages = (filled(last, "article", "article_question") or {}).get("passages", "")
             first = re.split(r"\n\n(?=\[2\] )", passages)[0].removeprefix("[1] ")
-        line = first.split("\n")[0].strip()
-        spans = split_sentences(line)
-        sentence = line[spans[0][0] : spans[0][1]].strip() if spans else ""
+        sentences = [
+            line[a:b].strip() for line in first.split("\n") for a, b in split_sentences(line)
+        ]
+        sentence = next((s for s in sentences if s.endswith((".", "!", "?"))), "")
         return f"{sentence} [1]" if sentence else "I don't know."
 
     def stream(self, messages: list[Message], max_tokens: int) -> Iterator[str]:
