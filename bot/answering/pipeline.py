@@ -229,8 +229,7 @@ def _try(
     gate = SentenceGate(
         SentenceCheck(deps.embedder, reading.passages, reading.context_n, deps.sentences)
     )
-    need_citation = reading.kind == "passages"
-    reply = yield from _generate(deps, reading, need_citation, gate, timings, started)
+    reply = yield from _generate(deps, reading, gate, timings, started)
     if reply.refused or not reply.text:
         return Tried(reading, reply, Checked(reply.text, reply.citations, []), "refused")
     checked = check_support(
@@ -301,11 +300,7 @@ def _final(tries: list[Tried], lang: str) -> _Final:
 def _closest_evidence(claims: list[Claim], most: int = 2) -> list[int]:
     """The passages of the best-scored evidence sentences of an unsupported reply."""
     found = sorted((e.score, e.n) for c in claims for e in c.evidence)[::-1]
-    numbers: list[int] = []
-    for _, n in found:
-        if n not in numbers:
-            numbers.append(n)
-    return numbers[:most]
+    return list(dict.fromkeys(n for _, n in found))[:most]
 
 
 def _first_shown(timings: dict[str, float], started: float) -> None:
@@ -315,7 +310,6 @@ def _first_shown(timings: dict[str, float], started: float) -> None:
 def _generate(
     deps: Deps,
     reading: Reading,
-    need_citation: bool,
     gate: SentenceGate,
     timings: dict[str, float],
     started: float,
@@ -324,7 +318,10 @@ def _generate(
     it."""
     messages, passages, context_n = reading.messages, reading.passages, reading.context_n
     reply = ReplyFilter(
-        context_n, messages[0]["content"], messages[1]["content"], need_citation=need_citation
+        context_n,
+        messages[0]["content"],
+        messages[1]["content"],
+        need_citation=reading.kind == "passages",  # an article's reply: the check decides
     )
     first: float | None = None
     tokens = 0
