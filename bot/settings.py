@@ -128,6 +128,12 @@ class Settings(BaseSettings):
         "citation check supports, it reads again: the best passages alone, then the next "
         "articles; off: only the next articles, after a refusal.",
     )
+    one_language: bool = Field(
+        True,
+        description="A checked answer's sentences that carry words of the articles' language "
+        "(not names) are rewritten by the LLM in the answer's language, or those words "
+        "translated; off: left as the model wrote them.",
+    )
     extra_passages: int = Field(
         2,
         ge=0,

@@ -16,6 +16,7 @@ from typing import Any
 
 from bot.answering.citations import cited_numbers
 from bot.answering.refusal import REFUSAL_PHRASES
+from bot.text.foreign import foreign_terms
 from bot.text.language import detect_language
 from eval.questions import Question
 
@@ -126,6 +127,10 @@ def score(q: Question, result: dict[str, Any], k: int) -> dict[str, Any]:
         out["citation_support"] = sum(supported) / len(supported)
     if answer.strip():
         out["lang_match"] = detect_language(answer) == q.lang
+    if answer.strip() and not declined:
+        out["foreign_words"] = has_foreign_words(
+            answer, q, citations or result.get("retrieved", [])
+        )
     sentences = result.get("sentences") or []
     if sentences and not declined:
         out["supported_sentences"] = sum(s["supported"] for s in sentences) / len(sentences)
@@ -135,6 +140,13 @@ def score(q: Question, result: dict[str, Any], k: int) -> dict[str, Any]:
         if out["unsupported_answer"]:
             out["unsupported_right"] = q.answerable and out.get("fact_recall") == 1.0
     return out
+
+
+def has_foreign_words(answer: str, q: Question, passages: list[dict[str, Any]]) -> bool:
+    """Whether the answer carries words of the language of the passages it cites (or, citing
+    none, of those it was given), names and the question's own words apart (bot.text.foreign)."""
+    sources = {detect_language(p.get("text", "")) for p in passages}
+    return bool(foreign_terms(answer, q.lang, sources, re.findall(r"\w+", q.question)))
 
 
 def _hits(prefix: str, rank: int | None, k: int) -> dict[str, Any]:
@@ -173,6 +185,7 @@ RATE_METRICS = [
     "citation_support",
     "cited",
     "lang_match",
+    "foreign_words",
     "supported_sentences",
     "unsupported_answer",
     "unsupported_right",
@@ -204,6 +217,7 @@ LABELS = {
     "citation_support": "citation support (cited passage is gold or expected)",
     "cited": "answers with a citation",
     "lang_match": "answer in the question's language",
+    "foreign_words": "answers with words of another language (the articles'; names apart)",
     "faithfulness": "faithfulness (LLM judge, sentences supported)",
 }
 

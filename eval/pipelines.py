@@ -75,6 +75,8 @@ class Ours:
             "verdict": result.verdict,
             "draft": result.draft,
             "tries": result.tries,
+            "foreign": result.foreign,
+            "foreign_left": result.foreign_left,
             "guard": result.guard,
             "error": result.error,
             "standalone_question": result.standalone_question,
@@ -84,7 +86,14 @@ class Ours:
             "citations": [{"n": c.n, **c.passage.to_dict()} for c in result.citations],
             "timings": {
                 k: result.timings[k]
-                for k in ("retrieve_s", "model_first_token_s", "first_token_s", "total_s", "tries")
+                for k in (
+                    "retrieve_s",
+                    "model_first_token_s",
+                    "first_token_s",
+                    "total_s",
+                    "tries",
+                    "one_language_s",
+                )
                 if k in result.timings
             },
         }

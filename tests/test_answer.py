@@ -12,7 +12,7 @@ from bot.answering.question import Question
 from bot.answering.records import Checking, Done, Sources, Token
 from bot.deps import Deps, build_deps
 from bot.errors import BotError
-from bot.models.fake_llm import FakeChat
+from bot.models.fake_llm import FakeChat, purpose
 from bot.models.llm import Message
 from bot.retrieval.records import Filters, Hit, PassageMeta
 from bot.retrieval.translations import fold_translations
@@ -212,7 +212,10 @@ def test_the_fake_model_keeps_a_follow_up_question_as_it_is(fake_settings: Setti
     ]
     result = answer(deps, Question("Where does the floating library moor?", history))
     assert result.standalone_question == "Where does the floating library moor?"
-    assert len(llm.calls) == 2  # the rewrite, then the answer
+    asked = [purpose(c) for c in llm.calls]
+    assert asked[:2] == ["rewrite", "answer"]  # the rewrite, then the answer
+    # then, for the French words the fake quotes, a translation and a rewrite of the sentence
+    assert set(asked[2:]) <= {"translate_terms", "one_language"}
 
 
 @pytest.mark.slow

@@ -317,7 +317,7 @@ def test_a_run_writes_results_summary_report_and_plot(settings: Settings, tmp_pa
     ):
         assert key in first
     assert set(first["retrieved"][0]) >= {"rank", "doc_id", "text", "score"}
-    assert set(first["timings"]) == {
+    assert set(first["timings"]) - {"one_language_s"} == {  # that one: foreign words fixed
         "retrieve_s",
         "model_first_token_s",
         "first_token_s",

@@ -9,13 +9,15 @@ for event in stream_answer(deps, Question(text, turns)):
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ParamSpec
 
 from bot.answering.article import CANDIDATES, ArticlePlan, choose_plans, plan_articles
 from bot.answering.gate import SentenceGate
+from bot.answering.one_language import in_one_language
 from bot.answering.prompts import Message, build_messages
 from bot.answering.question import Question, check_question, clamp_top_k, clean_history
 from bot.answering.records import (
@@ -186,6 +188,10 @@ def stream_answer(deps: Deps, asked: Question | str) -> Generator[Event, None, N
         final = _final(tries, lang)
         if final.verdict in ("refused", "unsupported"):
             yield Token(final.text)
+        elif final.verdict in ANSWERED and settings.one_language and final.tried:
+            final = _one_language(
+                deps, final, final.tried.reading, lang, [question, standalone], timings
+            )
     timings["total_s"] = time.perf_counter() - started
     timings["tries"] = len(tries)
     kept = final.tried
@@ -215,6 +221,8 @@ def stream_answer(deps: Deps, asked: Question | str) -> Generator[Event, None, N
             claims=final.claims,
             retrieved=found.passages,
             article_ranking=rank_articles(found.candidates),
+            foreign=final.foreign,
+            foreign_left=final.foreign_left,
         )
     )
 
@@ -270,6 +278,8 @@ class _Final:
     claims: list[Claim]
     tried: Tried | None
     draft: str = ""
+    foreign: list[str] = field(default_factory=list)
+    foreign_left: list[str] = field(default_factory=list)
 
 
 def _final(tries: list[Tried], lang: str) -> _Final:
@@ -295,6 +305,30 @@ def _final(tries: list[Tried], lang: str) -> _Final:
             draft=checked.text,
         )
     return _Final("refused", dont_know(lang), [], [], last)
+
+
+def _one_language(
+    deps: Deps,
+    final: _Final,
+    reading: Reading,
+    lang: str,
+    asked: list[str],
+    timings: dict[str, float],
+) -> _Final:
+    """The answer with the words of the articles' language it carries rewritten
+    (bot.answering.one_language); the question's own words are never foreign."""
+    sources = {hit.meta.lang for hit in reading.passages[: reading.context_n]}
+    keep = {w for text in asked for w in re.findall(r"\w+", text)}
+    checked = Checked(final.text, final.citations, final.claims)
+    check = SentenceCheck(deps.embedder, reading.passages, reading.context_n, deps.sentences)
+    fixed = in_one_language(deps.llm, checked, lang, sources, keep, check, timings)
+    return replace(
+        final,
+        text=fixed.checked.text,
+        claims=fixed.checked.claims,
+        foreign=fixed.found,
+        foreign_left=fixed.left,
+    )
 
 
 def _closest_evidence(claims: list[Claim], most: int = 2) -> list[int]:

@@ -118,6 +118,8 @@ class Answer:
     claims: list[Claim] = field(default_factory=list)  # one per sentence, as checked
     retrieved: list[Hit] = field(default_factory=list)  # retrieval's ranking (top k)
     article_ranking: list[str] = field(default_factory=list)  # article ids, best first
+    foreign: list[str] = field(default_factory=list)  # words of another language in the reply
+    foreign_left: list[str] = field(default_factory=list)  # those the rewrite could not remove
 
     def shown(self) -> str:
         """The text as a reader sees it: an LLM failure marked ⚠️ after what came before it."""
@@ -150,6 +152,7 @@ class Answer:
             "mode": self.mode,
             "article_id": self.article_id,
             "sentences": [self._claim(c) for c in self.claims],
+            "foreign_words": {"found": self.foreign, "left": self.foreign_left},
         }
 
     def _claim(self, claim: Claim) -> dict[str, Any]:

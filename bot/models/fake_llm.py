@@ -47,14 +47,18 @@ def filled(text: str, *names: str) -> dict[str, str] | None:
 
 
 def purpose(messages: list[Message]) -> str:
-    """Which prompt `messages` were made from: "rewrite", "translate", "answer" (passages),
-    "article", or "" for another."""
+    """Which prompt `messages` were made from: "rewrite", "translate", "translate_terms",
+    "one_language", "answer" (passages), "article", or "" for another."""
     system = messages[0]["content"] if messages[0]["role"] == "system" else ""
     last = messages[-1]["content"]
     if filled(last, "rewrite"):
         return "rewrite"
     if filled(last, "translate"):
         return "translate"
+    if filled(last, "translate_terms"):
+        return "translate_terms"
+    if filled(last, "one_language"):
+        return "one_language"
     if system and filled(system, "answer_system"):
         return "answer"
     if system and filled(system, "article_system"):
@@ -65,8 +69,9 @@ def purpose(messages: list[Message]) -> str:
 class FakeChat:
     """A scripted model: replies come from a queue, or, when it is empty, what its prompt asks
     for (`purpose`): a rewrite returns the last question unchanged, a translation the sentence
-    unchanged after the language's name in brackets, an answer the first sentence of the first
-    passage, citing it."""
+    unchanged after the language's name in brackets, foreign words to translate or a sentence
+    to put in one language unchanged, an answer the first sentence of the first passage,
+    citing it."""
 
     where = "the fake LLM (LLM_BACKEND=fake)"
 
@@ -85,6 +90,10 @@ class FakeChat:
         if asked == "translate":  # not a translation: the sentence as it was
             values = filled(last, "translate") or {}
             return f"({values['language']}) {values['text'].strip()}"
+        if asked == "translate_terms":  # no translation either: the words as they were
+            return (filled(last, "translate_terms") or {})["terms"].strip()
+        if asked == "one_language":
+            return (filled(last, "one_language") or {})["sentence"].strip()
         first = ""
         if asked == "answer":
             sources = (filled(last, "answer_user") or {}).get("sources", "")
