@@ -12,11 +12,13 @@ from pathlib import Path
 import pytest
 
 from bot.answering.article import ArticlePlan, prefix_messages
+from bot.answering.one_language import rewrite_messages, terms_messages
 from bot.answering.prompts import article_messages, build_messages, render
 from bot.models.fake_llm import purpose
 from bot.models.prefix_store import SENTINEL
 from bot.retrieval.articles import Section
 from bot.retrieval.records import Hit, PassageMeta
+from bot.text.foreign import foreign_terms
 from webui.translate import translation_messages
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
@@ -97,6 +99,15 @@ def test_rewrite_prompt_is_pinned() -> None:
 def test_translation_prompt_is_pinned() -> None:
     [message] = translation_messages("Le camarade Ho Duc Phoc a pris la parole.", "fr", "en")
     _check("translate_fr_en.txt", message["content"])
+
+
+def test_the_prompts_that_put_an_answer_in_one_language_are_pinned() -> None:
+    sentence = "The line ferroviaire will be 400 km long [2]."
+    terms = foreign_terms(sentence, "en", {"fr"})
+    _check("translate_terms_fr_en.txt", terms_messages(sentence, terms, "en")[0]["content"])
+    _check("one_language_fr_en.txt", rewrite_messages(sentence, terms, "en")[0]["content"])
+    assert purpose(terms_messages(sentence, terms, "en")) == "translate_terms"
+    assert purpose(rewrite_messages(sentence, terms, "en")) == "one_language"
 
 
 def test_a_missing_variable_fails_loudly() -> None:

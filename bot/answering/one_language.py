@@ -21,7 +21,7 @@ from bot.answering.citations import MARKER, MARKERS
 from bot.answering.prompts import render
 from bot.answering.records import Checked, Claim
 from bot.errors import BotError
-from bot.models.llm import ChatModel
+from bot.models.llm import ChatModel, Message
 from bot.text.foreign import Term, foreign_terms
 from bot.text.language import language_name
 
@@ -117,15 +117,8 @@ def _shifted(term: Term, by: int) -> Term:
 
 def _rewritten(llm: ChatModel, core: str, terms: list[Term], lang: str) -> str:
     """The sentence rewritten by the LLM in `lang` (one line; "" when it gave more)."""
-    prompt = render(
-        "one_language",
-        language=language_name(lang),
-        source=language_name(terms[0].lang),
-        terms=", ".join(f'"{t.text}"' for t in terms),
-        sentence=core,
-    )
     try:
-        reply = llm.complete([{"role": "user", "content": prompt}], _budget(core))
+        reply = llm.complete(rewrite_messages(core, terms, lang), _budget(core))
     except BotError as exc:
         log.warning("rewriting in one language failed: %s", exc)
         return core
@@ -136,23 +129,8 @@ def _translated(llm: ChatModel, core: str, terms: list[Term], lang: str) -> str:
     """`core` with each term (offsets in `core`) replaced by the LLM's translation of it (one
     that takes in the word next to the term, "railway line" for "ferroviaire" after "line",
     replaces both)."""
-    listing = "\n".join(f"{i}. {t.text}" for i, t in enumerate(terms, 1))
     try:
-        reply = llm.complete(
-            [
-                {
-                    "role": "user",
-                    "content": render(
-                        "translate_terms",
-                        language=language_name(lang),
-                        source=language_name(terms[0].lang),
-                        sentence=core,
-                        terms=listing,
-                    ),
-                }
-            ],
-            16 * len(terms) + 16,
-        )
+        reply = llm.complete(terms_messages(core, terms, lang), 16 * len(terms) + 16)
     except BotError as exc:
         log.warning("translating foreign words failed: %s", exc)
         return core
@@ -177,6 +155,31 @@ def _translated(llm: ChatModel, core: str, terms: list[Term], lang: str) -> str:
             translation = translation if translation[:2].isupper() else translation.lower()
         out = out[:start] + translation + out[end:]
     return out
+
+
+def terms_messages(core: str, terms: list[Term], lang: str) -> list[Message]:
+    """The prompt that asks for the terms of sentence `core`, numbered, in `lang`."""
+    listing = "\n".join(f"{i}. {t.text}" for i, t in enumerate(terms, 1))
+    prompt = render(
+        "translate_terms",
+        language=language_name(lang),
+        source=language_name(terms[0].lang),
+        sentence=core,
+        terms=listing,
+    )
+    return [{"role": "user", "content": prompt}]
+
+
+def rewrite_messages(core: str, terms: list[Term], lang: str) -> list[Message]:
+    """The prompt that asks for sentence `core` again in `lang` only, without `terms`."""
+    prompt = render(
+        "one_language",
+        language=language_name(lang),
+        source=language_name(terms[0].lang),
+        terms=", ".join(f'"{t.text}"' for t in terms),
+        sentence=core,
+    )
+    return [{"role": "user", "content": prompt}]
 
 
 def _numbered(reply: str, n: int) -> list[str]:
