@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import math
 import re
 import threading
 import time
@@ -30,6 +31,9 @@ class FakeOpenAI:
         self.die_after: int | None = None  # close the stream after this many chunks
         self.chunk_delay = 0.0  # seconds between streamed chunks
         self.default_reply = "I don't know."  # when `replies` is empty
+        # the first token's most likely tokens and their probabilities, sent when a request asks
+        # for log probabilities (none: the server ignores that, as some do)
+        self.top_tokens: list[tuple[str, float]] = []
         self.like_fake_chat = False  # reply as bot.models.llm.FakeChat would (quote, translate)
         self.echo_key = False  # a careless server: errors quote the Authorization header
         # die of SIGSEGV on the first prompt it is given, as a llama.cpp build does whose
@@ -104,7 +108,18 @@ class FakeOpenAI:
                     self._stream(reply)
                 else:
                     message = {"role": "assistant", "content": reply}
-                    choice = {"index": 0, "finish_reason": "stop", "message": message}
+                    choice: dict[str, Any] = {
+                        "index": 0,
+                        "finish_reason": "stop",
+                        "message": message,
+                    }
+                    if body.get("logprobs") and fake.top_tokens:
+                        tops = [
+                            {"token": t, "logprob": math.log(p), "bytes": None}
+                            for t, p in fake.top_tokens
+                        ]
+                        first = {**tops[0], "top_logprobs": tops}
+                        choice["logprobs"] = {"content": [first]}
                     self._json(
                         {
                             "id": "c1",

@@ -108,6 +108,14 @@ class FakeChat:
         sentence = next((s for s in sentences if s.endswith((".", "!", "?"))), "")
         return f"{sentence} [1]" if sentence else "I don't know."
 
+    def yes_probability(self, messages: list[Message]) -> float:
+        """A queued reply ("yes", "no", or a probability), else yes."""
+        self.calls.append(messages)
+        if not self.replies:
+            return 1.0
+        said = self.replies.popleft().strip().lower()
+        return 1.0 if said == "yes" else 0.0 if said == "no" else float(said)
+
     def stream(self, messages: list[Message], max_tokens: int) -> Iterator[str]:
         reply = self._reply(messages)
         yield from re.findall(r"\S+\s*|\s+", reply)

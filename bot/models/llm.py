@@ -10,6 +10,7 @@ first use (bot.models.embedded), with the client of its own endpoints
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -35,6 +36,11 @@ class ChatModel(Protocol):
     def stream(self, messages: list[Message], max_tokens: int) -> Iterator[str]: ...
 
     def complete(self, messages: list[Message], max_tokens: int) -> str: ...
+
+    def yes_probability(self, messages: list[Message]) -> float:
+        """How likely the model's reply starts with "yes" rather than "no" (0-1, 0.5 when it
+        starts with neither), from the probabilities of its first token."""
+        ...
 
     def start(self) -> None:
         """Get ready to answer (start the embedded server); blocks until ready."""
@@ -122,6 +128,35 @@ class OpenAIChat:
             raise self._readable(exc, pid, "answering") from exc
         self._answered()
         return text
+
+    def yes_probability(self, messages: list[Message]) -> float:
+        pid = None
+        try:
+            client = self._client()
+            pid = self.server_pid
+            response = client.chat.completions.create(
+                model=self.model,
+                messages=messages,
+                max_tokens=1,
+                temperature=0,
+                logprobs=True,
+                top_logprobs=10,
+            )
+            choice = response.choices[0]
+            tops = choice.logprobs.content[0].top_logprobs if choice.logprobs else []
+            odds = {"yes": 0.0, "no": 0.0}
+            for top in tops:
+                word = top.token.strip().lower()
+                if word in odds:
+                    odds[word] += math.exp(top.logprob)
+        except Exception as exc:
+            raise self._readable(exc, pid, "answering") from exc
+        self._answered()
+        if not tops:  # an endpoint without log probabilities: its word for it
+            said = str(choice.message.content or "").strip().lower()
+            return 1.0 if said.startswith("yes") else 0.0 if said.startswith("no") else 0.5
+        total = odds["yes"] + odds["no"]
+        return odds["yes"] / total if total else 0.5
 
     def start(self) -> None:
         if self._embedded is not None:
