@@ -30,7 +30,8 @@ from eval.questions import Question, load_questions
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
 
 
-def _hits(passages: list[dict[str, Any]]) -> list[Hit]:
+def as_hits(passages: list[dict[str, Any]]) -> list[Hit]:
+    """The passages a run recorded (`retrieved`), as retrieval hits, [n] = rank."""
     return [
         Hit(
             f"{p['doc_id']}:{p['rank']}",
@@ -58,7 +59,7 @@ def measure(questions: list[Question], results: list[dict[str, Any]]) -> list[di
             q = by_id.get(result["id"])
             if q is None or result.get("verdict") not in ("supported", "partly supported"):
                 continue
-            hits = _hits(result.get("retrieved", []))
+            hits = as_hits(result.get("retrieved", []))
             checked = check_support(deps.embedder, result["answer"], hits, len(hits), [])
             sentences = []
             for claim in checked.claims:

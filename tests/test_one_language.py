@@ -20,6 +20,7 @@ from bot.settings import Settings
 from bot.text.foreign import foreign_terms
 from bot.text.language import detect_language
 from bot.text.sentences import split_sentences
+from eval.one_language import report
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -165,3 +166,23 @@ def test_an_english_answer_to_a_german_article_records_the_words_it_could_not_tr
         answer(off, Question("What is the workshop part of?", filters=Filters(lang=["de"]))).foreign
         == []
     )
+
+
+def test_the_measurement_counts_answers_with_foreign_words_before_and_after() -> None:
+    rows = [
+        {"id": "a", "lang": "en", "found": ["ferroviaire"], "left": [], "s": 2.0},
+        {
+            "id": "b",
+            "lang": "en",
+            "found": ["Parteisekretär"],
+            "left": ["Parteisekretär"],
+            "s": 5.0,
+        },
+        {"id": "c", "lang": "fr", "found": [], "left": []},
+    ]
+    assert report(rows).splitlines() == [
+        "answers: 3 (2 in English)",
+        "with foreign words: 2 (2 English)",
+        "still with foreign words after the rewrite: 1 (1 English)",
+        "rewrite time per answer with foreign words: p50 5.0 s, max 5.0 s",
+    ]
