@@ -47,6 +47,12 @@ def _terms(text: str, lang: str, *sources: str) -> list[str]:
             ["Geschäftsumfelds", "Befreiungstages"],
         ),
         ("Hai Phong, or ไฮฟอง, is a port city.", "th", ["ไฮฟอง"]),
+        ("It goes to the Assemblée nationale for approval [7].", "fr", ["Assemblée nationale"]),
+        (  # a clause of French whose words English shares but one ("aux")
+            "A line to Hanoi, reliant le port maritime de Hai Phong aux zones de Dinh Vu [8].",
+            "fr",
+            ["reliant le port maritime de Hai Phong aux zones de Dinh Vu"],
+        ),
     ],
 )
 def test_words_of_the_articles_language_are_found_in_an_english_answer(

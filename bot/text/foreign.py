@@ -5,9 +5,11 @@ A word is foreign to language L when it belongs to one of the source languages S
 the answer rests on) and not to L: by wordfreq's frequency lists, it is common in S (Zipf
 frequency) and rare in L, by a clear margin; or, unknown to L's list, it carries letters L does
 not write (ä, ß in an English answer) or is a long compound of S; or it is written in a script L
-does not use (Thai in an English answer). Names pass: a word common in Vietnamese (the corpus's
+does not use (Thai in an English answer); or a whole clause is in S by py3langid ("reliant le
+port maritime de Hai Phong aux zones", whose words English mostly shares). Names pass: a word common in Vietnamese (the corpus's
 people and places: "Phong", "Lâm", "Nguyễn"), a capitalised word past the first when S
-capitalises only names (every language but German), or a word the question itself uses.
+capitalises only names (every language but German) unless it is a common word of S
+("Assemblée nationale"), or a word the question itself uses.
 Measured on the shipped English articles against French and German: none of their 890 distinct
 words is flagged; of the German article's 323 distinct words 248 are, of the French article's
 916, 582 (the others are shared with English, "port", "zone", "transformation", or capitalised
@@ -23,6 +25,8 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from functools import cache
+
+from bot.text.language import which_of
 
 # the languages wordfreq's lists cover among the bot's (bot.text.language.NAMES); Thai has none
 LISTED = {"en", "fr", "de", "vi", "es", "it", "pt", "nl", "pl", "ru", "zh", "ja", "ko", "id"}
@@ -42,8 +46,11 @@ _LETTERS = {
     "nl": "ëïé",
     "pl": "ąćęłńóśźż",
 }
+CLAUSE = 4  # words of a clause that py3langid may find written in S
+SURE = 0.95  # py3langid's confidence, between L and S, that a clause is in S
 CAPITALISED = {"de", "lb"}  # languages that capitalise every noun
 _WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
+_CLAUSE = re.compile(r"[^,;:()\[\]\n–—]+")  # a clause, between punctuation and markers
 _THAI = re.compile(r"[\u0e00-\u0e7f]+(?:\s+[\u0e00-\u0e7f]+)*")
 
 
@@ -82,10 +89,15 @@ def _foreign(word: str, lang: str, source: str) -> bool:
     return any(ch in alien for ch in lowered) or (compound and _zipf(word, "vi") == 0)
 
 
-def _name(word: re.Match[str], i: int, source: str) -> bool:
+def _name(word: re.Match[str], i: int, lang: str, source: str) -> bool:
     """A capitalised word past a text's first, in a language that capitalises only names (not
-    German, which capitalises every noun): "Tô Lâm" in an answer from a Vietnamese article."""
-    return source not in CAPITALISED and i > 0 and word.group()[:1].isupper()
+    German, which capitalises every noun): "Tô Lâm" in an answer from a Vietnamese article; but
+    not a common word of S that a name is made of ("Assemblée nationale")."""
+    text = word.group()
+    if source in CAPITALISED or i == 0 or not text[:1].isupper():
+        return False
+    common = source != "vi" and _zipf(text, source) >= NEAR and _zipf(text, lang) < 2.5
+    return not common
 
 
 def _near(word: str, lang: str, source: str) -> bool:
@@ -93,6 +105,28 @@ def _near(word: str, lang: str, source: str) -> bool:
     word of S ("de", "der") or one clearly more frequent in S ("fer" in "chemin de fer")."""
     mine, theirs = _zipf(word, lang), _zipf(word, source)
     return (theirs >= GLUE and theirs > mine) or (theirs >= NEAR and theirs - mine >= 1.0)
+
+
+def _clauses(
+    text: str, words: list[re.Match[str]], kinds: list[int], lang: str, source: str
+) -> list[Term]:
+    """Clauses of S inside the text ("reliant le port maritime de Hai Phong aux zones", whose
+    words English shares): at least CLAUSE words, one of them a lower-case word of S, and
+    written in S rather than L by py3langid with at least SURE confidence."""
+    found = []
+    for clause in _CLAUSE.finditer(text):
+        inside = [
+            k
+            for k, w in enumerate(words)
+            if clause.start() <= w.start() and w.end() <= clause.end()
+        ]
+        if len(inside) < CLAUSE or not any(kinds[k] and words[k].group().islower() for k in inside):
+            continue
+        said, sure = which_of(clause.group(), lang, source)
+        if said == source and sure >= SURE:
+            start, end = words[inside[0]].start(), words[inside[-1]].end()
+            found.append(Term(text[start:end], start, end, source))
+    return found
 
 
 def foreign_terms(
@@ -112,7 +146,7 @@ def foreign_terms(
             continue
         kinds = [  # 2: foreign; 1: foreign beside a foreign word; 0: not
             0
-            if w.group().lower() in kept or _name(w, i, source)
+            if w.group().lower() in kept or _name(w, i, lang, source)
             else 2
             if _foreign(w.group(), lang, source)
             else int(_near(w.group(), lang, source))
@@ -132,9 +166,10 @@ def foreign_terms(
                 start, end = words[i].start(), words[j].end()
                 terms.append(Term(text[start:end], start, end, source))
             i = j + 1
-    terms.sort(key=lambda t: t.start)
+        terms += _clauses(text, words, kinds, lang, source)
+    terms.sort(key=lambda t: (t.start, -t.end))
     merged: list[Term] = []
-    for term in terms:  # a word two sources both claim is one term
+    for term in terms:  # a clause takes in the terms inside it; two sources' word is one term
         if merged and term.start < merged[-1].end:
             continue
         merged.append(term)

@@ -40,6 +40,21 @@ def detect_language(text: str) -> str:
     return str(lang)
 
 
+@cache
+def _between(languages: tuple[str, ...]) -> Any:
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    identifier.set_languages(list(languages))
+    return identifier
+
+
+def which_of(text: str, a: str, b: str) -> tuple[str, float]:
+    """Which of two languages `text` is written in, and how sure that is (0.5-1)."""
+    lang, prob = _between(tuple(sorted((a, b)))).classify(text)
+    return str(lang), float(prob)
+
+
 def detect_question_language(question: str, fallback: str = "en") -> str:
     """ISO code of a (short) question; `fallback` when the guess is unsure."""
     lang, prob = _identifier(True).classify(question)
