@@ -8,6 +8,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -132,3 +133,26 @@ def test_the_page_can_tell_how_far_the_model_has_read_its_prompt(real_deps: Deps
     writer.join(120)
     assert any(0 < done < total for done, total in seen), seen  # caught while reading
     assert server.progress() is None
+
+
+def test_a_second_request_waits_for_the_first_instead_of_cutting_it_off(real_deps: Deps) -> None:
+    """llama_cpp.server ends a stream early when another request arrives (its
+    `interrupt_requests`, on by default): a translation clicked while an answer streams, or a
+    second process sharing the server, cut the answer off mid-reply. Ours waits its turn."""
+    llm = real_deps.llm
+    count = [{"role": "user", "content": "Count from 1 to 40 in words, separated by commas."}]
+    stream = llm.stream(count, 80)
+    written = [next(stream)]  # the first stream is being written: now the second asks
+    finished: dict[str, float] = {}
+
+    def second() -> None:
+        llm.complete([{"role": "user", "content": "Say yes."}], 2)
+        finished["second"] = time.monotonic()
+
+    other = threading.Thread(target=second)
+    other.start()
+    written += list(stream)  # cut off, this raises "stopped answering mid-reply"
+    finished["first"] = time.monotonic()
+    other.join(timeout=120)
+    assert len(written) > 20, written
+    assert finished["second"] >= finished["first"]  # it waited for the first to end

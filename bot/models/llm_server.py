@@ -188,7 +188,10 @@ class PromptProgress:
 
 
 def build_app(args: argparse.Namespace) -> Any:
-    server_settings = ServerSettings(host="127.0.0.1", port=args.port)
+    # interrupt_requests (on by default) ends a stream early when another request comes: a
+    # translation clicked while an answer streams, or another process sharing the server, then
+    # cut the answer off mid-reply. Requests wait their turn instead.
+    server_settings = ServerSettings(host="127.0.0.1", port=args.port, interrupt_requests=False)
     model_settings = ModelSettings(
         model=args.model,
         model_alias=args.alias,
