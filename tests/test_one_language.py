@@ -47,6 +47,7 @@ def _terms(text: str, lang: str, *sources: str) -> list[str]:
             ["Geschäftsumfelds", "Befreiungstages"],
         ),
         ("Hai Phong, or ไฮฟอง, is a port city.", "th", ["ไฮฟอง"]),
+        ("It needs a 革新的 solution now [4].", "fr", ["革新的"]),
         ("It goes to the Assemblée nationale for approval [7].", "fr", ["Assemblée nationale"]),
         (  # a clause of French whose words English shares but one ("aux")
             "A line to Hanoi, reliant le port maritime de Hai Phong aux zones de Dinh Vu [8].",
@@ -140,6 +141,14 @@ def test_a_change_that_is_not_faithful_is_not_kept(rewrite: str) -> None:
     text = "The line ferroviaire will be 400 km long [2]."
     fixed, left, _ = _repaired(text, "1. ligne", rewrite)
     assert fixed == text and left == ["ferroviaire"]
+
+
+def test_a_rewrite_that_loses_a_name_is_not_kept() -> None:
+    text = "The Secrétaire General To Lam tasked the Party [15]."
+    fixed, left, _ = _repaired(
+        text, "1. Secrétaire", "The Secretary General tasked the Party [15]."
+    )
+    assert fixed == text and left == ["Secrétaire"]
 
 
 def test_a_supported_sentence_that_the_check_no_longer_supports_once_changed_keeps_its_words() -> (

@@ -28,6 +28,7 @@ from bot.text.language import language_name
 log = logging.getLogger(__name__)
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _LIST_ITEM = re.compile(r"\s*(?:[-*•]|\d+[.)])\s+")
+_NAME = re.compile(r"\b[^\W\d_][\w'’-]*")  # a word (a name when capitalised)
 _NUMBERED = re.compile(r"^\s*(\d+)[.)]\s*(.+?)\s*$")
 
 
@@ -102,7 +103,7 @@ def _fixed(
         fixed = fix(llm, core, [_shifted(t, -len(head)) for t in terms], lang)
         if (
             fixed != core
-            and _faithful(core, fixed)
+            and _faithful(core, fixed, terms, len(head))
             and not foreign_terms(fixed, lang, sources, keep)
             and (supported is None or supported(fixed))
         ):
@@ -200,10 +201,20 @@ def _one_line(reply: str) -> str:
     return lines[0].strip('"“”') if len(lines) == 1 else ""
 
 
-def _faithful(original: str, rewritten: str) -> bool:
-    """Whether a rewrite keeps the sentence's markers and numbers, at a sane length."""
+def _faithful(original: str, rewritten: str, terms: list[Term], offset: int) -> bool:
+    """Whether a rewrite keeps the sentence's markers, numbers and names (its capitalised words
+    outside `terms`, whose offsets are `offset` past `original`'s), at a sane length."""
+    spans = [(t.start - offset, t.end - offset) for t in terms]
+    names = {
+        m.group()
+        for m in _NAME.finditer(original)
+        if m.start() > 0
+        and m.group()[:1].isupper()
+        and not any(a <= m.start() < b for a, b in spans)
+    }
     return (
         bool(rewritten)
+        and all(re.search(rf"\b{re.escape(name)}\b", rewritten) for name in names)
         and MARKER.findall(rewritten) == MARKER.findall(original)
         and sorted(_NUMBER.findall(MARKERS.sub("", rewritten)))
         == sorted(_NUMBER.findall(MARKERS.sub("", original)))

@@ -5,14 +5,15 @@ A word is foreign to language L when it belongs to one of the source languages S
 the answer rests on) and not to L: by wordfreq's frequency lists, it is common in S (Zipf
 frequency) and rare in L, by a clear margin; or, unknown to L's list, it carries letters L does
 not write (ä, ß in an English answer) or is a long compound of S; or it is written in a script L
-does not use (Thai in an English answer); or a whole clause is in S by py3langid ("reliant le
-port maritime de Hai Phong aux zones", whose words English mostly shares). Names pass: a word
-common in Vietnamese (the corpus's people and places: "Phong", "Lâm", "Nguyễn"), a capitalised
-word past the first when S capitalises only names (every language but German) unless it is a
-common word of S ("Assemblée nationale"), or a word the question itself uses. Measured on the
-shipped English articles against French and German: none of their 890 distinct words is
-flagged; of the German article's 323 distinct words 248 are, of the French article's 916, 627
-(the others are shared with English, "port", "zone", "transformation", or taken for names).
+does not use (Thai or Chinese in an English answer); or a whole clause is in S by py3langid
+("reliant le port maritime de Hai Phong aux zones", whose words English mostly shares).
+Names pass: a word common in Vietnamese (the corpus's people and places: "Phong", "Lâm",
+"Nguyễn"), a capitalised word past the first when S capitalises only names (every language but
+German) unless it is a common word of S ("Assemblée nationale"), or a word the question itself
+uses. Measured on the shipped English articles against French and German: none of their 890
+distinct words is flagged; of the German article's 323 distinct words 248 are, of the French
+article's 916, 627 (the others are shared with English, "port", "zone", "transformation", or
+taken for names).
 
 `foreign_terms(text, "en", {"fr"})` -> [Term("ferroviaire", start, end, "fr")], adjacent words
 merged into one term ("chemin de fer"), the small words of S between them included.
@@ -50,6 +51,7 @@ SURE = 0.95  # py3langid's confidence, between L and S, that a clause is in S
 CAPITALISED = {"de", "lb"}  # languages that capitalise every noun
 _WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
 _CLAUSE = re.compile(r"[^,;:()\[\]\n–—]+")  # a clause, between punctuation and markers
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]+")
 _THAI = re.compile(r"[\u0e00-\u0e7f]+(?:\s+[\u0e00-\u0e7f]+)*")
 
 
@@ -139,6 +141,8 @@ def foreign_terms(
     terms: list[Term] = []
     if lang != "th":  # Thai words in a text of a language written otherwise
         terms += [Term(m.group(), m.start(), m.end(), "th") for m in _THAI.finditer(text)]
+    if lang not in ("zh", "ja", "ko"):  # and Chinese characters ("giải pháp革新的")
+        terms += [Term(m.group(), m.start(), m.end(), "zh") for m in _CJK.finditer(text)]
     words = list(_WORD.finditer(text))
     for source in others:
         if source not in LISTED or lang not in LISTED:
