@@ -5,6 +5,7 @@ model."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -184,7 +185,7 @@ def test_an_english_answer_to_a_german_article_records_the_words_it_could_not_tr
 
 
 def test_the_measurement_counts_answers_with_foreign_words_before_and_after() -> None:
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"id": "a", "lang": "en", "found": ["ferroviaire"], "left": [], "s": 2.0},
         {
             "id": "b",
