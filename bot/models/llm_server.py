@@ -22,6 +22,7 @@ import faulthandler
 import os
 import threading
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,9 @@ class PrefixCache(BaseLlamaCache):
         super().__init__(store.budget)
         self.store, self.llama = store, llama
         self.last: dict[str, int] = {}  # what the last completion could reuse, for /newsqa/stats
+        # and the completions before it, newest last: an answer's own reading is followed by
+        # short ones (its words put in one language)
+        self.recent: deque[dict[str, int]] = deque(maxlen=8)
 
     @property
     def cache_size(self) -> int:
@@ -79,6 +83,7 @@ class PrefixCache(BaseLlamaCache):
         name, n = self.store.best(key)
         memory = int(llama_cpp.Llama.longest_token_prefix(self.llama._input_ids.tolist(), key))
         self.last = {"prompt": len(key), "stored": n, "in_memory": memory}
+        self.recent.append(self.last)
         if name is None:
             raise KeyError("no stored prefix")
         return StoredState(self.store, name, self.llama.n_ctx(), self.llama.n_vocab())
@@ -247,6 +252,7 @@ def build_app(args: argparse.Namespace) -> Any:
             "bytes": store.size,
             "budget": store.budget,
             "last_completion": prefixes.cache.last,
+            "recent_completions": list(prefixes.cache.recent),
         }
 
     return app
