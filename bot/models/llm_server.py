@@ -70,10 +70,13 @@ class PrefixCache(BaseLlamaCache):
     def __init__(self, store: PrefixStore, llama: llama_cpp.Llama) -> None:
         super().__init__(store.budget)
         self.store, self.llama = store, llama
-        self.last: dict[str, int] = {}  # what the last completion could reuse, for /newsqa/stats
-        # and the completions before it, newest last: an answer's own reading is followed by
-        # short ones (its words put in one language)
+        # what the recent completions could reuse, newest last, for /newsqa/stats: an answer's
+        # own reading is followed by short ones (its words put in one language)
         self.recent: deque[dict[str, int]] = deque(maxlen=8)
+
+    @property
+    def last(self) -> dict[str, int]:
+        return self.recent[-1] if self.recent else {}
 
     @property
     def cache_size(self) -> int:
@@ -82,8 +85,7 @@ class PrefixCache(BaseLlamaCache):
     def __getitem__(self, key: Any) -> llama_cpp.LlamaState:
         name, n = self.store.best(key)
         memory = int(llama_cpp.Llama.longest_token_prefix(self.llama._input_ids.tolist(), key))
-        self.last = {"prompt": len(key), "stored": n, "in_memory": memory}
-        self.recent.append(self.last)
+        self.recent.append({"prompt": len(key), "stored": n, "in_memory": memory})
         if name is None:
             raise KeyError("no stored prefix")
         return StoredState(self.store, name, self.llama.n_ctx(), self.llama.n_vocab())
