@@ -134,6 +134,14 @@ class Settings(BaseSettings):
         "(not names) are rewritten by the LLM in the answer's language, or those words "
         "translated; off: left as the model wrote them.",
     )
+    pivot_language: str = Field(
+        "en",
+        pattern=r"^(none|[a-z]{2})$",
+        description="The language every article is also kept in: in the background, the "
+        "LLM translates each article that is in another language sentence by sentence, once, "
+        "and stores it beside the passages; answering reads it when the original gave no "
+        'supported answer, and "Show in English" shows it. `none`: off.',
+    )
     extra_passages: int = Field(
         2,
         ge=0,

@@ -1,11 +1,14 @@
 """Each article read once: the embedded LLM server reads every indexed article's prompt prefix
 in the background and keeps it on disk (bot.models.llm_server), so questions about it start
-in seconds. Questions come first: the warm-up waits while this process answers one, and the
-server stops a read between two steps when a request from anywhere waits.
+in seconds; then the LLM translates every article not in PIVOT_LANGUAGE (bot.answering.pivot)
+and the server reads the translations' prefixes too. Questions come first: the warm-up waits
+while this process answers one (before each sentence it translates), and the server stops a
+read between two steps when a request from anywhere waits.
 
-    python -m bot.warmup      # read every article now; a line per article
+    python -m bot.warmup      # read and translate every article now; a line per article
 
-With LLM_BASE_URL (vLLM reuses prefixes by itself) or the fake LLM nothing is precomputed.
+With LLM_BASE_URL (vLLM reuses prefixes by itself) the articles are translated, no prefix is
+read; with the fake LLM nothing is done.
 """
 
 from __future__ import annotations
@@ -16,9 +19,12 @@ import time
 from dataclasses import dataclass, field
 
 from bot.answering.article import article_sections, prefix_messages
+from bot.answering.pivot import PivotProgress, translate_all, translated_section
 from bot.deps import Deps, build_deps, stop_on_sigterm
 from bot.errors import BotError
+from bot.models.llm import llm_kind
 from bot.retrieval.articles import Section
+from bot.text.language import NAMES, language_name
 
 log = logging.getLogger(__name__)
 READ_TOKENS = 1024  # tokens read per request (the server stops earlier when a question waits)
@@ -32,6 +38,7 @@ class Progress:
     error: str = ""
     finished: bool = False
     timings: dict[str, float] = field(default_factory=dict)  # label -> seconds spent reading
+    translation: PivotProgress | None = None  # the articles' translation, once it began
 
 
 class Warmup:
@@ -46,7 +53,13 @@ class Warmup:
 
     @property
     def enabled(self) -> bool:
-        return self.deps.prefix_server is not None
+        return self.deps.prefix_server is not None or self.translating
+
+    @property
+    def translating(self) -> bool:
+        """Whether articles are translated into PIVOT_LANGUAGE (by a real model)."""
+        settings = self.deps.settings
+        return settings.pivot_language in NAMES and llm_kind(settings) != "fake"
 
     def start(self) -> None:
         """Start reading in the background (again after `kick()`, e.g. when articles were added)."""
@@ -82,14 +95,45 @@ class Warmup:
                 found += article_sections(self.deps, doc_id)
         return found
 
+    def translated_sections(self, parts: list[Section]) -> list[Section]:
+        """The sections of `parts` whose translation is stored whole."""
+        if not self.translating:
+            return []
+        target = self.deps.settings.pivot_language
+        found = (translated_section(self.deps.index, s, target) for s in parts)
+        return [s for s in found if s is not None]
+
     def run(self) -> Progress:
-        """Read every section not read yet; drop the stored prefixes of changed or removed ones."""
+        """Read every section not read yet, translate the articles not translated yet, read
+        their translations' sections; drop the stored prefixes of changed or removed ones."""
+        parts = self.sections()
+        self.progress = progress = Progress(total=len(parts))
+        server = self.deps.prefix_server
+        if server is not None:
+            server.retain([s.label for s in [*parts, *self.translated_sections(parts)]])
+            self._read(parts, progress)
+        if self.translating and not self._stop.is_set():
+            progress.translation = PivotProgress()
+            translate_all(
+                self.deps.index,
+                self.deps.llm,
+                self.deps.settings.pivot_language,
+                progress.translation,
+                self.deps.activity.wait_idle,
+                self._stop,
+            )
+            if server is not None:
+                translated = self.translated_sections(parts)
+                server.retain([s.label for s in [*parts, *translated]])
+                progress.total += len(translated)
+                self._read(translated, progress)
+        progress.current, progress.finished = "", True
+        return progress
+
+    def _read(self, parts: list[Section], progress: Progress) -> None:
         server = self.deps.prefix_server
         if server is None:
-            return self.progress
-        parts = self.sections()
-        server.retain([s.label for s in parts])
-        self.progress = progress = Progress(total=len(parts))
+            return
         for section in parts:
             if self._stop.is_set():
                 break
@@ -110,8 +154,6 @@ class Warmup:
                 progress.total,
                 progress.timings[section.label],
             )
-        progress.current, progress.finished = "", True
-        return progress
 
     def _embed_sentences(self, section: Section) -> None:
         """The citation check's vectors of the article's sentences, computed now, not during
@@ -127,6 +169,10 @@ class Warmup:
             return ""
         if p.error:
             return f"articles not prepared ({p.error})"
+        t = p.translation
+        if t is not None and t.done < t.total:
+            into = language_name(t.target)
+            return f"translating {t.done + 1} of {t.total} articles into {into} ({t.current[:60]})"
         if p.total:
             return f"preparing {p.done + 1} of {p.total} articles ({p.current[:60]})"
         return "preparing the articles"
@@ -139,11 +185,15 @@ def main() -> None:
     try:
         warm = Warmup(deps)
         if not warm.enabled:
-            print("Nothing to prepare: the LLM is not the embedded server.")
+            print("Nothing to prepare: the LLM is scripted (LLM_BACKEND=fake).")
             return
         progress = warm.run()
         for label, seconds in progress.timings.items():
             print(f"{label}: {seconds:.1f} s")
+        if progress.translation is not None:
+            for doc_id, seconds in progress.translation.timings.items():
+                n = progress.translation.sentences.get(doc_id, 0)
+                print(f"{doc_id}: {n} sentences translated in {seconds:.1f} s")
     finally:
         deps.close()
 

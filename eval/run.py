@@ -46,6 +46,7 @@ class RunConfig:
             "context_passages": settings.context_passages,
             "context_tokens": settings.context_tokens,
             "chunk_size": settings.chunk_size,
+            "pivot_language": settings.pivot_language,
         }
 
 

@@ -144,7 +144,8 @@ def run_documented_example(
 
 
 def start_app(root: Path, **env: str) -> tuple[subprocess.Popen[bytes], RunningApp]:
-    """`python app.py` on a free port over a copy of the corpus, with the fake LLM by default;
+    """`python app.py` on a free port over a copy of the corpus, with the fake LLM by default
+    and no translation of the articles (with the real LLM it would take the corpus ~20 min);
     returns once the page answers."""
     data = root / "articles"
     if not data.exists():
@@ -154,6 +155,7 @@ def start_app(root: Path, **env: str) -> tuple[subprocess.Popen[bytes], RunningA
         "DATA_DIR": str(data),
         "INDEX_DIR": str(root / "index"),
         "LLM_BACKEND": "fake",
+        "PIVOT_LANGUAGE": "none",
         "UI_PORT": str(port),
         "HF_HUB_OFFLINE": "1",
         **env,

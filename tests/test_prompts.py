@@ -13,13 +13,13 @@ import pytest
 
 from bot.answering.article import ArticlePlan, prefix_messages
 from bot.answering.one_language import rewrite_messages, terms_messages
+from bot.answering.pivot import translation_messages
 from bot.answering.prompts import article_messages, build_messages, render
 from bot.models.fake_llm import purpose
 from bot.models.prefix_store import SENTINEL
 from bot.retrieval.articles import Section
 from bot.retrieval.records import Hit, PassageMeta
 from bot.text.foreign import foreign_terms
-from webui.translate import translation_messages
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 

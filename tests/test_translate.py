@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.answering.pivot import cleaned
 from bot.errors import BotError
 from bot.models.fake_llm import FakeChat
 from bot.models.llm import Message
@@ -12,7 +13,7 @@ from bot.retrieval.records import Hit, PassageMeta
 from tests.fake_models import Silent
 from webui.backend import Backend
 from webui.sources import SourcesView, sources_html
-from webui.translate import MAX_CHARS, Translations, cleaned
+from webui.translate import MAX_CHARS, Translations
 
 FRENCH = "Le Secrétaire général a suggéré que la ville de Hai Phong doit faire du bon travail."
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bot.answering.pivot import stored_translation
 from bot.deps import Deps, build_deps
 from bot.errors import BotError, unexpected
 from bot.index.errors import IndexUnavailable
@@ -223,9 +224,12 @@ class Backend:
     def translate(self, text: str, source: str, target: str) -> dict[str, str]:
         """An evidence sentence in the reader's language, for the sources panel (a server
         function of the page): {"text", "note"}, or {"error"}. A sentence not translated yet
-        waits for an answer slot, as a question does."""
+        waits for an answer slot, as a question does; one of the article's stored translation
+        (bot.answering.pivot) is there at once."""
         try:
             found = self.translations.cached(text, target)
+            if found is None and self.deps is not None and self.ready.is_set():
+                found = stored_translation(self.deps.index, text, source, target)
             if found is None:
                 deps = self.wait()
                 with self.answers.ticket(bounded=True) as ticket:

@@ -162,10 +162,11 @@ def _phase(event: Any, phase: Phase, chat: Chat, question: str, model_state: str
             chat[-2] = {"role": "user", "content": f"{question}\n\n_Searched as: {event.question}_"}
         return Phase("Searching the articles…")
     if isinstance(event, Retrying):
-        return Phase("Reading it again…", again=True)
+        how = ", in translation" if event.kind == "translation" else ""
+        return Phase(f"Reading it again{how}…", again=True)
     if isinstance(event, Sources):
         wait = "" if model_state == "ready" else " The model is still starting."
-        reading = "Reading it again:" if phase.again else "Reading"
+        reading = phase.label.removesuffix("…") + ":" if phase.again else "Reading"
         label = f"{reading} {event.context_n} passages…{wait}"
         return Phase(label if event.passages else "", again=phase.again)
     if isinstance(event, Checking):

@@ -1,5 +1,6 @@
 """Evidence in the reader's language: a sentence of an article translated by the configured
-LLM on request (the sources panel's "Show in English"), cached per sentence and language.
+LLM on request (the sources panel's "Show in English"), cached per sentence and language; a
+sentence of the stored translation of its article (bot.answering.pivot) is not asked for.
 
 The answer never waits for it: a translation is asked for only after the answer is written,
 and the caller gives it an answer slot (the embedded LLM has one).
@@ -7,39 +8,16 @@ and the caller gives it an answer slot (the embedded LLM has one).
 
 from __future__ import annotations
 
-import re
 import threading
 from collections import OrderedDict
 
-from bot.answering import guard
-from bot.answering.prompts import render
+from bot.answering.pivot import translate_sentence
 from bot.errors import BotError
 from bot.models.llm import ChatModel
-from bot.text.language import NAMES, language_name
+from bot.text.language import NAMES
 
 MAX_CHARS = 1500  # a highlighted sentence or two; the panel never asks for more
 CACHED = 2048  # translations kept, least recently used out
-_WRAPPING = re.compile(r'^\s*(?:translation\s*:\s*)?["“«„]?\s*(.*?)\s*["”»“]?\s*$', re.I | re.S)
-
-
-def translation_messages(text: str, source: str, target: str) -> list[dict[str, str]]:
-    return [
-        {
-            "role": "user",
-            "content": render(
-                "translate",
-                text=guard.for_model(text.strip()),
-                language=language_name(target),
-                source=language_name(source, "foreign"),
-            ),
-        }
-    ]
-
-
-def cleaned(reply: str) -> str:
-    """The translation without what small models wrap it in: a "Translation:" label, quotes."""
-    match = _WRAPPING.match(reply.strip())
-    return (match.group(1) if match else reply).strip()
 
 
 class Translations:
@@ -64,8 +42,7 @@ class Translations:
         found = self.cached(text, target)
         if found is not None:
             return found
-        max_tokens = min(600, 40 + len(text) // 2)  # a translation is about as long as its text
-        reply = cleaned(llm.complete(translation_messages(text, source, target), max_tokens))
+        reply = translate_sentence(llm, text, source, target)
         if not reply:
             raise BotError("The model gave no translation; try again.")
         with self._lock:

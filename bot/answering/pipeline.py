@@ -15,10 +15,11 @@ from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field, replace
 from typing import ParamSpec
 
-from bot.answering.article import CANDIDATES, ArticlePlan, choose_plans, plan_articles
+from bot.answering.article import CANDIDATES, ArticlePlan, choose_plans, is_warm, plan_articles
 from bot.answering.gate import SentenceGate
 from bot.answering.one_language import in_one_language
-from bot.answering.prompts import Message, build_messages
+from bot.answering.pivot import Aligned, translated_passages
+from bot.answering.prompts import Message, article_messages, build_messages
 from bot.answering.question import Question, check_question, clamp_top_k, clean_history
 from bot.answering.records import (
     Answer,
@@ -28,6 +29,7 @@ from bot.answering.records import (
     Claim,
     Done,
     Event,
+    Evidence,
     Retrying,
     Rewritten,
     Sources,
@@ -65,14 +67,22 @@ class Reply:
 @dataclass(frozen=True)
 class Reading:
     """One way of reading for an answer: an article (or its section) with its prompt prefix,
-    or the passages retrieval ranks best, alone, with the short prompt."""
+    its stored translation into PIVOT_LANGUAGE (bot.answering.pivot) the same way, or the
+    passages retrieval ranks best, alone, with the short prompt."""
 
-    kind: str  # "article" or "passages"
+    kind: str  # "article", "translation" or "passages"
     label: str  # the section's label, or "best passages"
     messages: list[Message]
-    passages: list[Hit]  # [n] is passages[n - 1]
+    passages: list[Hit]  # [n] is passages[n - 1], as the model reads them
     context_n: int  # how many of `passages` the model is given
     article_id: str = ""
+    originals: list[Hit] = field(default_factory=list)  # a translation's passages as written
+    aligned: list[Aligned] = field(default_factory=list)  # its first passages' sentences
+
+    @property
+    def shown(self) -> list[Hit]:
+        """The passages as the reader sees them and the answer cites them: the originals."""
+        return self.originals or self.passages
 
 
 @dataclass(frozen=True)
@@ -120,10 +130,41 @@ def retrieve(
     return Retrieved(candidates, plans, passages, context_n, seconds)
 
 
-def readings(found: Retrieved, question: str, lang: str, reread: bool = True) -> list[Reading]:
+def translated_reading(deps: Deps, plan: ArticlePlan, question: str, lang: str) -> Reading | None:
+    """The article of `plan` read in its stored translation (bot.answering.pivot), the other
+    articles' passages after it as they are; None when it is not stored whole, the article is
+    in PIVOT_LANGUAGE already, or (ANSWER_MODE=auto) the server has not read its prefix yet."""
+    target = deps.settings.pivot_language
+    found = translated_passages(deps.index, plan.section.passages, target)
+    if found is None:
+        return None
+    section = replace(plan.section, passages=[a.hit for a in found], translated=target)
+    auto = deps.settings.answer_mode == "auto" and deps.prefix_server is not None
+    if auto and not is_warm(deps, section):
+        return None
+    passages = [*section.passages, *plan.extra]
+    return Reading(
+        "translation",
+        section.label,
+        article_messages(section.passages, plan.extra, question, lang, plan.closest),
+        passages,
+        len(passages),
+        section.doc_id,
+        originals=plan.passages,
+        aligned=found,
+    )
+
+
+def readings(
+    found: Retrieved,
+    question: str,
+    lang: str,
+    reread: bool = True,
+    translation: Reading | None = None,
+) -> list[Reading]:
     """The readings to try, in order, until one gives an answer the check supports: the best
-    article; then (`reread`) the best passages alone; then the next articles. Without article
-    plans, the best passages only."""
+    article; then (`reread`) its `translation`, the best passages alone; then the next
+    articles. Without article plans, the best passages only."""
     passages = Reading(
         "passages",
         "best passages",
@@ -145,6 +186,8 @@ def readings(found: Retrieved, question: str, lang: str, reread: bool = True) ->
         for plan in found.plans
     ]
     again = [passages] if reread and found.passages else []
+    if reread and translation is not None:
+        again.insert(0, translation)
     return [articles[0], *again, *articles[1:]]
 
 
@@ -173,12 +216,15 @@ def stream_answer(deps: Deps, asked: Question | str) -> Generator[Event, None, N
         found = retrieve(deps, standalone, lang, k, asked.filters)
         timings["retrieve_s"] = found.seconds
         timings["sources_s"] = time.perf_counter() - started
-        plan = readings(found, standalone, lang, settings.reread)
+        translation = None
+        if found.plans and settings.reread:
+            translation = translated_reading(deps, found.plans[0], standalone, lang)
+        plan = readings(found, standalone, lang, settings.reread, translation)
         tries: list[Tried] = []
         for reading in plan:
             if tries:
                 yield Retrying(reading.kind, tries[-1].verdict)
-            yield Sources(reading.passages, reading.context_n)
+            yield Sources(reading.shown, reading.context_n)
             tried = yield from _try(deps, reading, timings, started)
             tries.append(tried)
             if tried.verdict in ANSWERED or tried.reply.error or tried.reply.guard == "prompt leak":
@@ -192,11 +238,12 @@ def stream_answer(deps: Deps, asked: Question | str) -> Generator[Event, None, N
             final = _one_language(
                 deps, final, final.tried.reading, lang, [question, standalone], timings
             )
+        final = _on_originals(final)
     timings["total_s"] = time.perf_counter() - started
     timings["tries"] = len(tries)
     kept = final.tried
     kept_reading = kept.reading if kept else None
-    read = [h for t in tries for h in t.reading.passages[: t.reading.context_n]]
+    read = [h for t in tries for h in t.reading.shown[: t.reading.context_n]]
     yield Done(
         Answer(
             question,
@@ -206,7 +253,7 @@ def stream_answer(deps: Deps, asked: Question | str) -> Generator[Event, None, N
             refused=final.verdict == "refused",
             verdict=final.verdict,
             draft=final.draft,
-            passages=kept_reading.passages if kept_reading else found.passages,
+            passages=kept_reading.shown if kept_reading else found.passages,
             context_n=kept_reading.context_n if kept_reading else 0,
             citations=final.citations,
             timings=timings,
@@ -295,7 +342,7 @@ def _final(tries: list[Tried], lang: str) -> _Final:
     if unsupported and not (last and last.reply.guard == "prompt leak"):
         checked = unsupported.checked
         closest = _closest_evidence(checked.claims)
-        passages = unsupported.reading.passages
+        passages = unsupported.reading.shown
         return _Final(
             "unsupported",
             not_supported(lang, closest),
@@ -317,7 +364,8 @@ def _one_language(
 ) -> _Final:
     """The answer with the words of the articles' language it carries rewritten
     (bot.answering.one_language); the question's own words are never foreign."""
-    sources = {hit.meta.lang for hit in reading.passages[: reading.context_n]}
+    read = [*reading.passages[: reading.context_n], *reading.originals[: reading.context_n]]
+    sources = {hit.meta.lang for hit in read}
     keep = {w for text in asked for w in re.findall(r"\w+", text)}
     checked = Checked(final.text, final.citations, final.claims)
     check = SentenceCheck(deps.embedder, reading.passages, reading.context_n, deps.sentences)
@@ -328,6 +376,27 @@ def _one_language(
         claims=fixed.checked.claims,
         foreign=fixed.found,
         foreign_left=fixed.left,
+    )
+
+
+def _on_originals(final: _Final) -> _Final:
+    """A translation's answer as the reader gets it: its citations and the evidence of its
+    sentences on the original passages and sentences (the translated ones point at them)."""
+    reading = final.tried.reading if final.tried else None
+    if reading is None or not reading.aligned:
+        return final
+    originals, aligned = reading.originals, reading.aligned
+
+    def original(e: Evidence) -> Evidence:
+        if e.n > len(aligned):  # another article's passage, read as it is
+            return e
+        start, end = aligned[e.n - 1].original_span(e.start, e.end)
+        return replace(e, start=start, end=end)
+
+    return replace(
+        final,
+        citations=[Citation(c.n, originals[c.n - 1]) for c in final.citations],
+        claims=[replace(c, evidence=[original(e) for e in c.evidence]) for c in final.claims],
     )
 
 

@@ -110,7 +110,8 @@ class Answer:
     error: str = ""
     guard: str = ""  # why a reply was replaced by the refusal: "uncited", "prompt leak"
     raw_text: str = ""  # what the model wrote, before citation filtering (for evaluation)
-    mode: str = "passages"  # or "article": the model read article_id whole (or a section)
+    mode: str = "passages"  # "article": the model read article_id whole (or a section);
+    # "translation": its stored translation (passages and evidence are the originals)
     article_id: str = ""
     articles_tried: list[str] = field(default_factory=list)  # what each reading read, in order
     tries: list[str] = field(default_factory=list)  # each reading and its verdict, in order
@@ -183,7 +184,8 @@ class Checking:
 @dataclass
 class Retrying:
     """The last reading gave no answer the check supports (`why`: its verdict); the model
-    reads again, this time `kind` ("article" or "passages"): a Sources event follows."""
+    reads again, this time `kind` ("article", "translation": the article's stored translation,
+    or "passages"): a Sources event follows."""
 
     kind: str
     why: str

@@ -13,6 +13,10 @@ the whole batch, and each article's record still says how far it got. A run kill
 batch's commit (3) rolls the batch back; committed batches stay.
 
 `repair()` finishes or rolls back whatever a record with a pending mark left behind.
+
+Beside the passages, `<collection>-translations` holds each article's sentences translated
+into the pivot language (bot.answering.pivot), one record per sentence: they are made after
+the article is committed, and deleted wherever its passages are.
 """
 
 from __future__ import annotations
@@ -107,6 +111,9 @@ class Index:
         self.catalog: Collection = client.get_or_create_collection(
             f"{name}-catalog", embedding_function=None
         )
+        self.translations: Collection = client.get_or_create_collection(
+            f"{name}-translations", embedding_function=None
+        )
 
     # -- reading -----------------------------------------------------------------------------
     def articles(self) -> dict[str, dict[str, Any]]:
@@ -131,6 +138,25 @@ class Index:
                 (i, dict(m or {})) for i, m in zip(got["ids"], got["metadatas"] or [], strict=True)
             )
         return out
+
+    def translated(self, where: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        """Stored translated sentences matching the Chroma filter `where`: (text, metadata)."""
+        got = self.translations.get(where=cast("Any", where), include=["documents", "metadatas"])
+        return [
+            (str(text), dict(meta or {}))
+            for text, meta in zip(got["documents"] or [], got["metadatas"] or [], strict=True)
+        ]
+
+    def put_translations(
+        self, ids: Sequence[str], texts: Sequence[str], metadatas: Sequence[dict[str, Any]]
+    ) -> None:
+        for i in range(0, len(ids), _BATCH):
+            self.translations.upsert(
+                ids=list(ids[i : i + _BATCH]),
+                embeddings=np.repeat(_UNIT, len(ids[i : i + _BATCH]), 0),
+                documents=list(texts[i : i + _BATCH]),
+                metadatas=list(metadatas[i : i + _BATCH]),
+            )
 
     def count(self) -> int:
         return int(self.passages.count())
@@ -197,6 +223,7 @@ class Index:
         record = self.record(doc_id) or {"doc_id": doc_id}
         self._mark({doc_id: {**record, "pending": "delete"}})
         self.passages.delete(where={"doc_id": doc_id})
+        self.translations.delete(where={"doc_id": doc_id})
         self.catalog.delete(ids=[doc_id])
 
     def _drop_other_versions(self, versions: dict[str, str]) -> None:
@@ -204,6 +231,7 @@ class Index:
         where = other_versions(versions)
         if where is not None:
             self.passages.delete(where=where)
+            self.translations.delete(where=where)
 
     def repair(self) -> list[str]:
         """Finish or roll back articles a killed run left half-written; their ids."""
@@ -221,6 +249,7 @@ class Index:
         """Roll a pending article back to its committed version, or finish its commit."""
         if record.get("pending") == "delete" or not record.get("version"):
             self.passages.delete(where={"doc_id": doc_id})
+            self.translations.delete(where={"doc_id": doc_id})
             self.catalog.delete(ids=[doc_id])
             return
         self._drop_other_versions({doc_id: str(record["version"])})

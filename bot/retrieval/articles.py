@@ -27,12 +27,15 @@ class Section:
     number: int  # 0 for the first section (the whole article when it fits)
     count: int
     passages: list[Hit]
+    translated: str = ""  # the language its passages are translated into (bot.answering.pivot)
 
     @property
     def label(self) -> str:
         """Names the section's stored prefix; changes with the article's content and with how
-        it is cut (ARTICLE_TOKENS), so one cut's prefixes never replace another's."""
-        return f"{self.doc_id}@{self.version}#{self.number}/{self.count}"
+        it is cut (ARTICLE_TOKENS), so one cut's prefixes never replace another's; a
+        translation's ends in ">" and its language."""
+        label = f"{self.doc_id}@{self.version}#{self.number}/{self.count}"
+        return f"{label}>{self.translated}" if self.translated else label
 
 
 def rank_articles(hits: list[Hit]) -> list[str]:
