@@ -15,7 +15,9 @@ from bot.models.llm import ChatModel, make_models
 from bot.models.prefix_server import PrefixServer
 from bot.models.vector_cache import VectorCache
 from bot.retrieval.retriever import Retriever
+from bot.retrieval.translated_words import TranslatedWords
 from bot.settings import Settings
+from bot.text.language import NAMES
 
 
 class Activity:
@@ -80,11 +82,13 @@ def build_deps(
 
 def make_retriever(settings: Settings, index: Index, embedder: Embedder) -> Retriever:
     """The retriever as every process of the app builds it from the settings."""
+    pivot = settings.pivot_language
     return Retriever(
         index,
         embedder,
         memory_max=settings.dense_memory_max,
         postings=PostingsCache(settings.postings_dir),
+        translated=TranslatedWords(index, pivot) if pivot in NAMES else None,
     )
 
 

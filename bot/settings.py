@@ -139,8 +139,16 @@ class Settings(BaseSettings):
         pattern=r"^(none|[a-z]{2})$",
         description="The language every article is also kept in: in the background, the "
         "LLM translates each article that is in another language sentence by sentence, once, "
-        "and stores it beside the passages; answering reads it when the original gave no "
-        'supported answer, and "Show in English" shows it. `none`: off.',
+        'and stores it beside the passages: BM25 searches its words, "Show in English" '
+        "shows it, and answering may read it (READ_TRANSLATION). `none`: off.",
+    )
+    read_translation: bool = Field(
+        False,
+        description="When neither the best article nor the best passages give an answer the "
+        "citation check supports, the model reads the article's stored translation into "
+        "PIVOT_LANGUAGE too. Off by default: with the embedded 1.5B model it gave no right "
+        "answer on the dev set's tune half and answered an off-corpus question wrongly "
+        "(docs/evaluation.md).",
     )
     extra_passages: int = Field(
         2,

@@ -96,8 +96,9 @@ class Warmup:
         return found
 
     def translated_sections(self, parts: list[Section]) -> list[Section]:
-        """The sections of `parts` whose translation is stored whole."""
-        if not self.translating:
+        """The sections of `parts` whose translation is stored whole, when answering reads
+        translations (READ_TRANSLATION)."""
+        if not self.translating or not self.deps.settings.read_translation:
             return []
         target = self.deps.settings.pivot_language
         found = (translated_section(self.deps.index, s, target) for s in parts)

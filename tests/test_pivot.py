@@ -15,6 +15,7 @@ from bot.answering.pipeline import answer
 from bot.answering.pivot import (
     articles_to_translate,
     faithful,
+    invented_names,
     stored_translation,
     translate_all,
     translated_passages,
@@ -142,6 +143,13 @@ def test_a_translation_that_loses_a_figure_is_not_used() -> None:
     assert not faithful("Le budget est de 1.500 milliards.", "The budget is large.")
     assert not faithful("Il a dit oui.", "He said yes. " * 10)  # runs on
     assert not faithful("Il a dit oui.", "  ")
+    # a name the original does not hold (what the model wrote for Hai Phong from Thai)
+    thai = "ความท้าทายของเมืองไฮฟอง"
+    assert not faithful(thai, "The challenges of the city of Hefong.")
+    assert invented_names(thai, "The challenges of the city of Hefong.", "en") == ["Hefong"]
+    # the original's names, however spaced or accented, and common words are not invented
+    german = "Der Parteisekretär von Hải Phòng, Lê Tiến Châu, sprach über IDE."
+    assert faithful(german, "The Party Secretary of Haiphong, Le Tien Chau, spoke of IDEs.")
 
 
 class _Dropping(FakeChat):
@@ -196,7 +204,7 @@ def test_show_in_english_answers_from_the_stored_translation(
 def test_an_unanswered_article_is_read_again_in_english_and_cited_in_the_original(
     corpus: tuple[Settings, Path],
 ) -> None:
-    settings = corpus[0].model_copy(update={"one_language": False})
+    settings = corpus[0].model_copy(update={"one_language": False, "read_translation": True})
     index = _deps(settings).index
     translate_all(index, FakeChat(), "en")
     originals = article_passages(index, FRENCH)
@@ -210,12 +218,12 @@ def test_an_unanswered_article_is_read_again_in_english_and_cited_in_the_origina
         if "a demandé au secrétaire général" in pair.original.text[o[0] : o[1]]
     )
     translated = pair.hit.text[a:b]
-    # the original gives no answer; the translation gives that sentence
-    llm = FakeChat(["I don't know.", f"{translated} [{n}]"])
+    # neither the original nor the best passages give an answer; the translation that sentence
+    llm = FakeChat(["I don't know.", "I don't know.", f"{translated} [{n}]"])
     result = answer(_deps(settings, llm), "Qu'a demandé To Lam à Hai Phong ?")
-    assert result.tries == ["article: refused", "translation: supported"]
+    assert result.tries == ["article: refused", "passages: refused", "translation: supported"]
     assert result.mode == "translation" and result.article_id == FRENCH
-    assert translated in llm.calls[1][-1]["content"]  # the model read the translation
+    assert translated in llm.calls[2][-1]["content"]  # the model read the translation
     assert [p.id for p in result.passages[: len(originals)]] == [p.id for p in originals]
     assert [c.passage.id for c in result.citations] == [originals[n - 1].id]
     # the evidence is the original sentence the translated one renders
@@ -227,7 +235,7 @@ def test_an_unanswered_article_is_read_again_in_english_and_cited_in_the_origina
 def test_without_a_pivot_language_nothing_is_translated_nor_read_in_translation(
     corpus: tuple[Settings, Path],
 ) -> None:
-    settings = corpus[0].model_copy(update={"pivot_language": "none"})
+    settings = corpus[0].model_copy(update={"pivot_language": "none", "read_translation": True})
     deps = _deps(settings)
     assert translate_all(deps.index, FakeChat(), "none").total == 0
     llm = FakeChat(["I don't know."] * 5)
@@ -235,3 +243,40 @@ def test_without_a_pivot_language_nothing_is_translated_nor_read_in_translation(
     assert not any(t.startswith("translation") for t in result.tries)
     assert not Warmup(deps).translating  # nor with the scripted model, whatever the setting
     assert not Warmup(_deps(corpus[0])).translating
+
+
+class _Windy(FakeChat):
+    """Translates the sentence about offshore wind with a word no article holds."""
+
+    def complete(self, messages: list[Message], max_tokens: int) -> str:
+        reply = super().complete(messages, max_tokens)
+        return reply + " Windmillish." if "éolienne offshore" in reply else reply
+
+
+def test_an_english_word_of_the_translation_finds_the_french_passage(
+    corpus: tuple[Settings, Path],
+) -> None:
+    settings = corpus[0]
+    deps = _deps(settings)
+    assert all(h.lexical_rank is None for h in deps.retriever.search("windmillish", 5)[0])
+    translate_all(deps.index, _Windy(), "en")
+    fresh = _deps(settings)  # a process started after the translation
+    for retriever in (deps.retriever, fresh.retriever):
+        if retriever.translated is not None:
+            retriever.translated.RECHECK_S = 0.0  # the one held: read again now
+        hits, _ = retriever.search("windmillish", 5)
+        found = [h for h in hits if h.lexical_rank == 1]
+        assert found and found[0].doc_id == FRENCH and "éolienne offshore" in found[0].text
+    off = _deps(settings.model_copy(update={"pivot_language": "none"}))
+    assert all(h.lexical_rank is None for h in off.retriever.search("windmillish", 5)[0])
+
+
+def test_by_default_answering_does_not_read_the_translation(
+    corpus: tuple[Settings, Path],
+) -> None:
+    settings = corpus[0]
+    translate_all(_deps(settings).index, FakeChat(), "en")
+    llm = FakeChat(["I don't know."] * 5)
+    result = answer(_deps(settings, llm), "Qu'a demandé To Lam à Hai Phong ?")
+    assert result.tries[:2] == ["article: refused", "passages: refused"]
+    assert not any(t.startswith("translation") for t in result.tries)

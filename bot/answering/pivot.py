@@ -23,6 +23,7 @@ import logging
 import re
 import threading
 import time
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,12 +35,15 @@ from bot.index.store import Index
 from bot.models.llm import ChatModel, Message
 from bot.retrieval.articles import Section, article_passages
 from bot.retrieval.records import Hit
+from bot.text.foreign import is_common
 from bot.text.language import NAMES, language_name
 from bot.text.sentences import sentence_spans
 
 log = logging.getLogger(__name__)
 _WRAPPING = re.compile(r'^\s*(?:translation\s*:\s*)?["“«„]?\s*(.*?)\s*["”»“]?\s*$', re.I | re.S)
 _NUMBER = re.compile(r"\d+(?:[.,\s]\d{3})*(?:[.,]\d+)?")
+_CAPITALISED = re.compile(r"(?<![\w'’-])[A-Z][\w'’-]+")
+_OPENERS = '.!?:;"“«(-–—'
 Span = tuple[int, int]
 
 
@@ -75,12 +79,40 @@ def _numbers(text: str) -> list[str]:
     return sorted(re.sub(r"\D", "", n) for n in _NUMBER.findall(text))
 
 
-def faithful(original: str, translated: str) -> bool:
-    """Whether a translation can stand for its sentence: it keeps every figure of it and does
-    not run on (a small model's translation that adds a note or repeats itself)."""
+def _fold(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.lower().replace("đ", "d"))
+    return "".join(ch for ch in decomposed if ch.isalnum() and not unicodedata.combining(ch))
+
+
+def invented_names(original: str, translated: str, target: str) -> list[str]:
+    """Names in `translated` that `original` does not hold: capitalised words inside a
+    sentence that are rare in `target` (wordfreq) and are not in the original, whatever its
+    accents and spaces ("Haiphong" is "Hai Phong"). On the shipped corpus the model wrote
+    "Hefong" and "Hiphong" for Hai Phong from Thai; from French and German, none."""
+    held = _fold(original)
+    found = []
+    for match in _CAPITALISED.finditer(translated):
+        before = translated[: match.start()].rstrip()
+        if not before or before[-1] in _OPENERS:  # a sentence's first word
+            continue
+        word = match.group()
+        if is_common(word, target):
+            continue
+        folded = _fold(word)
+        if folded not in held and folded.removesuffix("s") not in held:
+            found.append(word)
+    return found
+
+
+def faithful(original: str, translated: str, target: str = "en") -> bool:
+    """Whether a translation can stand for its sentence: it keeps every figure of it, names
+    nothing the original does not (invented_names), and does not run on (a small model's
+    translation that adds a note or repeats itself)."""
     if not translated.strip():
         return False
     if len(translated) > 3 * len(original) + 40:
+        return False
+    if invented_names(original, translated, target):
         return False
     return set(_numbers(original)) <= set(_numbers(translated))
 
@@ -234,7 +266,7 @@ def translate_article(
             wait()
             original = hit.text[start:end]
             translated = translate_sentence(llm, original, hit.meta.lang, target)
-            ok = faithful(original, translated)
+            ok = faithful(original, translated, target)
             if not ok:
                 log.info("translation of %s#%d not used: %r", hit.id, i, translated[:200])
             ids.append(f"{hit.id}>{target}#{i}")

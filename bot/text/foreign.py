@@ -72,6 +72,12 @@ def _zipf(word: str, lang: str) -> float:
     return float(zipf_frequency(word, lang)) if lang in LISTED else 0.0
 
 
+def is_common(word: str, lang: str, at_least: float = 3.0) -> bool:
+    """Whether `word` is at least this common in `lang` (Zipf frequency: 3 is once in a
+    million words); False in a language wordfreq does not list."""
+    return _zipf(word.lower(), lang) >= at_least
+
+
 def _foreign(word: str, lang: str, source: str) -> bool:
     """Whether `word`, in a text of `lang`, is a word of `source` instead."""
     if len(word) < 3 or lang not in LISTED or source not in LISTED or source == lang:
