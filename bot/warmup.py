@@ -23,6 +23,7 @@ from bot.answering.pivot import PivotProgress, translate_all, translated_section
 from bot.deps import Deps, build_deps, stop_on_sigterm
 from bot.errors import BotError
 from bot.models.llm import llm_kind
+from bot.models.prefix_server import PrefixServer
 from bot.retrieval.articles import Section
 from bot.text.language import NAMES, language_name
 
@@ -102,7 +103,7 @@ class Warmup:
             return []
         target = self.deps.settings.pivot_language
         found = (translated_section(self.deps.index, s, target) for s in parts)
-        return [s for s in found if s is not None]
+        return [t[0] for t in found if t is not None]
 
     def run(self) -> Progress:
         """Read every section not read yet, translate the articles not translated yet, read
@@ -112,7 +113,7 @@ class Warmup:
         server = self.deps.prefix_server
         if server is not None:
             server.retain([s.label for s in [*parts, *self.translated_sections(parts)]])
-            self._read(parts, progress)
+            self._read(server, parts, progress)
         if self.translating and not self._stop.is_set():
             progress.translation = PivotProgress()
             translate_all(
@@ -127,14 +128,11 @@ class Warmup:
                 translated = self.translated_sections(parts)
                 server.retain([s.label for s in [*parts, *translated]])
                 progress.total += len(translated)
-                self._read(translated, progress)
+                self._read(server, translated, progress)
         progress.current, progress.finished = "", True
         return progress
 
-    def _read(self, parts: list[Section], progress: Progress) -> None:
-        server = self.deps.prefix_server
-        if server is None:
-            return
+    def _read(self, server: PrefixServer, parts: list[Section], progress: Progress) -> None:
         for section in parts:
             if self._stop.is_set():
                 break
@@ -186,7 +184,10 @@ def main() -> None:
     try:
         warm = Warmup(deps)
         if not warm.enabled:
-            print("Nothing to prepare: the LLM is scripted (LLM_BACKEND=fake).")
+            print(
+                "Nothing to prepare: the LLM is scripted (LLM_BACKEND=fake), or it is not the "
+                "embedded server and PIVOT_LANGUAGE is none."
+            )
             return
         progress = warm.run()
         for label, seconds in progress.timings.items():

@@ -47,6 +47,7 @@ class RunConfig:
             "context_tokens": settings.context_tokens,
             "chunk_size": settings.chunk_size,
             "pivot_language": settings.pivot_language,
+            "read_translation": settings.read_translation,
         }
 
 

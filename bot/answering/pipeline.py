@@ -18,7 +18,7 @@ from typing import ParamSpec
 from bot.answering.article import CANDIDATES, ArticlePlan, choose_plans, is_warm, plan_articles
 from bot.answering.gate import SentenceGate
 from bot.answering.one_language import in_one_language
-from bot.answering.pivot import Aligned, translated_passages
+from bot.answering.pivot import Aligned, translated_section
 from bot.answering.prompts import Message, article_messages, build_messages
 from bot.answering.question import Question, check_question, clamp_top_k, clean_history
 from bot.answering.records import (
@@ -134,11 +134,10 @@ def translated_reading(deps: Deps, plan: ArticlePlan, question: str, lang: str) 
     """The article of `plan` read in its stored translation (bot.answering.pivot), the other
     articles' passages after it as they are; None when it is not stored whole, the article is
     in PIVOT_LANGUAGE already, or (ANSWER_MODE=auto) the server has not read its prefix yet."""
-    target = deps.settings.pivot_language
-    found = translated_passages(deps.index, plan.section.passages, target)
-    if found is None:
+    translated = translated_section(deps.index, plan.section, deps.settings.pivot_language)
+    if translated is None:
         return None
-    section = replace(plan.section, passages=[a.hit for a in found], translated=target)
+    section, found = translated
     auto = deps.settings.answer_mode == "auto" and deps.prefix_server is not None
     if auto and not is_warm(deps, section):
         return None

@@ -5,8 +5,10 @@ the sentence it translates.
 The probes of issue 31 (the held-out questions about the French article, the product's own
 article prompt) found the small model answers a different set of questions from the English
 version of an article than from the original (fact recall 0.36 and 0.32 alone, 0.55 for the
-better of the two): the translation is a second reading when the first gives no supported
-answer (bot.answering.pipeline), and the sources panel's "Show in English" shows it at once.
+better of the two). The translations serve BM25 (bot.retrieval.translated_words), the
+sources panel's "Show in English", and, with READ_TRANSLATION, a reading when neither the
+article nor the best passages give a supported answer (bot.answering.pipeline; off by
+default: measured on the dev set's tune half, docs/evaluation.md).
 
 The translations live in the index beside the passages (bot.index.store, collection
 `<collection>-translations`, one record per sentence), are deleted with them, and are never
@@ -23,7 +25,6 @@ import logging
 import re
 import threading
 import time
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,8 +32,9 @@ from typing import Any
 from bot.answering import guard
 from bot.answering.prompts import render
 from bot.errors import BotError
+from bot.index.lexical import fold
 from bot.index.store import Index
-from bot.models.llm import ChatModel, Message
+from bot.models.llm import ChatModel, Message, llm_kind
 from bot.retrieval.articles import Section, article_passages
 from bot.retrieval.records import Hit
 from bot.text.foreign import is_common
@@ -80,8 +82,8 @@ def _numbers(text: str) -> list[str]:
 
 
 def _fold(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text.lower().replace("đ", "d"))
-    return "".join(ch for ch in decomposed if ch.isalnum() and not unicodedata.combining(ch))
+    """Lower-cased letters and digits only, without accents ("Hải Phòng" is "haiphong")."""
+    return "".join(ch for ch in fold(text) if ch.isalnum())
 
 
 def invented_names(original: str, translated: str, target: str) -> list[str]:
@@ -191,12 +193,15 @@ def translated_passages(index: Index, passages: list[Hit], target: str) -> list[
     return [aligned(p, stored[p.id], target) for p in passages]
 
 
-def translated_section(index: Index, section: Section, target: str) -> Section | None:
-    """The section in `target`, its passages translated; None when that is not stored."""
+def translated_section(
+    index: Index, section: Section, target: str
+) -> tuple[Section, list[Aligned]] | None:
+    """The section in `target`, its passages translated, and how they align with the
+    originals; None when that is not stored."""
     found = translated_passages(index, section.passages, target)
     if found is None:
         return None
-    return dataclasses.replace(section, passages=[a.hit for a in found], translated=target)
+    return dataclasses.replace(section, passages=[a.hit for a in found], translated=target), found
 
 
 def stored_translation(index: Index, text: str, source: str, target: str) -> str | None:
@@ -356,6 +361,9 @@ def main() -> None:
         target = deps.settings.pivot_language
         if target not in NAMES:
             print("PIVOT_LANGUAGE is none: nothing to translate.")
+            return
+        if llm_kind(deps.settings) == "fake":
+            print("Nothing to translate: the LLM is scripted (LLM_BACKEND=fake).")
             return
         progress = translate_all(deps.index, deps.llm, target)
         for doc_id, seconds in progress.timings.items():

@@ -18,7 +18,8 @@ from bot.text.thai import THAI_RUN, thai_words
 _TOKEN = re.compile(r"\w+(?:[/\-.]\w+)*")
 
 
-def _fold(text: str) -> str:
+def fold(text: str) -> str:
+    """Lower-cased, without accents ("Hải Phòng" is "hai phong")."""
     decomposed = unicodedata.normalize("NFKD", text.lower().replace("đ", "d"))
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
@@ -31,7 +32,7 @@ def _stopwords() -> frozenset[str]:
     words: set[str] = set(thai_stopwords())
     for name in dir(lists):
         if name.startswith("STOPWORDS_"):
-            words.update(_fold(w) for w in getattr(lists, name))
+            words.update(fold(w) for w in getattr(lists, name))
     return frozenset(words)
 
 
@@ -53,7 +54,7 @@ def _tokens(text: str) -> list[str]:
 
 def _latin_tokens(text: str) -> list[str]:
     tokens = []
-    for match in _TOKEN.finditer(_fold(text)):
+    for match in _TOKEN.finditer(fold(text)):
         token = match.group()
         tokens.append(token)
         parts = re.split(r"[/\-.]", token)
