@@ -150,6 +150,12 @@ class Settings(BaseSettings):
         "answer on the dev set's tune half and answered an off-corpus question wrongly "
         "(docs/evaluation.md).",
     )
+    check_translation: bool = Field(
+        True,
+        description="The citation check of an answer in PIVOT_LANGUAGE also matches it to the "
+        "stored translations of the sentences the model read (the evidence shown is the "
+        "original sentence).",
+    )
     extra_passages: int = Field(
         2,
         ge=0,

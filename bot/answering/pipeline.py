@@ -18,7 +18,7 @@ from typing import ParamSpec
 from bot.answering.article import CANDIDATES, ArticlePlan, choose_plans, is_warm, plan_articles
 from bot.answering.gate import SentenceGate
 from bot.answering.one_language import in_one_language
-from bot.answering.pivot import Aligned, translated_section
+from bot.answering.pivot import Aligned, sentence_translations, translated_section
 from bot.answering.prompts import Message, article_messages, build_messages
 from bot.answering.question import Question, check_question, clamp_top_k, clean_history
 from bot.answering.records import (
@@ -32,6 +32,7 @@ from bot.answering.records import (
     Evidence,
     Retrying,
     Rewritten,
+    SentenceId,
     Sources,
     Token,
 )
@@ -225,7 +226,7 @@ def stream_answer(deps: Deps, asked: Question | str) -> Generator[Event, None, N
             if tries:
                 yield Retrying(reading.kind, tries[-1].verdict)
             yield Sources(reading.shown, reading.context_n)
-            tried = yield from _try(deps, reading, timings, started)
+            tried = yield from _try(deps, reading, lang, timings, started)
             tries.append(tried)
             if tried.verdict in ANSWERED or tried.reply.error or tried.reply.guard == "prompt leak":
                 break
@@ -277,13 +278,31 @@ def stream_answer(deps: Deps, asked: Question | str) -> Generator[Event, None, N
 ANSWERED = ("supported", "partly supported")
 
 
+def _translations(deps: Deps, reading: Reading, lang: str) -> dict[SentenceId, str]:
+    """The stored translations of what `reading` gives the model, for the citation check of an
+    answer in PIVOT_LANGUAGE (the article's sentences read in the answer's language)."""
+    target = deps.settings.pivot_language
+    if not deps.settings.check_translation or reading.kind == "translation" or lang != target:
+        return {}
+    return sentence_translations(deps.index, reading.passages[: reading.context_n], target)
+
+
+def _sentence_check(deps: Deps, reading: Reading, lang: str) -> SentenceCheck:
+    return SentenceCheck(
+        deps.embedder,
+        reading.passages,
+        reading.context_n,
+        deps.sentences,
+        _translations(deps, reading, lang),
+    )
+
+
 def _try(
-    deps: Deps, reading: Reading, timings: dict[str, float], started: float
+    deps: Deps, reading: Reading, lang: str, timings: dict[str, float], started: float
 ) -> Generator[Checking | Token, None, Tried]:
     """One reading: the reply streamed through the gate, then checked."""
-    gate = SentenceGate(
-        SentenceCheck(deps.embedder, reading.passages, reading.context_n, deps.sentences)
-    )
+    check = _sentence_check(deps, reading, lang)
+    gate = SentenceGate(check)
     reply = yield from _generate(deps, reading, gate, timings, started)
     if reply.refused or not reply.text:
         return Tried(reading, reply, Checked(reply.text, reply.citations, []), "refused")
@@ -294,6 +313,7 @@ def _try(
         reading.context_n,
         reply.citations,
         deps.sentences,
+        check.translations,
     )
     worth = [c for c in checked.claims if c.evidence]
     supported = sum(c.supported for c in worth)
@@ -368,7 +388,7 @@ def _one_language(
     sources = {hit.meta.lang for hit in read}
     keep = {w for text in asked for w in re.findall(r"\w+", text)}
     checked = Checked(final.text, final.citations, final.claims)
-    check = SentenceCheck(deps.embedder, reading.passages, reading.context_n, deps.sentences)
+    check = _sentence_check(deps, reading, lang)
     fixed = in_one_language(deps.llm, checked, lang, sources, keep, check, timings)
     return replace(
         final,

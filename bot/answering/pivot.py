@@ -31,6 +31,7 @@ from typing import Any
 
 from bot.answering import guard
 from bot.answering.prompts import render
+from bot.answering.records import SentenceId
 from bot.errors import BotError
 from bot.index.lexical import fold
 from bot.index.store import Index
@@ -216,6 +217,20 @@ def stored_translation(index: Index, text: str, source: str, target: str) -> str
     if not all(k in found for k in keys):
         return None
     return " ".join(found[k] for k in keys)
+
+
+def sentence_translations(index: Index, passages: list[Hit], target: str) -> dict[SentenceId, str]:
+    """The stored, faithful translations into `target` of the sentences of `passages` (those
+    in another language), by (passage id, start, end) of the sentence they translate."""
+    ids = sorted({p.id for p in passages if wanted(target, p.meta.lang)})
+    if not ids:
+        return {}
+    where = {"$and": [{"passage_id": {"$in": ids}}, {"lang": target}]}
+    return {
+        (str(m["passage_id"]), int(m["start"]), int(m["end"])): text
+        for text, m in index.translated(where)
+        if m.get("faithful")
+    }
 
 
 # -- making them ---------------------------------------------------------------------------------

@@ -63,6 +63,15 @@ def build_messages(question: str, passages: list[Hit], lang: str) -> list[Messag
     ]
 
 
+def answer_prefix(lang: str) -> list[Message]:
+    """The part of build_messages' prompt that depends on the answer's language alone: the
+    instructions and the opening of the user's message, up to the first passage. The model's
+    state after it is computed once per language and reused (bot.warmup)."""
+    system, _ = build_messages("", [], lang)
+    opening = load("answer_user").split("{sources}", 1)[0]
+    return [system, {"role": "user", "content": opening}]
+
+
 def article_prefix(passages: list[Hit]) -> list[Message]:
     """The part of the article prompt that does not depend on the question: the constant
     instructions, then the article's passages numbered in reading order. The model's state

@@ -8,6 +8,9 @@ from typing import Any
 
 from bot.retrieval.records import Hit
 
+# A sentence of a passage: the passage's id, the sentence's start and end in its text.
+SentenceId = tuple[str, int, int]
+
 
 @dataclass
 class Citation:

@@ -8,16 +8,23 @@ terms: median best cosine 0.847 against 0.851 from German to Thai, measured on t
 the share of the answer sentence's names and numbers that the evidence sentence holds too.
 A marker pointing at a passage that does not support its sentence moves to the passage that
 clearly does; a sentence nothing supports is recorded as unsupported.
+
+An answer in PIVOT_LANGUAGE is also matched to the stored translations of the sentences it
+could rest on (bot.answering.pivot): an English answer meets a French sentence's English
+version closer than the sentence itself, and its names as the answer spells them. A sentence's
+score is the better of the two, each standardised over its own kind; the evidence shown is
+always the original sentence.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 import numpy as np
 
 from bot.answering.citations import MARKER, MARKERS
-from bot.answering.records import Checked, Citation, Claim, Evidence
+from bot.answering.records import Checked, Citation, Claim, Evidence, SentenceId
 from bot.models.embeddings import Embedder, cosines
 from bot.models.vector_cache import VectorCache
 from bot.retrieval.records import Hit
@@ -38,9 +45,35 @@ def _anchors(text: str) -> set[str]:
 
 
 def _scores(
-    embedder: Embedder, cache: VectorCache, claims: list[str], sentences: list[str]
+    embedder: Embedder,
+    cache: VectorCache,
+    claims: list[str],
+    sentences: list[str],
+    translated: list[str | None] | None = None,
 ) -> np.ndarray:
-    sims = cosines(np.stack([embedder.embed_query(c) for c in claims]), cache(sentences))
+    """Each claim's score against each sentence; with `translated` (a sentence's stored
+    translation, or None), the better of its score and its translation's, each standardised
+    over its own kind (a claim in English meets an English translation closer than its French
+    original, on the same scale as other translations)."""
+    vectors = np.stack([embedder.embed_query(c) for c in claims])
+    z = _standardised(embedder, cache, claims, vectors, sentences)
+    where = [i for i, t in enumerate(translated or []) if t]
+    if where:
+        texts = [(translated or [])[i] or "" for i in where]
+        z[:, where] = np.maximum(
+            z[:, where], _standardised(embedder, cache, claims, vectors, texts)
+        )
+    return z
+
+
+def _standardised(
+    embedder: Embedder,
+    cache: VectorCache,
+    claims: list[str],
+    vectors: np.ndarray,
+    sentences: list[str],
+) -> np.ndarray:
+    sims = cosines(vectors, cache(sentences))
     spread = sims.std(axis=1, keepdims=True) if sims.shape[1] > 1 else np.ones((len(claims), 1))
     z = (sims - sims.mean(axis=1, keepdims=True)) / np.maximum(spread, 1e-6)
     anchors = [_anchors(s) for s in sentences]
@@ -49,6 +82,17 @@ def _scores(
         if wanted:
             z[i] += 2.0 * np.array([len(wanted & a) / len(wanted) for a in anchors])
     return z
+
+
+def _translated(
+    read: list[Hit],
+    spans: list[tuple[int, int, int]],
+    translations: Mapping[SentenceId, str] | None,
+) -> list[str | None] | None:
+    """Each sentence's translation in `translations`, None where it has none."""
+    if not translations:
+        return None
+    return [translations.get((read[n - 1].id, s, e)) for n, s, e in spans]
 
 
 def _spans(passages: list[Hit], context_n: int) -> list[tuple[int, int, int]]:
@@ -78,11 +122,14 @@ def check_support(
     context_n: int,
     citations: list[Citation],
     cache: VectorCache | None = None,
+    translations: Mapping[SentenceId, str] | None = None,
 ) -> Checked:
     """The reply `text` checked against the sentences of the first `context_n` of `passages`
-    (what the model read; [n] is passages[n - 1]): its claims, each marker moved to the passage
-    that clearly supports its sentence, and the text and citations that follow (`citations`,
-    the reply's own, when no marker moved)."""
+    (what the model read; [n] is passages[n - 1]) and, where `translations` holds them, their
+    translations (bot.answering.pivot.sentence_translations; the evidence is the original
+    sentence): its claims, each marker moved to the passage that clearly supports its
+    sentence, and the text and citations that follow (`citations`, the reply's own, when no
+    marker moved)."""
     read = passages[:context_n]
     spans = _spans(passages, context_n)
     claims = _claims(text)
@@ -91,7 +138,11 @@ def check_support(
         return Checked(text, citations, claims)
     sentences = [read[n - 1].text[s:e] for n, s, e in spans]
     scores = _scores(
-        embedder, cache or VectorCache(embedder.embed_passages), [c.text for c in worth], sentences
+        embedder,
+        cache or VectorCache(embedder.embed_passages),
+        [c.text for c in worth],
+        sentences,
+        _translated(read, spans, translations),
     )
     for claim, row in zip(worth, scores, strict=True):
         _judge(claim, row, spans)
@@ -129,18 +180,23 @@ class SentenceCheck:
         passages: list[Hit],
         context_n: int,
         cache: VectorCache | None = None,
+        translations: Mapping[SentenceId, str] | None = None,
     ) -> None:
         self.embedder = embedder
         self.cache = cache or VectorCache(embedder.embed_passages)
         read = passages[:context_n]
         self.spans = _spans(passages, context_n)
         self.sentences = [read[n - 1].text[s:e] for n, s, e in self.spans]
+        self.translations = translations or {}
+        self.translated = _translated(read, self.spans, translations)
 
     def __call__(self, sentence: str) -> bool:
         claims = [c for c in _claims(sentence) if _worth(c)]
         if not self.spans or not claims:
             return False
-        scores = _scores(self.embedder, self.cache, [c.text for c in claims], self.sentences)
+        scores = _scores(
+            self.embedder, self.cache, [c.text for c in claims], self.sentences, self.translated
+        )
         for claim, row in zip(claims, scores, strict=True):
             _judge(claim, row, self.spans)
         return any(c.supported for c in claims)
