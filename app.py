@@ -28,7 +28,13 @@ from webui.assets import CLOSE_SHEET, CSS, HEAD, OPEN_SHEET, TRANSLATE
 from webui.backend import Backend
 from webui.chat import make_ask, make_respond, mark_stopped, regenerate
 from webui.feedback import closed_comment, make_comment, make_rate
-from webui.library import LIBRARY_HEADERS, UPLOAD_TYPES, language_choices, library_rows
+from webui.library import (
+    FEED_HEADERS,
+    LIBRARY_HEADERS,
+    UPLOAD_TYPES,
+    language_choices,
+    library_rows,
+)
 from webui.openai_api import openai_app
 from webui.serving import launch_options, listen, serve
 
@@ -67,6 +73,13 @@ class Page:
     files: Any
     add: Any
     report: Any
+    web_url: Any
+    add_page: Any
+    add_feed: Any
+    web_report: Any
+    feeds: Any
+    feed_pick: Any
+    unfeed: Any
 
 
 def build_ui(backend: Backend) -> gr.Blocks:
@@ -190,7 +203,42 @@ def _library_tab(settings: Settings) -> dict[str, Any]:
     )
     add = gr.Button("Add to library", variant="primary", elem_id="add")
     report = gr.Markdown(elem_id="upload-report")
-    return {"table": table, "article": article, "files": files, "add": add, "report": report}
+    gr.Markdown(
+        "### From the web\nAdd a page by its address, or subscribe to a site's RSS or Atom "
+        f"feed: its articles are fetched whole and checked every {settings.feed_poll_minutes:g} "
+        "minutes."
+    )
+    web_url = gr.Textbox(
+        label="Address of a page or a feed", placeholder="https://…", elem_id="web-url"
+    )
+    with gr.Row():
+        add_page = gr.Button("Add the page", elem_id="add-page")
+        add_feed = gr.Button("Subscribe to the feed", elem_id="add-feed")
+    web_report = gr.Markdown(elem_id="web-report")
+    feeds = gr.Dataframe(
+        headers=FEED_HEADERS,
+        interactive=False,
+        elem_id="feeds",
+        wrap=True,
+        label="Feeds subscribed to",
+    )
+    with gr.Row():
+        feed_pick = gr.Dropdown(choices=[], label="Feed", elem_id="feed-pick", scale=3)
+        unfeed = gr.Button("Unsubscribe", elem_id="unfeed", scale=1)
+    return {
+        "table": table,
+        "article": article,
+        "files": files,
+        "add": add,
+        "report": report,
+        "web_url": web_url,
+        "add_page": add_page,
+        "add_feed": add_feed,
+        "web_report": web_report,
+        "feeds": feeds,
+        "feed_pick": feed_pick,
+        "unfeed": unfeed,
+    }
 
 
 def _wire_chat(page: Page, backend: Backend) -> None:
@@ -300,6 +348,35 @@ def _wire_library(page: Page, backend: Backend, demo: gr.Blocks) -> None:
     demo.load(poll, None, polled, **quiet)  # no start-up message left on a page opened later
     page.library_tab.select(library, None, [page.table, page.langs], **private)
 
+    def feeds() -> tuple[Any, Any]:
+        rows = backend.feed_rows()
+        return rows, gr.Dropdown(choices=[r[0] for r in rows if r[0]], value=None)
+
+    def fetched(report: str) -> tuple[Any, ...]:
+        return report, *library(), *feeds()
+
+    web_outputs = [page.web_report, page.table, page.langs, page.feeds, page.feed_pick]
+    one_at_a_time: dict[str, Any] = {**private, "concurrency_limit": 1, "concurrency_id": "web"}
+    page.add_page.click(
+        lambda url: fetched(_reported(backend.add_page, url)),
+        [page.web_url],
+        web_outputs,
+        **one_at_a_time,
+    )
+    page.add_feed.click(
+        lambda url: fetched(_reported(backend.add_feed, url)),
+        [page.web_url],
+        web_outputs,
+        **one_at_a_time,
+    )
+    page.unfeed.click(
+        lambda url: (backend.remove_feed(url or ""), *feeds()),
+        [page.feed_pick],
+        [page.web_report, page.feeds, page.feed_pick],
+        **private,
+    )
+    page.library_tab.select(feeds, None, [page.feeds, page.feed_pick], **private)
+
     def read(selected: gr.SelectData) -> str:
         row = selected.row_value or []
         return backend.article(str(row[-1])) if row else ""
@@ -312,6 +389,13 @@ def _wire_library(page: Page, backend: Backend, demo: gr.Blocks) -> None:
         concurrency_limit=1,
         **private,
     )
+
+
+def _reported(action: Callable[[str], str], url: str) -> str:
+    try:
+        return action(url or "")
+    except BotError as exc:
+        return f"⚠️ {exc}"
 
 
 def theme() -> gr.themes.Base:

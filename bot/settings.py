@@ -187,6 +187,33 @@ class Settings(BaseSettings):
     max_file_mb: float = Field(
         10.0, gt=0, description="Files larger than this are skipped by ingestion."
     )
+    feed_poll_minutes: float = Field(
+        30.0,
+        gt=0,
+        description="How often the web UI and `python -m ingest --watch` check every feed "
+        "subscribed to (`python -m ingest --feed URL`).",
+    )
+    fetch_allow_hosts: str = Field(
+        "",
+        description="Comma-separated host names and networks (`intranet.example`, "
+        "`10.1.0.0/16`, `127.0.0.1`) that pages and feeds may be fetched from although they "
+        "are not public: loopback, private and link-local addresses (the cloud metadata "
+        "service) are refused otherwise, on every redirect.",
+    )
+    fetch_max_mb: float = Field(
+        10.0, gt=0, description="A fetched page or feed larger than this is refused whole."
+    )
+    fetch_timeout_s: float = Field(
+        20.0, gt=0, description="Longest a page or feed may take to arrive, in seconds."
+    )
+    fetch_max_redirects: int = Field(
+        5, ge=0, description="Redirects followed for one page or feed, each hop checked."
+    )
+    fetch_host_pause_s: float = Field(
+        1.0,
+        ge=0,
+        description="Seconds between two requests to one site (never two at a time).",
+    )
     dense_memory_max: int = Field(
         200_000,
         ge=0,

@@ -6,7 +6,14 @@
     python -m ingest --remove ID [ID ...]  # take articles out of the index by id
     python -m ingest --list            # what the index holds
     python -m ingest --check           # verify catalog and passages agree
-    python -m ingest --watch [PATH ...]  # keep indexing files as they land or change (Ctrl-C)
+    python -m ingest --watch [PATH ...]  # keep indexing files as they land or change (Ctrl-C),
+                                       # and check the feeds every FEED_POLL_MINUTES
+    python -m ingest --url URL [--url URL ...]   # add pages by their address
+    python -m ingest --feed URL [--feed URL ...] # subscribe to feeds, and check them now
+    python -m ingest --feeds [--prune]           # check every feed once (--prune: entries gone
+                                                 # from a feed take their article with them)
+    python -m ingest --feeds-list                # the subscriptions, their last check and error
+    python -m ingest --unfeed URL                # unsubscribe (the articles stay)
 
 The exit code is non-zero only when there were files and none could be ingested.
 """
@@ -59,6 +66,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="S",
         help="--watch: seconds between scans (default 1)",
     )
+    web = parser.add_argument_group("pages and feeds (fetched safely: FETCH_ALLOW_HOSTS)")
+    web.add_argument("--url", action="append", default=[], help="add the page at URL")
+    web.add_argument("--feed", action="append", default=[], help="subscribe to the feed at URL")
+    web.add_argument("--feeds", action="store_true", help="check every feed subscribed to")
+    web.add_argument("--feeds-list", action="store_true", help="list the feeds subscribed to")
+    web.add_argument("--unfeed", action="append", default=[], metavar="URL", help="unsubscribe")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("pypdf").setLevel(logging.ERROR)  # a bad PDF's failure line says enough
@@ -73,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
             summary = remove_articles(args.remove, settings)
             print(summary.report())
             return 0 if summary.counts["removed"] else 1
+        if args.url or args.feed or args.feeds or args.feeds_list or args.unfeed:
+            return _web(settings, args)
         paths = args.paths or [settings.data_dir]
         if args.watch:
             return _watch(settings, paths, args.prune, args.settle, args.interval)
@@ -103,6 +118,7 @@ def _watch(
     from datetime import datetime
 
     from ingest import watch
+    from ingest.feeds import Subscriptions, check_feeds, poll
 
     missing = [p for p in paths if not p.is_dir()]
     if missing:
@@ -111,23 +127,83 @@ def _watch(
     def say(event: watch.Event) -> None:
         print(f"{datetime.now():%H:%M:%S} {event.line()}", flush=True)
 
+    lock = threading.Lock()  # one writer at a time: the folder's files or the feeds
     watcher = watch.Watcher(
         paths,
         settings,
         settle_s=watch.SETTLE_S if settle is None else settle,
         prune=prune,
         on_event=say,
+        lock=lock,
+    )
+    stop = threading.Event()
+    store = Subscriptions.of(settings)
+
+    def check(urls: list[str]) -> None:
+        checked = check_feeds(
+            settings, urls, subscriptions=store, embedder=watcher.embedder, writing=lock
+        )
+        for result in checked:
+            print(f"{datetime.now():%H:%M:%S} {result.line().strip()}", flush=True)
+
+    feeds = threading.Thread(
+        target=poll,
+        args=(store, settings.feed_poll_minutes, check, stop),
+        name="feeds",
+        daemon=True,
     )
     print(
         f"Watching {', '.join(map(str, paths))}: files that land or change are indexed "
         "once they stop changing (Ctrl-C stops).",
         flush=True,
     )
+    subscribed = len(store.load())
+    if subscribed:
+        print(
+            f"Checking {subscribed} feed{'' if subscribed == 1 else 's'} every "
+            f"{settings.feed_poll_minutes:g} minutes.",
+            flush=True,
+        )
+    feeds.start()
     try:
-        watcher.run(threading.Event(), watch.INTERVAL_S if interval is None else interval)
+        watcher.run(stop, watch.INTERVAL_S if interval is None else interval)
     except KeyboardInterrupt:
         print("Stopped.", flush=True)
+    finally:
+        stop.set()
     return 0
+
+
+def _web(settings: Settings, args: argparse.Namespace) -> int:
+    """--url, --feed, --feeds, --feeds-list, --unfeed: 1 when something asked for failed."""
+    from ingest.feeds import Subscriptions, check_feeds
+    from ingest.web import add_urls
+
+    store = Subscriptions.of(settings)
+    failed = False
+    for url in args.unfeed:
+        removed = store.remove(url)
+        print(f"  {'unsubscribed' if removed else 'not subscribed'} {url}")
+        failed |= not removed
+    if args.url:
+        results = add_urls(args.url, settings)
+        for added in results:
+            print(added.line())
+        failed |= any(a.status == "failed" for a in results)
+    for url in args.feed:
+        sub = store.add(url)
+        print(f"  subscribed {sub.url}")
+    if args.feed or args.feeds:
+        urls = None if args.feeds else args.feed
+        for checked in check_feeds(settings, urls, prune=args.prune, subscriptions=store):
+            print(checked.line(), flush=True)
+            failed |= bool(checked.error)
+    if args.feeds_list:
+        subs = store.load()
+        for sub in subs:
+            print(sub.line())
+        print(f"{len(subs)} feeds")
+    return 1 if failed else 0
 
 
 def _inspect(settings: Settings, check: bool) -> int:

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bot.text.language import detect_language
+from bot.text.language import NAMES, detect_language
 from bot.text.sentences import split_sentences
 from ingest.clean import Cleaned
 
@@ -26,6 +26,10 @@ class ArticleMeta:
     content_hash: str  # sha256 of the file's bytes
     story_id: str  # shared by translations of one story (same source URL)
     file_name: str
+    author: str = ""
+    origin: str = ""  # "" (a file), "url" (a page added by its address) or "feed" (ingest.web)
+    feed: str = ""  # the address of the feed it came from
+    content_from: str = ""  # a fetched article's text: "page", or "feed entry" (no page)
 
     def as_chroma(self) -> dict[str, str]:
         """Chroma metadata holds scalars only; a missing value is stored as ""."""
@@ -67,8 +71,11 @@ def _shorten(text: str) -> str:
 
 
 def describe(path: Path, data: bytes, cleaned: Cleaned, format_meta: dict[str, str]) -> ArticleMeta:
-    lang = detect_language(cleaned.text)
+    declared = format_meta.get("lang", "").lower()[:2]  # a feed's "fr-FR"
+    lang = declared if declared in NAMES else detect_language(cleaned.text)
     source_url = cleaned.source_url or format_meta.get("url", "")
+    if format_meta.get("origin"):  # fetched from the web: where it was fetched from
+        source_url = format_meta.get("url", "") or cleaned.source_url
     publisher = cleaned.publisher or format_meta.get("sitename", "")
     if not publisher and source_url:
         publisher = urlsplit(source_url).netloc.lower().removeprefix("www.")
@@ -78,8 +85,21 @@ def describe(path: Path, data: bytes, cleaned: Cleaned, format_meta: dict[str, s
         lang=lang,
         source_url=source_url,
         publisher=publisher,
-        date=cleaned.date or format_meta.get("date", "")[:10],
+        date=_date(cleaned, format_meta),
         content_hash=content_hash(data),
         story_id=story_id(source_url, path.stem),
         file_name=path.name,
+        author=format_meta.get("author", ""),
+        origin=format_meta.get("origin", ""),
+        feed=format_meta.get("feed", ""),
+        content_from=format_meta.get("content_from", ""),
     )
+
+
+def _date(cleaned: Cleaned, format_meta: dict[str, str]) -> str:
+    """A file's dateline, else the date its format gives; a fetched article's own date first
+    (a feed's or page's date, not one its text happens to hold)."""
+    declared = format_meta.get("date", "")[:10]
+    if format_meta.get("origin"):
+        return declared or cleaned.date
+    return cleaned.date or declared

@@ -154,10 +154,16 @@ def ingest_paths(
                 batch.add(queued)
         batch.write()
         if prune:
-            for doc_id in sorted(set(catalog) - set(seen)):
+            for doc_id in sorted(set(from_files(catalog)) - set(seen)):
                 _remove(index, writer, doc_id, embedder.dim)
                 summary.results.append(FileResult(doc_id, doc_id, "removed"))
     return summary
+
+
+def from_files(catalog: dict[str, dict[str, Any]]) -> list[str]:
+    """The articles of `catalog` that came from files: pruning a folder leaves those fetched
+    from the web (ingest.web) alone."""
+    return [doc_id for doc_id, record in catalog.items() if not record.get("origin")]
 
 
 @contextmanager

@@ -121,6 +121,12 @@ def _markdown(text: str) -> RawArticle:
 def _html(html: str) -> RawArticle:
     import trafilatura
 
+    from ingest.web import format_meta, saved
+
+    fetched = saved(html)  # an article the app fetched (ingest.web): taken as it was saved
+    if fetched is not None:
+        return RawArticle(fetched.text, format_meta(fetched))
+
     doc = trafilatura.bare_extraction(
         html, include_comments=False, include_tables=True, with_metadata=True
     )

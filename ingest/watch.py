@@ -21,7 +21,7 @@ from bot.errors import BotError
 from bot.index.store import open_index
 from bot.models.embeddings import Embedder, make_embedder
 from bot.settings import Settings
-from ingest.pipeline import FileResult, ingest_paths, remove_articles
+from ingest.pipeline import FileResult, from_files, ingest_paths, remove_articles
 from ingest.readers import find_files
 
 log = logging.getLogger(__name__)
@@ -172,7 +172,7 @@ class Watcher:
     def _prune_index(self, current: dict[Path, Stamp]) -> list[Event]:
         """First scan with `prune`: articles of files no longer under the paths go."""
         index = open_index(self.settings, self.embedder.name, self.embedder.dim)
-        return self._remove(sorted(set(index.articles()) - {p.stem for p in current}))
+        return self._remove(sorted(set(from_files(index.articles())) - {p.stem for p in current}))
 
     def _remove(self, doc_ids: list[str]) -> list[Event]:
         if not doc_ids:

@@ -189,7 +189,10 @@ def stop_app(process: subprocess.Popen[bytes]) -> None:
 
 @pytest.fixture(scope="session")
 def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
-    """The web app serving the shipped corpus: real embedder, real Chroma, fake LLM."""
-    process, app = start_app(tmp_path_factory.mktemp("app"))
+    """The web app serving the shipped corpus: real embedder, real Chroma, fake LLM; it may
+    fetch pages and feeds from the tests' own web servers on 127.0.0.1 (tests.web_server)."""
+    process, app = start_app(
+        tmp_path_factory.mktemp("app"), FETCH_ALLOW_HOSTS="127.0.0.1", FETCH_HOST_PAUSE_S="0"
+    )
     yield app
     stop_app(process)

@@ -21,6 +21,7 @@ from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from tests.conftest import ROOT, RunningApp, start_app, stop_app
 from tests.soak.conftest import fake_llm_process
+from tests.web_server import Route, serving
 from webui.library import LIBRARY_HEADERS
 
 pytestmark = pytest.mark.slow  # `make check` leaves it out
@@ -387,3 +388,44 @@ def test_the_library_fits_a_desktop_shows_dates_and_opens_an_article(
     expect(article.locator(".nqa-passage")).to_have_count(passages)
     expect(article.locator(".nqa-meta")).to_contain_text("French · 2024-11-14")
     context.close()
+
+
+FERRY = """Hai Phong opened a fast ferry line to Cat Ba island on 2 June 2025.
+The ferry crosses Lan Ha bay in forty minutes and carries three hundred passengers.
+The city expects half a million travellers on the line in its first year."""
+
+
+def test_a_feed_added_in_the_library_answers_questions_and_cites_its_link(page: Page) -> None:
+    with serving() as web:
+        article = "".join(f"<p>{line}</p>" for line in FERRY.splitlines())
+        web.routes["/news/ferry"] = Route(
+            "<!doctype html><html><head><title>Ferry | Port News</title></head><body>"
+            "<nav>Home · World · Sport</nav><article><h1>A ferry to Cat Ba</h1>"
+            f"{article}</article><footer>© Port News</footer></body></html>".encode()
+        )
+        link = web.url("/news/ferry")
+        web.routes["/rss"] = Route(
+            "<?xml version='1.0'?><rss version='2.0'><channel><title>Port News</title>"
+            f"<link>{web.base}/</link><item><title>A ferry to Cat Ba</title><link>{link}</link>"
+            "<guid>ferry-1</guid><pubDate>Mon, 02 Jun 2025 08:00:00 GMT</pubDate></item>"
+            "</channel></rss>".encode(),
+            content_type="application/rss+xml",
+        )
+        page.get_by_role("tab", name="Library").click()
+        page.locator("#web-url input, #web-url textarea").first.fill(web.url("/rss"))
+        page.locator("#add-feed").click()
+        expect(page.locator("#web-report")).to_contain_text("Subscribed")
+        expect(page.locator("#web-report")).to_contain_text("1 added")
+        expect(page.locator("#feeds")).to_contain_text("Port News")
+        row = page.locator("#library [role=row]", has_text="A ferry to Cat Ba")
+        expect(row).to_contain_text("2025-06-02")  # the entry's date
+        page.locator("#web-url input, #web-url textarea").first.fill(
+            "http://169.254.169.254/latest/meta-data/"
+        )
+        page.locator("#add-page").click()
+        expect(page.locator("#web-report")).to_contain_text("link-local")
+        page.get_by_role("tab", name="Chat").click()
+        _ask(page, "How long does the fast ferry to Cat Ba take to cross Lan Ha bay?")
+        expect(page.locator("#chat .bot").last).to_contain_text("[1]")
+        expect(page.locator("#sources details").first).to_contain_text("forty minutes")
+        expect(page.locator(f'#sources a[href="{link}"]').first).to_be_attached()

@@ -154,6 +154,18 @@ def test_temporaries_and_hidden_files_wait_for_their_rename(
 
 
 # -- the command line, real embedder -------------------------------------------------------------
+def start_watch(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    """`python -m ingest --watch ARGS`, its output read line by line (_lines)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "ingest", "--watch", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
 def _lines(process: subprocess.Popen[str]) -> queue.Queue[str]:
     lines: queue.Queue[str] = queue.Queue()
 
@@ -182,24 +194,7 @@ def test_ingest_watch_prints_a_line_per_article_and_a_bad_file_once(tmp_path: Pa
     folder = tmp_path / "incoming"
     folder.mkdir()
     env = {**os.environ, "INDEX_DIR": str(tmp_path / "index"), "HF_HUB_OFFLINE": "1"}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ingest",
-            "--watch",
-            str(folder),
-            "--settle",
-            "0.5",
-            "--interval",
-            "0.2",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = start_watch([str(folder), "--settle", "0.5", "--interval", "0.2"], env)
     seen: list[str] = []
     try:
         lines = _lines(process)

@@ -20,9 +20,12 @@ from bot.models.llm import ChatModel
 from bot.ratings import FeedbackLog
 from bot.settings import Settings
 from bot.warmup import Warmup
+from ingest.feeds import Checked, Subscriptions, check_feeds, poll
+from ingest.fetch import Fetcher
 from ingest.pipeline import Summary, ingest_paths
 from ingest.readers import find_files
 from ingest.watch import Event, Watcher
+from ingest.web import add_urls
 from webui.library import article_page, place, plan_uploads, take_back, upload_report
 from webui.serving import AnswerQueue, answer_concurrency
 from webui.translate import Translations
@@ -56,6 +59,11 @@ class Backend:
         self.answers = AnswerQueue(answer_concurrency(settings), settings.ui_queue_size)
         self.feedback = FeedbackLog(settings.feedback_path)  # the answers users rated
         self.translations = Translations()  # evidence sentences in the reader's language
+        self.feeds = Subscriptions.of(settings)  # the feeds subscribed to (ingest.feeds)
+        self.fetcher = Fetcher.from_settings(settings)  # pages and feeds, fetched safely
+        self.feed_state = ""  # "checking 3 feeds" while it does
+        self._feeds_due = threading.Event()  # a feed was added: check the schedule again
+        self._checking = threading.Lock()
 
     # -- start-up --------------------------------------------------------------------------------
     def start(self) -> threading.Thread:
@@ -80,6 +88,7 @@ class Backend:
                 threading.Thread(
                     target=watcher.run, args=(self._closing,), name="watch", daemon=True
                 ).start()
+            threading.Thread(target=self._poll_feeds, name="feeds", daemon=True).start()
             self.model_state = "starting (the first answer waits for it)"
             self.deps.llm.start()
             self.model_state = "ready"
@@ -178,8 +187,8 @@ class Backend:
         problem = self.deps.llm.problem() if self.deps else ""
         if problem:  # the embedded server died
             return f"⚠️ {problem}"
-        warm = self.warmup.status() if self.warmup else ""
-        return f"ready · {warm}…" if warm else "ready"
+        busy = [s for s in (self.feed_state, self.warmup.status() if self.warmup else "") if s]
+        return " · ".join(["ready", *(f"{s}…" for s in busy)])
 
     def _details(self) -> str:
         settings = self.settings
@@ -215,6 +224,8 @@ class Backend:
 
     def close(self) -> None:
         self._closing.set()
+        self._feeds_due.set()
+        self.fetcher.close()
         if self.warmup is not None:
             self.warmup.stop()
         if self.deps is not None:
@@ -298,3 +309,96 @@ class Backend:
         if self.warmup is not None:
             self.warmup.kick()  # read the new and changed articles, drop the old ones' state
         return upload_report(summary.results, plan.rejected)
+
+    # -- pages and feeds -------------------------------------------------------------------------
+    def add_page(self, url: str) -> str:
+        """Fetch the page at `url` and index it (ingest.web); a Markdown report."""
+        deps = self.wait(timeout=5)
+        if not url.strip():
+            return "⚠️ Type the address of a page (https://…)."
+        with self._upload_lock:
+            [added] = add_urls([url.strip()], self.settings, self.fetcher, deps.embedder)
+        self._indexed()
+        if added.status == "failed":
+            return f"⚠️ Not added: {added.reason}"
+        return f"**{added.status.capitalize()}:** {added.title or added.url} (`{added.doc_id}`)"
+
+    def add_feed(self, url: str) -> str:
+        """Subscribe to the feed at `url` and check it now; a Markdown report."""
+        self.wait(timeout=5)
+        if not url.strip():
+            return "⚠️ Type the address of an RSS or Atom feed (https://…)."
+        try:
+            sub = self.feeds.add(url.strip())
+        except BotError as exc:
+            return f"⚠️ {exc}"
+        results = self.check_feeds([sub.url])
+        self._feeds_due.set()  # the poller counts from this check
+        if not results:
+            return "⚠️ The feed was unsubscribed meanwhile."
+        checked = results[0]
+        if checked.error:
+            return f"Subscribed to {sub.url}, but its check failed: {checked.error}"
+        return f"**Subscribed** to {sub.url}.\n\n{_markdown_line(checked.line())}"
+
+    def remove_feed(self, url: str) -> str:
+        if not url or not self.feeds.remove(url):
+            return "⚠️ Choose a feed to unsubscribe from."
+        return f"Unsubscribed from {url}; its articles stay in the library."
+
+    def feed_rows(self) -> list[list[Any]]:
+        """The Library's table of feeds: address, title, last check, articles, last error."""
+        try:
+            subs = self.feeds.load()
+        except BotError as exc:
+            return [["", str(exc), "", 0, ""]]
+        return [
+            [s.url, s.title, s.last_checked.replace("T", " ")[:16], s.articles, s.last_error]
+            for s in subs
+        ]
+
+    def check_feeds(self, urls: list[str] | None = None) -> list[Checked]:
+        """Check the feeds of `urls` (None: every one) now, one writer at a time."""
+        deps = self.wait(timeout=5)
+        subs = [s for s in self.feeds.load() if urls is None or s.url in urls]
+        if not subs:
+            return []
+        with self._checking:  # the poller's checks and the Library's, one at a time
+            self.feed_state = f"checking {len(subs)} feed{'' if len(subs) == 1 else 's'}"
+            try:
+                results = check_feeds(
+                    self.settings,
+                    [s.url for s in subs],
+                    fetcher=self.fetcher,
+                    subscriptions=self.feeds,
+                    embedder=deps.embedder,
+                    writing=self._upload_lock,  # held only while the index is written
+                )
+            finally:
+                self.feed_state = ""
+        for checked in results:
+            log.info("feed:\n%s", checked.line())
+        self._indexed()
+        return results
+
+    def _poll_feeds(self) -> None:
+        """Check every feed FEED_POLL_MINUTES after its last check, until the app stops."""
+        poll(
+            self.feeds,
+            self.settings.feed_poll_minutes,
+            self.check_feeds,
+            self._closing,
+            self._feeds_due,
+        )
+
+    def _indexed(self) -> None:
+        """Articles were added or changed: the counts, and the warm-up reads them."""
+        if self.deps is not None:
+            index = self.deps.index
+            self._counted(index.count_articles(), index.count())
+        if self.warmup is not None:
+            self.warmup.kick()
+
+
+def _markdown_line(line: str) -> str:
+    return "  \n".join(html.escape(part.strip()) for part in line.splitlines())

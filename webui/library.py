@@ -26,6 +26,7 @@ UPLOAD_TYPES = sorted(SUPPORTED)
 
 
 LIBRARY_HEADERS = ["Title", "Language", "Date", "Passages", "Article id"]
+FEED_HEADERS = ["Feed", "Title", "Last check (UTC)", "Articles", "Last error"]
 
 
 def library_rows(articles: dict[str, dict[str, Any]]) -> list[list[Any]]:
@@ -51,6 +52,8 @@ def article_html(record: dict[str, Any], passages: list[Hit]) -> str:
         language_name(str(record.get("lang", ""))),
         str(record.get("date") or "date unknown"),
         str(record.get("publisher") or ""),
+        str(record.get("author") or ""),
+        _came_from(record),
         f"{len(passages)} passages",
     ]
     url = safe_url(str(record.get("source_url") or ""))
@@ -71,6 +74,14 @@ def article_html(record: dict[str, Any], passages: list[Hit]) -> str:
         f'<div class="nqa-article"><h3>{title}</h3><p class="nqa-meta">{facts}{link}</p>'
         f"{blocks}</div>"
     )
+
+
+def _came_from(record: dict[str, Any]) -> str:
+    """How an article from the web came (ingest.web): "" for a file."""
+    if record.get("origin") == "feed":
+        own = record.get("content_from") == "feed entry"
+        return "from a feed" + (" (its entry's own text: the page could not be had)" if own else "")
+    return "added by its address" if record.get("origin") == "url" else ""
 
 
 def article_page(index: Index, doc_id: str) -> str:
