@@ -94,6 +94,7 @@ class Tried:
     reply: Reply
     checked: Checked
     verdict: str
+    check: SentenceCheck  # the judgement the reply's sentences were checked by
 
 
 @dataclass(frozen=True)
@@ -236,9 +237,7 @@ def stream_answer(deps: Deps, asked: Question | str) -> Generator[Event, None, N
         if final.verdict in ("refused", "unsupported"):
             yield Token(final.text)
         elif final.verdict in ANSWERED and settings.one_language and final.tried:
-            final = _one_language(
-                deps, final, final.tried.reading, lang, [question, standalone], timings
-            )
+            final = _one_language(deps, final, final.tried, lang, [question, standalone], timings)
         final = _on_originals(final)
     timings["total_s"] = time.perf_counter() - started
     timings["tries"] = len(tries)
@@ -305,7 +304,7 @@ def _try(
     gate = SentenceGate(check)
     reply = yield from _generate(deps, reading, gate, timings, started)
     if reply.refused or not reply.text:
-        return Tried(reading, reply, Checked(reply.text, reply.citations, []), "refused")
+        return Tried(reading, reply, Checked(reply.text, reply.citations, []), "refused", check)
     checked = check_support(
         deps.embedder,
         reply.text,
@@ -334,7 +333,7 @@ def _try(
             _first_shown(timings, started)
             reply.shown = True
             yield Token(rest)
-    return Tried(reading, reply, checked, verdict)
+    return Tried(reading, reply, checked, verdict, check)
 
 
 @dataclass(frozen=True)
@@ -377,19 +376,19 @@ def _final(tries: list[Tried], lang: str) -> _Final:
 def _one_language(
     deps: Deps,
     final: _Final,
-    reading: Reading,
+    tried: Tried,
     lang: str,
     asked: list[str],
     timings: dict[str, float],
 ) -> _Final:
     """The answer with the words of the articles' language it carries rewritten
     (bot.answering.one_language); the question's own words are never foreign."""
+    reading = tried.reading
     read = [*reading.passages[: reading.context_n], *reading.originals[: reading.context_n]]
     sources = {hit.meta.lang for hit in read}
     keep = {w for text in asked for w in re.findall(r"\w+", text)}
     checked = Checked(final.text, final.citations, final.claims)
-    check = _sentence_check(deps, reading, lang)
-    fixed = in_one_language(deps.llm, checked, lang, sources, keep, check, timings)
+    fixed = in_one_language(deps.llm, checked, lang, sources, keep, tried.check, timings)
     return replace(
         final,
         text=fixed.checked.text,
