@@ -156,6 +156,12 @@ class Settings(BaseSettings):
         "stored translations of the sentences the model read (the evidence shown is the "
         "original sentence).",
     )
+    check_quantity: bool = Field(
+        True,
+        description="A question asking for an amount of money, a length, a power, a weight, "
+        "an area or a share is answered only by evidence stating a figure of that kind (with "
+        "its unit): megawatts are no budget. Off: any supported figure passes.",
+    )
     extra_passages: int = Field(
         2,
         ge=0,

@@ -93,6 +93,7 @@ class Ours:
                     "total_s",
                     "tries",
                     "one_language_s",
+                    "one_language_stored",
                 )
                 if k in result.timings
             },

@@ -49,6 +49,7 @@ class RunConfig:
             "pivot_language": settings.pivot_language,
             "read_translation": settings.read_translation,
             "check_translation": settings.check_translation,
+            "check_quantity": settings.check_quantity,
         }
 
 

@@ -93,13 +93,22 @@ def test_the_words_of_the_question_are_never_foreign() -> None:
     ] == []
 
 
-def _repaired(text: str, *replies: str, supported: bool = True) -> tuple[str, list[str], FakeChat]:
+def _repaired(
+    text: str, *replies: str, supported: bool = True, stored: str = ""
+) -> tuple[str, list[str], FakeChat]:
     llm = FakeChat(replies)
     claims = _claims(text)
     for claim in claims:
         claim.supported = True  # as the citation check found
     fixed = in_one_language(
-        llm, Checked(text, [], claims), "en", {"fr", "de"}, set(), lambda s: supported, {}
+        llm,
+        Checked(text, [], claims),
+        "en",
+        {"fr", "de"},
+        set(),
+        lambda s: supported,
+        {},
+        lambda claim: stored,
     )
     for claim in fixed.checked.claims:  # the claims follow the new text
         assert fixed.checked.text[claim.start : claim.end].strip().startswith(claim.text[:10])
@@ -160,6 +169,37 @@ def test_a_supported_sentence_that_the_check_no_longer_supports_once_changed_kee
         text, "1. railway", "The railway line will be 400 km long [2].", supported=False
     )
     assert fixed == text and left == ["ferroviaire"]
+
+
+FRENCH_COPY = "Le potentiel du transport maritime et du tourisme est prometteur [4]."
+STORED = "The potential of maritime transport and tourism is promising."
+
+
+def test_a_sentence_the_model_cannot_put_in_english_becomes_its_evidence_s_stored_translation() -> (
+    None
+):
+    text = f"The city has strengths. {FRENCH_COPY}"
+    fixed, left, llm = _repaired(text, "1. potentiel", FRENCH_COPY, stored=STORED)
+    assert fixed == f"The city has strengths. {STORED[:-1]} [4]."
+    assert left == [] and [purpose(c) for c in llm.calls] == ["translate_terms", "one_language"]
+
+
+@pytest.mark.parametrize(
+    ("stored", "supported"),
+    [
+        ("", True),  # none stored
+        (STORED, False),  # the check would not support it
+        (STORED + " " + STORED * 3, True),  # far longer than the sentence
+        ("Le potentiel est prometteur.", True),  # still French
+    ],
+)
+def test_a_stored_translation_is_used_only_when_it_is_english_supported_and_not_too_long(
+    stored: str, supported: bool
+) -> None:
+    fixed, left, _ = _repaired(
+        FRENCH_COPY, "1. potentiel", FRENCH_COPY, supported=supported, stored=stored
+    )
+    assert fixed == FRENCH_COPY and left
 
 
 def test_an_english_answer_to_a_german_article_records_the_words_it_could_not_translate(

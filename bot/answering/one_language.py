@@ -1,7 +1,8 @@
 """Answers in one language: a checked answer's sentences that carry words of the articles'
 language ("the line ferroviaire", "the Parteisekretär of Hai Phong"; bot.text.foreign) are
 translated in place by the LLM ("railway" for "ferroviaire"), or where that leaves some, the
-sentence rewritten.
+sentence rewritten, or where the model cannot (a whole French sentence copied into an English
+answer), the sentence replaced by the stored translation of its evidence (bot.answering.pivot).
 
 A change is kept only when the sentence keeps its markers and numbers, no foreign word is left
 in it and, if the citation check supported it, the check supports it still (a rewrite that
@@ -50,11 +51,13 @@ def in_one_language(
     keep: set[str],
     supported: Callable[[str], bool],
     timings: dict[str, float],
+    stored: Callable[[Claim], str] | None = None,
 ) -> OneLanguage:
     """`checked` with every sentence that carries words of `sources` (the languages of what the
     model read) rewritten in `lang`; `keep`: words never foreign (the question's);
     `supported`: the citation check of one sentence (bot.answering.support.SentenceCheck), which
-    a supported sentence must pass again once rewritten."""
+    a supported sentence must pass again once rewritten; `stored`: a supported claim's evidence
+    sentence in its stored translation into `lang` ("" when none), the last resort."""
     started = time.perf_counter()
     text, found, left = checked.text, [], []
     pieces: list[tuple[Claim, str]] = []
@@ -64,8 +67,11 @@ def in_one_language(
         if terms:
             found += [t.text for t in terms]
             check = supported if claim.supported else None
-            piece = _fixed(llm, piece, terms, lang, sources, keep, check)
+            translation = stored(claim) if stored and claim.supported else ""
+            piece, how = _fixed(llm, piece, terms, lang, sources, keep, check, translation)
             left += [t.text for t in foreign_terms(piece, lang, sources, keep)]
+            if how == "stored":
+                timings["one_language_stored"] = timings.get("one_language_stored", 0) + 1
         pieces.append((claim, piece))
     if not found:
         return OneLanguage(checked, [], [])
@@ -91,10 +97,13 @@ def _fixed(
     sources: set[str],
     keep: set[str],
     supported: Callable[[str], bool] | None,
-) -> str:
-    """The sentence `piece` with `terms` translated in place, or else rewritten, or as it was;
-    a sentence the check supported (`supported` given) must still be supported after."""
-    lead = _LIST_ITEM.match(piece)
+    translation: str = "",
+) -> tuple[str, str]:
+    """The sentence `piece` with `terms` translated in place, or else rewritten, or else its
+    evidence's stored `translation` (cited as it was), or as it was; a sentence the check
+    supported (`supported` given) must still be supported after. Also says how: "translated",
+    "rewritten", "stored" or "" (as it was)."""
+    lead = _LIST_ITEM.match(piece) or re.match(r"\s*", piece)  # a list item's mark, spaces
     head = piece[: lead.end()] if lead else ""
     core = piece[len(head) :]
     trail = core[len(core.rstrip()) :]
@@ -107,9 +116,31 @@ def _fixed(
             and not foreign_terms(fixed, lang, sources, keep)
             and (supported is None or supported(fixed))
         ):
-            return head + fixed + trail
+            return head + fixed + trail, fix.__name__.strip("_")
         log.info("%s left foreign words in %r: %r", fix.__name__, core, fixed)
-    return piece
+    fixed = _cited_as(translation, core)
+    if (
+        fixed
+        and len(fixed) <= STORED_LONGER * len(core)
+        and not foreign_terms(fixed, lang, sources, keep)
+        and (supported is None or supported(fixed))
+    ):
+        log.info("the stored translation replaced %r: %r", core, fixed)
+        return head + fixed + trail, "stored"
+    return piece, ""
+
+
+STORED_LONGER = 2.5  # how much longer than the sentence its evidence's translation may be
+
+
+def _cited_as(translation: str, core: str) -> str:
+    """`translation` with the markers of sentence `core` at its end ("" without one)."""
+    words = MARKERS.sub("", translation).strip().rstrip(".!?;:")
+    if not words:
+        return ""
+    marks = "".join(f"[{n}]" for n in MARKER.findall(core))
+    end = "." if core.rstrip().endswith(".") or marks else ""
+    return f"{words} {marks}{end}" if marks else f"{words}{end}"
 
 
 def _shifted(term: Term, by: int) -> Term:

@@ -20,6 +20,7 @@ from bot.answering.gate import SentenceGate
 from bot.answering.one_language import in_one_language
 from bot.answering.pivot import Aligned, sentence_translations, translated_section
 from bot.answering.prompts import Message, article_messages, build_messages
+from bot.answering.quantity import kinds_asked
 from bot.answering.question import Question, check_question, clamp_top_k, clean_history
 from bot.answering.records import (
     Answer,
@@ -39,7 +40,7 @@ from bot.answering.records import (
 from bot.answering.refusal import dont_know, not_supported
 from bot.answering.reply import ReplyFilter
 from bot.answering.rewrite import rewrite
-from bot.answering.support import SentenceCheck, check_support
+from bot.answering.support import SentenceCheck, check_support, states_asked
 from bot.deps import Deps
 from bot.errors import BotError
 from bot.retrieval.articles import rank_articles
@@ -222,12 +223,13 @@ def stream_answer(deps: Deps, asked: Question | str) -> Generator[Event, None, N
         if found.plans and settings.reread and settings.read_translation:
             translation = translated_reading(deps, found.plans[0], standalone, lang)
         plan = readings(found, standalone, lang, settings.reread, translation)
+        asks = kinds_asked(standalone) if settings.check_quantity else frozenset()
         tries: list[Tried] = []
         for reading in plan:
             if tries:
                 yield Retrying(reading.kind, tries[-1].verdict)
             yield Sources(reading.shown, reading.context_n)
-            tried = yield from _try(deps, reading, lang, timings, started)
+            tried = yield from _try(deps, reading, lang, asks, timings, started)
             tries.append(tried)
             if tried.verdict in ANSWERED or tried.reply.error or tried.reply.guard == "prompt leak":
                 break
@@ -286,21 +288,28 @@ def _translations(deps: Deps, reading: Reading, lang: str) -> dict[SentenceId, s
     return sentence_translations(deps.index, reading.passages[: reading.context_n], target)
 
 
-def _sentence_check(deps: Deps, reading: Reading, lang: str) -> SentenceCheck:
+def _sentence_check(deps: Deps, reading: Reading, lang: str, asks: frozenset[str]) -> SentenceCheck:
     return SentenceCheck(
         deps.embedder,
         reading.passages,
         reading.context_n,
         deps.sentences,
         _translations(deps, reading, lang),
+        asks,
     )
 
 
 def _try(
-    deps: Deps, reading: Reading, lang: str, timings: dict[str, float], started: float
+    deps: Deps,
+    reading: Reading,
+    lang: str,
+    asks: frozenset[str],
+    timings: dict[str, float],
+    started: float,
 ) -> Generator[Checking | Token, None, Tried]:
-    """One reading: the reply streamed through the gate, then checked."""
-    check = _sentence_check(deps, reading, lang)
+    """One reading: the reply streamed through the gate, then checked (`asks`: the kinds of
+    quantity the question asks for, bot.answering.quantity)."""
+    check = _sentence_check(deps, reading, lang, asks)
     gate = SentenceGate(check)
     reply = yield from _generate(deps, reading, gate, timings, started)
     if reply.refused or not reply.text:
@@ -324,6 +333,14 @@ def _try(
         verdict = "refused"
     elif not supported:  # nothing in it is found in what the model read
         log.info("reply unsupported by the check (%s): %r", reading.label, reply.raw[:300])
+        verdict = "unsupported"
+    elif not states_asked(checked.claims, reading.passages, asks, check.translations):
+        log.info(
+            "reply unsupported: the question asks for %s, its evidence states none (%s): %r",
+            "/".join(sorted(asks)),
+            reading.label,
+            reply.raw[:300],
+        )
         verdict = "unsupported"
     else:
         verdict = "supported" if supported == len(worth) else "partly supported"
@@ -388,7 +405,16 @@ def _one_language(
     sources = {hit.meta.lang for hit in read}
     keep = {w for text in asked for w in re.findall(r"\w+", text)}
     checked = Checked(final.text, final.citations, final.claims)
-    fixed = in_one_language(deps.llm, checked, lang, sources, keep, tried.check, timings)
+    fixed = in_one_language(
+        deps.llm,
+        checked,
+        lang,
+        sources,
+        keep,
+        tried.check.supports,
+        timings,
+        tried.check.translation_of,
+    )
     return replace(
         final,
         text=fixed.checked.text,

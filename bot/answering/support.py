@@ -14,6 +14,10 @@ could rest on (bot.answering.pivot): an English answer meets a French sentence's
 version closer than the sentence itself, and its names as the answer spells them. A sentence's
 score is the better of the two, each standardised over its own kind; the evidence shown is
 always the original sentence.
+
+A question asking for a kind of quantity (bot.answering.quantity: an amount of money, a length,
+…) is answered only by a sentence whose evidence states a figure of that kind: "1,000 MW" is
+in the evidence, and it is no budget.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from bot.answering.citations import MARKER, MARKERS
+from bot.answering.quantity import states_kind
 from bot.answering.records import Checked, Citation, Claim, Evidence, SentenceId
 from bot.models.embeddings import Embedder, cosines
 from bot.models.vector_cache import VectorCache
@@ -32,11 +37,20 @@ from bot.text.sentences import answer_sentences
 
 SUPPORTED = 3.0  # standardised similarity plus twice the anchor share, for "supported"
 CLEAR = 1.0  # how much better another passage must be for a marker to move to it
-_ANCHOR = re.compile(r"\d+(?:[.,/]\d+)*|\b[A-ZÀ-Ý][\w'’-]+")
+_GROUPED = r"(?<!\d)\d{1,3}(?:[.,\u00a0\u202f ]\d{3})+(?!\d)"  # "1,000", "1 000", "15.000"
+_ANCHOR = re.compile(rf"{_GROUPED}|\d+(?:[.,/]\d+)*|\b[A-ZÀ-Ý][\w'’-]+")
+
+
+def _anchor(found: str) -> str:
+    """A name lower-cased; a figure written one way whatever the language wrote it ("1,000",
+    "1 000" and "1.000" are 1000; "2,5" is 2.5)."""
+    if re.fullmatch(_GROUPED, found):
+        return re.sub(r"\D", "", found)
+    return found.lower().replace(",", ".") if found[0].isdigit() else found.lower()
 
 
 def _anchors(text: str) -> set[str]:
-    found = {m.lower() for m in _ANCHOR.findall(text)}
+    found = {_anchor(m) for m in _ANCHOR.findall(text)}
     found |= {part for m in found if "/" in m for part in m.split("/")}  # "14/20": 14 and 20
     first = re.match(r"\W*([\w'’-]+)", text)  # a sentence's first word is capitalised anyway
     if first and not first.group(1)[0].isdigit():
@@ -170,9 +184,29 @@ def _judge(claim: Claim, row: np.ndarray, spans: list[tuple[int, int, int]]) -> 
     claim.evidence = [Evidence(int(where[pick]), *spans[pick][1:], float(row[pick]))]
 
 
+def states_asked(
+    claims: list[Claim],
+    passages: list[Hit],
+    kinds: frozenset[str],
+    translations: Mapping[SentenceId, str] | None = None,
+) -> bool:
+    """Whether a supported claim's evidence (the sentence, or its stored translation) states a
+    figure of one of `kinds`, the kinds of quantity the question asks for (none: True)."""
+    if not kinds:
+        return True
+    for claim in claims:
+        for e in claim.evidence if claim.supported else []:
+            hit = passages[e.n - 1]
+            translated = (translations or {}).get((hit.id, e.start, e.end), "")
+            if states_kind(hit.text[e.start : e.end], kinds) or states_kind(translated, kinds):
+                return True
+    return False
+
+
 class SentenceCheck:
     """Whether one sentence of a reply is supported, by the same judgement as check_support,
-    for a reply still streaming (bot.answering.gate)."""
+    for a reply still streaming (bot.answering.gate); with `asks`, the kinds of quantity the
+    question asks for, only by evidence stating one (states_asked)."""
 
     def __init__(
         self,
@@ -181,25 +215,47 @@ class SentenceCheck:
         context_n: int,
         cache: VectorCache | None = None,
         translations: Mapping[SentenceId, str] | None = None,
+        asks: frozenset[str] = frozenset(),
     ) -> None:
         self.embedder = embedder
         self.cache = cache or VectorCache(embedder.embed_passages)
+        self.passages = passages
         read = passages[:context_n]
         self.spans = _spans(passages, context_n)
         self.sentences = [read[n - 1].text[s:e] for n, s, e in self.spans]
         self.translations = translations or {}
         self.translated = _translated(read, self.spans, translations)
+        self.asks = asks
 
     def __call__(self, sentence: str) -> bool:
+        """Whether `sentence` is supported, by evidence stating what the question asks for."""
+        claims = self._judged(sentence)
+        return any(c.supported for c in claims) and states_asked(
+            claims, self.passages, self.asks, self.translations
+        )
+
+    def supports(self, sentence: str) -> bool:
+        """Whether `sentence` is supported, whatever the question asks for (a sentence of an
+        answer rewritten, which another sentence's figure answers)."""
+        return any(c.supported for c in self._judged(sentence))
+
+    def _judged(self, sentence: str) -> list[Claim]:
         claims = [c for c in _claims(sentence) if _worth(c)]
         if not self.spans or not claims:
-            return False
+            return []
         scores = _scores(
             self.embedder, self.cache, [c.text for c in claims], self.sentences, self.translated
         )
         for claim, row in zip(claims, scores, strict=True):
             _judge(claim, row, self.spans)
-        return any(c.supported for c in claims)
+        return claims
+
+    def translation_of(self, claim: Claim) -> str:
+        """The stored translation of the sentence a supported claim rests on ("" if none)."""
+        if not claim.supported or not claim.evidence:
+            return ""
+        e = claim.evidence[0]
+        return self.translations.get((self.passages[e.n - 1].id, e.start, e.end), "")
 
 
 def _holds(row: np.ndarray, where: np.ndarray, n: int, best: float) -> bool:
