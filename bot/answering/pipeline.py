@@ -40,7 +40,7 @@ from bot.answering.records import (
 from bot.answering.refusal import dont_know, not_supported
 from bot.answering.reply import ReplyFilter
 from bot.answering.rewrite import rewrite
-from bot.answering.support import SentenceCheck, check_support, states_asked
+from bot.answering.support import SentenceCheck, check_support
 from bot.deps import Deps
 from bot.errors import BotError
 from bot.retrieval.articles import rank_articles
@@ -334,7 +334,7 @@ def _try(
     elif not supported:  # nothing in it is found in what the model read
         log.info("reply unsupported by the check (%s): %r", reading.label, reply.raw[:300])
         verdict = "unsupported"
-    elif not states_asked(checked.claims, reading.passages, asks, check.translations):
+    elif not check.states_asked(checked.claims):
         log.info(
             "reply unsupported: the question asks for %s, its evidence states none (%s): %r",
             "/".join(sorted(asks)),

@@ -184,29 +184,10 @@ def _judge(claim: Claim, row: np.ndarray, spans: list[tuple[int, int, int]]) -> 
     claim.evidence = [Evidence(int(where[pick]), *spans[pick][1:], float(row[pick]))]
 
 
-def states_asked(
-    claims: list[Claim],
-    passages: list[Hit],
-    kinds: frozenset[str],
-    translations: Mapping[SentenceId, str] | None = None,
-) -> bool:
-    """Whether a supported claim's evidence (the sentence, or its stored translation) states a
-    figure of one of `kinds`, the kinds of quantity the question asks for (none: True)."""
-    if not kinds:
-        return True
-    for claim in claims:
-        for e in claim.evidence if claim.supported else []:
-            hit = passages[e.n - 1]
-            translated = (translations or {}).get((hit.id, e.start, e.end), "")
-            if states_kind(hit.text[e.start : e.end], kinds) or states_kind(translated, kinds):
-                return True
-    return False
-
-
 class SentenceCheck:
     """Whether one sentence of a reply is supported, by the same judgement as check_support,
     for a reply still streaming (bot.answering.gate); with `asks`, the kinds of quantity the
-    question asks for, only by evidence stating one (states_asked)."""
+    question asks for, only by evidence stating one (SentenceCheck.states_asked)."""
 
     def __init__(
         self,
@@ -230,8 +211,19 @@ class SentenceCheck:
     def __call__(self, sentence: str) -> bool:
         """Whether `sentence` is supported, by evidence stating what the question asks for."""
         claims = self._judged(sentence)
-        return any(c.supported for c in claims) and states_asked(
-            claims, self.passages, self.asks, self.translations
+        return any(c.supported for c in claims) and self.states_asked(claims)
+
+    def states_asked(self, claims: list[Claim]) -> bool:
+        """Whether a supported claim's evidence (the sentence, or its stored translation) states
+        a figure of one of the kinds of quantity the question asks for (none asked: True)."""
+        if not self.asks:
+            return True
+        return any(
+            states_kind(text, self.asks)
+            for claim in claims
+            if claim.supported
+            for e in claim.evidence
+            for text in (self._sentence(e), self._translation(e))
         )
 
     def supports(self, sentence: str) -> bool:
@@ -254,7 +246,12 @@ class SentenceCheck:
         """The stored translation of the sentence a supported claim rests on ("" if none)."""
         if not claim.supported or not claim.evidence:
             return ""
-        e = claim.evidence[0]
+        return self._translation(claim.evidence[0])
+
+    def _sentence(self, e: Evidence) -> str:
+        return self.passages[e.n - 1].text[e.start : e.end]
+
+    def _translation(self, e: Evidence) -> str:
         return self.translations.get((self.passages[e.n - 1].id, e.start, e.end), "")
 
 
